@@ -1,0 +1,67 @@
+# Every command a reader needs. `make demo` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+
+.PHONY: help venv system-deps bins lint typecheck test test-unit demo cluster-up cluster-down kind-up crds bench clean
+
+help:
+	@echo "make demo        run the three rollouts end to end on a local control plane"
+	@echo "make test        install everything the tests need, lint, type-check, run all tests"
+	@echo "make cluster-up  start the local control plane + Prometheus and print the KUBECONFIG line"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[serving,dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+venv: $(STAMP)
+
+# Debian packages: Prometheus (+promtool) for tests and the demo, nginx as the router's benchmark peer, Java 17 for TorchServe.
+system-deps:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v nginx >/dev/null && command -v java >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus nginx-light openjdk-17-jre-headless; }
+
+# etcd, kube-apiserver, controller-manager, scheduler, kubectl, kwok, helm from pinned Go modules (cached by version).
+bins: venv
+	$(PY) -m localkube build
+
+crds: venv
+	$(PY) -m visionroll.api.crdgen --write
+
+lint: venv
+	$(VENV)/bin/ruff check operator serving devenv tests bench
+	$(VENV)/bin/ruff format --check operator serving devenv tests bench
+
+typecheck: venv
+	$(VENV)/bin/mypy operator/visionroll
+	$(VENV)/bin/lint-imports
+
+test-unit: venv
+	$(PY) -m pytest tests/unit
+
+test: venv system-deps bins lint typecheck
+	$(PY) -m pytest
+
+demo: venv system-deps bins
+	$(PY) -m visionroll_demo
+
+cluster-up: venv system-deps bins
+	$(PY) -m localkube up
+
+cluster-down: venv
+	$(PY) -m localkube down
+
+# For people with Docker: a kind cluster; the same tests run against it through $$KUBECONFIG.
+kind-up:
+	kind create cluster --name visionroll
+	@echo "export KUBECONFIG=$$(kind get kubeconfig-path 2>/dev/null || echo $$HOME/.kube/config)"
+
+bench: venv system-deps bins
+	@ls bench/*.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
