@@ -1,0 +1,99 @@
+"""The VisionModel status: everything the rollout knows, so an operator restarted at any moment resumes from it.
+
+The status is computed whole by the rollout core and written once per tick (never field by field).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from visionroll.api.spec import Schema
+
+Phase = Literal["Pending", "Progressing", "Promoting", "Stable", "RolledBack", "Paused", "Failed"]
+Verdict = Literal["pass", "fail", "inconclusive"]
+Outcome = Literal["promoted", "rolled-back", "aborted", "superseded", "replaced"]
+ConditionType = Literal["Ready", "Progressing", "Degraded"]
+
+HISTORY_LIMIT = 10
+
+
+class Revision(Schema):
+    version: str
+    revision: str
+    storage_uri: str | None = None
+
+
+class Weights(Schema):
+    stable: int = Field(default=100, ge=0, le=100)
+    candidate: int = Field(default=0, ge=0, le=100)
+
+
+class GateResult(Schema):
+    name: str
+    value: float | None = Field(default=None, description="Measured value; absent when nothing could be measured.")
+    threshold: str = Field(description="The rule it was held to, e.g. '<= 150ms' or '>= 0.97'.")
+    samples: int = Field(default=0, ge=0)
+    verdict: Verdict
+    message: str = ""
+
+
+class AnalysisRecord(Schema):
+    time: str = Field(description="RFC 3339 time of the measurement.")
+    gates: list[GateResult] = Field(default_factory=list)
+
+
+class HistoryEntry(Schema):
+    version: str
+    revision: str
+    outcome: Outcome
+    reason: str
+    time: str
+
+
+class Condition(Schema):
+    type: ConditionType
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str = ""
+    last_transition_time: str
+    observed_generation: int | None = None
+
+
+class Replicas(Schema):
+    stable: int = 0
+    candidate: int = 0
+
+
+class RolledBack(Schema):
+    """A revision that was rolled back, and the generation it was rolled back at: not retried until the spec changes."""
+
+    revision: str
+    generation: int
+
+
+class VisionModelStatus(Schema):
+    phase: Phase = "Pending"
+    message: str = ""
+    stable: Revision | None = None
+    candidate: Revision | None = None
+    strategy: str | None = Field(default=None, description="Strategy of the rollout in progress.")
+    stage: Literal["shadow", "canary", "split"] | None = Field(
+        default=None, description="Stage of the rollout in progress (a shadow may continue as a canary)."
+    )
+    step: int | None = Field(default=None, ge=0, description="Index of the current canary step.")
+    weights: Weights = Field(default_factory=Weights)
+    mirror_percent: int = Field(default=0, ge=0, le=100)
+    rollout_started_at: str | None = None
+    step_started_at: str | None = None
+    last_analysis_at: str | None = None
+    analysis: AnalysisRecord | None = None
+    failed_checks: int = Field(default=0, ge=0)
+    inconclusive_checks: int = Field(default=0, ge=0)
+    rolled_back: RolledBack | None = None
+    history: list[HistoryEntry] = Field(default_factory=list, max_length=HISTORY_LIMIT)
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: int | None = None
+    replicas: Replicas = Field(default_factory=Replicas)
+    endpoint: str | None = None

@@ -1,0 +1,1 @@
+"""The kubectl plugin: kubectl visionmodel status|pause|resume|promote|abort NAME."""

@@ -1,0 +1,1 @@
+"""Prometheus queries as named templates, and the provider that runs them."""

@@ -1,0 +1,1 @@
+"""One tick for one VisionModel: snapshot, reconcile workloads and traffic, measure, decide, write status once."""

@@ -1,0 +1,1 @@
+"""The pure decision core: strategies and analysis verdicts, plain data in and out, no I/O imports."""

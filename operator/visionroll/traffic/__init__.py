@@ -1,0 +1,1 @@
+"""Traffic providers behind one small Protocol: the built-in router, Gateway API HTTPRoute."""
