@@ -92,6 +92,10 @@ class VisionModelStatus(Schema):
     failed_checks: int = Field(default=0, ge=0)
     inconclusive_checks: int = Field(default=0, ge=0)
     rolled_back: RolledBack | None = None
+    retiring: Revision | None = Field(
+        default=None, description="A former stable revision draining after a promotion; removed at retireAt."
+    )
+    retire_at: str | None = None
     history: list[HistoryEntry] = Field(default_factory=list, max_length=HISTORY_LIMIT)
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None

@@ -1,1 +1,1 @@
-"""Pure builders of the Kubernetes objects that serve one VisionModel revision (Deployments, Services, HPAs, TorchServe config)."""
+"""Pure builders of the objects that serve one VisionModel revision: Deployments, Services, HPAs, config."""

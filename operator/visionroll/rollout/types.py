@@ -1,0 +1,75 @@
+"""Plain data in and out of the decision core. Frozen, no I/O, time passed in.
+
+`decide(...)` (in `visionroll.rollout.decide`) takes the spec, the current status, what was measured (if an analysis
+was due) and the manual controls, and returns a `Decision`: the whole new status, and the events that explain it.
+The reconcile layer turns the new status into objects (workloads for `stable`, `candidate`, `retiring`; traffic from
+`weights` and `mirrorPercent`) in a fixed order: scale up, then move traffic, then scale down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from visionroll.api import VisionModelStatus
+
+EventType = Literal["Normal", "Warning"]
+
+# Annotations a person (or `kubectl visionmodel`) sets. promote/abort carry the candidate revision they mean, so a
+# stale annotation never acts on a later candidate; resume is the removal of `paused`.
+ANNOTATION_PAUSED = "visionroll.io/paused"
+ANNOTATION_PROMOTE = "visionroll.io/promote"
+ANNOTATION_ABORT = "visionroll.io/abort"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One gate's raw measurement over the analysis window. `error` set means the query failed."""
+
+    gate: str
+    value: float | None
+    samples: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Measurements:
+    time: datetime
+    window_seconds: float
+    values: tuple[Measurement, ...] = ()
+
+    def get(self, gate: str) -> Measurement | None:
+        return next((m for m in self.values if m.gate == gate), None)
+
+
+@dataclass(frozen=True)
+class Controls:
+    """Manual controls read from annotations."""
+
+    paused: bool = False
+    promote: str | None = None  # the candidate revision to promote now
+    abort: str | None = None  # the candidate revision to roll back now
+
+    @classmethod
+    def from_annotations(cls, annotations: dict[str, str]) -> Controls:
+        return cls(
+            paused=annotations.get(ANNOTATION_PAUSED, "").lower() == "true",
+            promote=annotations.get(ANNOTATION_PROMOTE) or None,
+            abort=annotations.get(ANNOTATION_ABORT) or None,
+        )
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: VisionModelStatus
+    events: tuple[Event, ...] = ()
+    outcome: str | None = None  # promoted | rolled-back | advanced | paused | ... for the decisions metric
+    requeue_after: float | None = field(default=None)  # seconds until the next tick is useful
