@@ -2,7 +2,8 @@
 
 The API server wants a *structural* OpenAPI v3 schema: no `$ref`, no `anyOf` for optionals, `exclusiveMinimum` as a
 boolean, defaults written out (including those of `default_factory`). This module turns pydantic's JSON schema into
-that, attaches the CEL rules the models carry, and writes `crds/visionmodels.visionroll.io.yaml`.
+that, attaches the CEL rules the models carry, and writes `crds/visionmodels.visionroll.io.yaml` and the Helm chart's
+copy in `charts/visionroll/crds/`.
 `python -m visionroll.api.crdgen --write` regenerates it; `--check` fails when the committed copy is stale.
 """
 
@@ -23,7 +24,9 @@ from visionroll.api.spec import VisionModelSpec
 from visionroll.api.status import VisionModelStatus
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-CRD_PATHS = (REPO_ROOT / "crds" / f"{api.PLURAL}.{api.GROUP}.yaml",)
+CRD_FILE = f"{api.PLURAL}.{api.GROUP}.yaml"
+# The repository copy and the Helm chart's copy (Helm installs everything under a chart's crds/ before the templates).
+CRD_PATHS = (REPO_ROOT / "crds" / CRD_FILE, REPO_ROOT / "charts" / "visionroll" / "crds" / CRD_FILE)
 NAME_MAX = 30  # names of owned objects are <name>-<revision>, and Service names stop at 63 characters
 
 _DROP_KEYS = {"title", "additionalProperties"}
