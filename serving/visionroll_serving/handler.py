@@ -130,8 +130,12 @@ def decode_image(raw: bytes, settings: HandlerSettings) -> np.ndarray:
             grey = image.convert("L")
     except BadInput:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
-        raise BadInput(f"body is not a decodable image: {exc}") from None
+    except UnidentifiedImageError:
+        raise BadInput(
+            "body is not a decodable image (unknown format; send PNG, JPEG or another common format)"
+        ) from None
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+        raise BadInput(f"body is not a decodable image: {exc.__class__.__name__}: {exc}") from None
     size = settings.image_size
     if grey.size != (size, size):
         grey = grey.resize((size, size), Image.Resampling.BILINEAR)
