@@ -15,6 +15,7 @@ included; work directories and logs live in a temp directory that `stop()` remov
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -135,18 +136,14 @@ def _reap(processes: list[Any], *, timeout: float) -> None:
 
     _, alive = psutil.wait_procs(processes, timeout=timeout)
     for process in alive:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(alive, timeout=5)
 
 
 def _signal_group(pgid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signum)
-    except ProcessLookupError:
-        pass
 
 
 class TorchServe(_Process):
