@@ -15,6 +15,7 @@ Phase = Literal["Pending", "Progressing", "Promoting", "Stable", "RolledBack", "
 Verdict = Literal["pass", "fail", "inconclusive"]
 Outcome = Literal["promoted", "rolled-back", "aborted", "superseded", "replaced"]
 ConditionType = Literal["Ready", "Progressing", "Degraded"]
+PauseReason = Literal["manual", "inconclusive", "decision"]
 
 HISTORY_LIMIT = 10
 
@@ -42,6 +43,7 @@ class GateResult(Schema):
 class AnalysisRecord(Schema):
     time: str = Field(description="RFC 3339 time of the measurement.")
     gates: list[GateResult] = Field(default_factory=list)
+    verdict: Verdict | None = Field(default=None, description="fail if any gate failed, else inconclusive if any was.")
 
 
 class HistoryEntry(Schema):
@@ -85,6 +87,11 @@ class VisionModelStatus(Schema):
     step: int | None = Field(default=None, ge=0, description="Index of the current canary step.")
     weights: Weights = Field(default_factory=Weights)
     mirror_percent: int = Field(default=0, ge=0, le=100)
+    pause_reason: PauseReason | None = Field(
+        default=None,
+        description="Why phase is Paused: manual (annotation), inconclusive (limit reached, onInconclusive pause), "
+        "decision (a manual split awaiting promote or abort).",
+    )
     rollout_started_at: str | None = None
     step_started_at: str | None = None
     last_analysis_at: str | None = None

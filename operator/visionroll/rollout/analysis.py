@@ -1,0 +1,156 @@
+"""Judging: measurements held to the spec's gates, one `GateResult` per rule, each pass, fail or inconclusive.
+
+Rule 1 of the design lives here: a gate with no measurement, a failed query, or fewer than `minSamples` samples is
+inconclusive, never pass. The overall verdict of one analysis is fail if any gate failed (a failure is evidence even
+when other gates lack data), else inconclusive if any gate was, else pass. An analysis with no gates configured passes:
+the rollout then advances on time alone, which is what a spec without gates asks for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from visionroll.api import Analysis, GateResult
+from visionroll.api.status import Verdict
+from visionroll.rollout import gates as g
+from visionroll.rollout.stats import two_proportion_z, wilson_interval, z_quantile
+from visionroll.rollout.types import Measurement, Measurements
+
+
+def judge(analysis: Analysis, stage: str | None, measurements: Measurements) -> tuple[GateResult, ...]:
+    """Every gate of the spec that applies to `stage`, judged on `measurements`."""
+    spec = analysis.gates
+    minimum = analysis.min_samples
+    results: list[GateResult] = []
+    if spec.latency_p99 is not None:
+        cand = measurements.get(g.LATENCY_P99)
+        if spec.latency_p99.max_ms is not None:
+            limit = spec.latency_p99.max_ms
+            results.append(_bounded(g.LATENCY_P99, cand, minimum, hi=limit, text=f"<= {limit:g}ms"))
+        ratio = spec.latency_p99.max_ratio_to_stable
+        if ratio is not None:
+            results.append(_ratio(g.LATENCY_RATIO, cand, measurements.get(g.LATENCY_P99_STABLE), minimum, ratio))
+        elif stage == "split":
+            stable = measurements.get(g.LATENCY_P99_STABLE)
+            results.append(_ratio(g.LATENCY_VS_STABLE, cand, stable, minimum, g.SPLIT_LATENCY_TOLERANCE))
+    if spec.error_rate is not None:
+        cand = measurements.get(g.ERROR_RATE)
+        results.append(_error_rate(cand, minimum, spec.error_rate.max, spec.error_rate.confidence))
+        if stage == "split":
+            stable = measurements.get(g.ERROR_RATE_STABLE)
+            results.append(_error_vs_stable(cand, stable, minimum, spec.error_rate.confidence))
+    if spec.drift is not None:
+        limit = spec.drift.max
+        results.append(_bounded(g.DRIFT, measurements.get(g.DRIFT), minimum, hi=limit, text=f"<= {limit:g}"))
+    if spec.agreement is not None and stage == "shadow":
+        low = spec.agreement.min
+        results.append(_bounded(g.AGREEMENT, measurements.get(g.AGREEMENT), minimum, lo=low, text=f">= {low:g}"))
+    for c in spec.custom:
+        text = " and ".join(t for t in (_opt(">=", c.min), _opt("<=", c.max)) if t)
+        m = measurements.get(g.custom(c.name))
+        results.append(_bounded(g.custom(c.name), m, minimum, lo=c.min, hi=c.max, text=text))
+    return tuple(results)
+
+
+def overall(results: Iterable[GateResult]) -> Verdict:
+    verdicts = {r.verdict for r in results}
+    if "fail" in verdicts:
+        return "fail"
+    if "inconclusive" in verdicts:
+        return "inconclusive"
+    return "pass"
+
+
+def summary(results: Iterable[GateResult]) -> str:
+    """One line for events and history: `errorRate=0.2 (<= 0.01, n=412) fail; drift=...`."""
+    parts = []
+    for r in results:
+        value = "n/a" if r.value is None else f"{r.value:.4g}"
+        why = f" [{r.message}]" if r.message and r.verdict != "pass" else ""
+        parts.append(f"{r.name}={value} ({r.threshold}, n={r.samples}) {r.verdict}{why}")
+    return "; ".join(parts) or "no gates configured"
+
+
+def _opt(op: str, bound: float | None) -> str:
+    return "" if bound is None else f"{op} {bound:g}"
+
+
+def _missing(name: str, m: Measurement | None, minimum: int, text: str) -> GateResult | None:
+    """The inconclusive result when `m` cannot be judged, else None."""
+    if m is None:
+        return GateResult(name=name, threshold=text, verdict="inconclusive", message="not measured")
+    if m.error is not None:
+        return GateResult(name=name, threshold=text, samples=m.samples, verdict="inconclusive", message=m.error)
+    if m.value is None:
+        return GateResult(name=name, threshold=text, samples=m.samples, verdict="inconclusive", message="no data")
+    if m.samples < minimum:
+        message = f"{m.samples} samples < minSamples {minimum}"
+        return GateResult(
+            name=name, value=m.value, threshold=text, samples=m.samples, verdict="inconclusive", message=message
+        )
+    return None
+
+
+def _bounded(
+    name: str, m: Measurement | None, minimum: int, *, lo: float | None = None, hi: float | None = None, text: str
+) -> GateResult:
+    missing = _missing(name, m, minimum, text)
+    if missing is not None or m is None or m.value is None:
+        return missing or GateResult(name=name, threshold=text, verdict="inconclusive")
+    ok = (lo is None or m.value >= lo) and (hi is None or m.value <= hi)
+    return GateResult(name=name, value=m.value, threshold=text, samples=m.samples, verdict="pass" if ok else "fail")
+
+
+def _ratio(name: str, cand: Measurement | None, stable: Measurement | None, minimum: int, limit: float) -> GateResult:
+    text = f"<= {limit:g}x stable"
+    missing = _missing(name, cand, minimum, text) or _missing(name, stable, minimum, text)
+    if missing is not None:
+        return missing
+    assert cand is not None and stable is not None and cand.value is not None and stable.value is not None
+    if stable.value <= 0:
+        return GateResult(
+            name=name, threshold=text, samples=cand.samples, verdict="inconclusive", message="stable p99 is 0"
+        )
+    ratio = cand.value / stable.value
+    verdict: Verdict = "pass" if ratio <= limit else "fail"
+    message = f"candidate {cand.value:.4g}ms, stable {stable.value:.4g}ms"
+    return GateResult(name=name, value=ratio, threshold=text, samples=cand.samples, verdict=verdict, message=message)
+
+
+def _error_rate(m: Measurement | None, minimum: int, limit: float, confidence: float) -> GateResult:
+    text = f"<= {limit:g} ({confidence:.0%} one-sided Wilson)"
+    missing = _missing(g.ERROR_RATE, m, minimum, text)
+    if missing is not None or m is None or m.value is None:
+        return missing or GateResult(name=g.ERROR_RATE, threshold=text, verdict="inconclusive")
+    errors = min(m.samples, max(0, round(m.value * m.samples)))
+    low, high = wilson_interval(errors, m.samples, z=z_quantile(confidence))
+    # H0: rate <= max. Fail only when even the lower confidence bound is above max.
+    verdict: Verdict = "fail" if low > limit else "pass"
+    message = f"{errors}/{m.samples} errors, bounds [{low:.4f}, {high:.4f}]"
+    return GateResult(
+        name=g.ERROR_RATE, value=m.value, threshold=text, samples=m.samples, verdict=verdict, message=message
+    )
+
+
+def _error_vs_stable(
+    cand: Measurement | None, stable: Measurement | None, minimum: int, confidence: float
+) -> GateResult:
+    name = g.ERROR_RATE_VS_STABLE
+    text = f"not worse than stable ({confidence:.0%} one-sided z)"
+    missing = _missing(name, cand, minimum, text) or _missing(name, stable, minimum, text)
+    if missing is not None:
+        return missing
+    assert cand is not None and stable is not None and cand.value is not None and stable.value is not None
+    x1 = min(cand.samples, round(cand.value * cand.samples))
+    x2 = min(stable.samples, round(stable.value * stable.samples))
+    z = two_proportion_z(x1, cand.samples, x2, stable.samples)
+    verdict: Verdict = "fail" if z > z_quantile(confidence) else "pass"
+    message = f"candidate {x1}/{cand.samples}, stable {x2}/{stable.samples}, z={z:.2f}"
+    return GateResult(
+        name=name,
+        value=cand.value - stable.value,
+        threshold=text,
+        samples=cand.samples,
+        verdict=verdict,
+        message=message,
+    )

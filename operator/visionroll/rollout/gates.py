@@ -1,0 +1,55 @@
+"""Gate and measurement names: what the provider must measure for a stage, and what the verdicts are called.
+
+A *measurement* is one number the provider reads from Prometheus (`Measurement.gate` carries its name); a *gate* is
+one rule judged on one or more measurements (`GateResult.name`). The names are shared with the operator metrics
+(`visionroll_gate_value{gate}`) and the dashboards.
+"""
+
+from __future__ import annotations
+
+from visionroll.api import Analysis
+
+Stage = str  # "shadow" | "canary" | "split"
+
+# Measurements (candidate unless suffixed `.stable`).
+LATENCY_P99 = "latencyP99"  # milliseconds; samples = requests in the window
+LATENCY_P99_STABLE = "latencyP99.stable"
+ERROR_RATE = "errorRate"  # fraction of requests answered 5xx or `error`; samples = requests
+ERROR_RATE_STABLE = "errorRate.stable"
+DRIFT = "drift"  # Jensen-Shannon divergence (bits) of predicted classes vs stable; samples = candidate predictions
+AGREEMENT = "agreement"  # agree / (agree + disagree + error) on mirrored requests; samples = comparisons
+CUSTOM_PREFIX = "custom:"  # + the custom gate's name; samples = candidate requests
+
+# Gates judged on top of the measurements.
+LATENCY_RATIO = "latencyP99Ratio"  # candidate p99 / stable p99
+ERROR_RATE_VS_STABLE = "errorRateVsStable"  # split only: is the candidate's error rate worse than stable's?
+LATENCY_VS_STABLE = "latencyP99VsStable"  # split only, when no ratio is configured: p99 within SPLIT_LATENCY_TOLERANCE
+
+# A split's "not worse on latency" when the spec sets no maxRatioToStable: p99 from histogram buckets is interpolated,
+# so an exact "<= stable" would flip on noise.
+SPLIT_LATENCY_TOLERANCE = 1.1
+
+
+def custom(name: str) -> str:
+    return CUSTOM_PREFIX + name
+
+
+def required_measurements(analysis: Analysis, stage: str | None) -> tuple[str, ...]:
+    """The measurement names the provider should read for `stage`, in a stable order."""
+    gates = analysis.gates
+    names: list[str] = []
+    if gates.latency_p99 is not None:
+        names.append(LATENCY_P99)
+        if gates.latency_p99.max_ratio_to_stable is not None or stage == "split":
+            names.append(LATENCY_P99_STABLE)
+    if gates.error_rate is not None:
+        names.append(ERROR_RATE)
+        if stage == "split":
+            names.append(ERROR_RATE_STABLE)
+    if gates.drift is not None:
+        names.append(DRIFT)
+    # Only mirrored traffic is compared, so agreement exists only while shadowing.
+    if gates.agreement is not None and stage == "shadow":
+        names.append(AGREEMENT)
+    names.extend(custom(c.name) for c in gates.custom)
+    return tuple(names)
