@@ -1,0 +1,383 @@
+"""Build the pinned control-plane binaries from Go modules into a cache keyed by version.
+
+Layout (``$VISIONROLL_CACHE`` or ``~/.cache/visionroll``)::
+
+    bin/<component>-<version>/<binary>     e.g. bin/kube-apiserver-v1.36.3/kube-apiserver
+    bin/kwok-v0.8.0/stages/*.yaml          kwok stage definitions copied from the kwok module
+    build/<wrapper>-<version>/go.mod       generated wrapper modules (never in the repository)
+    build/build.log                        go's output of the last build
+
+A binary is moved into place only after it built, so its presence means "done": a warm cache skips the build.
+GOMODCACHE and GOCACHE are left to Go's defaults so downloads and compiled packages are reused between builds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from localkube import versions
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("VISIONROLL_CACHE", str(Path.home() / ".cache" / "visionroll")))
+
+
+def bin_dir(component: str, version: str) -> Path:
+    return cache_root() / "bin" / f"{component}-{version}"
+
+
+@dataclass(frozen=True)
+class BinPaths:
+    etcd: Path
+    kube_apiserver: Path
+    kube_controller_manager: Path
+    kube_scheduler: Path
+    kubectl: Path
+    kwok: Path
+    kwok_stages: Path
+    helm: Path
+
+    def missing(self) -> list[Path]:
+        paths = [
+            self.etcd,
+            self.kube_apiserver,
+            self.kube_controller_manager,
+            self.kube_scheduler,
+            self.kubectl,
+            self.kwok,
+            self.helm,
+        ]
+        return [p for p in paths if not os.access(p, os.X_OK)]
+
+
+def bin_paths() -> BinPaths:
+    k = versions.KUBERNETES
+    return BinPaths(
+        etcd=bin_dir("etcd", versions.ETCD) / "etcd",
+        kube_apiserver=bin_dir("kube-apiserver", k) / "kube-apiserver",
+        kube_controller_manager=bin_dir("kube-controller-manager", k) / "kube-controller-manager",
+        kube_scheduler=bin_dir("kube-scheduler", k) / "kube-scheduler",
+        kubectl=bin_dir("kubectl", k) / "kubectl",
+        kwok=bin_dir("kwok", versions.KWOK) / "kwok",
+        kwok_stages=bin_dir("kwok", versions.KWOK) / "stages",
+        helm=bin_dir("helm", versions.HELM) / "helm",
+    )
+
+
+def go_executable() -> str:
+    found = shutil.which("go")
+    if found:
+        return found
+    if os.access("/usr/local/go/bin/go", os.X_OK):
+        return "/usr/local/go/bin/go"
+    raise BuildError("Go is not installed (need Go >= 1.26 on PATH or at /usr/local/go/bin/go)")
+
+
+def _log(msg: str) -> None:
+    print(f"[localkube] {msg}", file=sys.stderr, flush=True)
+
+
+class _Go:
+    def __init__(self, log_path: Path) -> None:
+        self.exe = go_executable()
+        self.log_path = log_path
+        self.env = dict(os.environ)
+        self.env["CGO_ENABLED"] = "0"
+        self.env.setdefault("GOFLAGS", "-buildvcs=false")
+        # GOMODCACHE / GOCACHE deliberately untouched: Go's defaults are shared with every other build.
+
+    def run(self, args: Sequence[str], cwd: Path, extra_env: dict[str, str] | None = None) -> str:
+        env = dict(self.env)
+        if extra_env:
+            env.update(extra_env)
+        cmd = [self.exe, *args]
+        with self.log_path.open("a") as log:
+            log.write(f"\n$ (cd {cwd}) {' '.join(cmd)}\n")
+            log.flush()
+            proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+            log.write(proc.stdout)
+        if proc.returncode != 0:
+            tail = self.log_path.read_text().splitlines()[-40:]
+            raise BuildError(
+                f"{' '.join(cmd)} failed (exit {proc.returncode}); log {self.log_path}:\n" + "\n".join(tail)
+            )
+        return proc.stdout
+
+    def module_info(self, module_at_version: str) -> dict[str, str]:
+        out = self.run(["mod", "download", "-json", module_at_version], cwd=Path(tempfile.gettempdir()))
+        info: dict[str, str] = json.loads(out)
+        return info
+
+
+@contextlib.contextmanager
+def _build_lock() -> Iterator[None]:
+    lock_path = cache_root() / "build" / ".lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _build_date() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _install_file(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
+    shutil.copy2(src, tmp)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, dest)
+
+
+def _go_directives(gomod: str) -> list[str]:
+    """The `go` and `godebug` directives of a go.mod file (single-line and block forms)."""
+    lines: list[str] = []
+    in_godebug = False
+    for raw in gomod.splitlines():
+        line = raw.strip()
+        if in_godebug:
+            lines.append(raw)
+            if line == ")":
+                in_godebug = False
+        elif re.match(r"^go \d", line):
+            lines.append(line)
+        elif line.startswith("godebug ("):
+            lines.append(line)
+            in_godebug = True
+        elif line.startswith("godebug "):
+            lines.append(line)
+    return lines
+
+
+def _staging_modules(kubernetes_gomod: str) -> list[str]:
+    return sorted(set(re.findall(r"^\s*(k8s\.io/[\w.-]+)\s*=>\s*\./staging/", kubernetes_gomod, re.MULTILINE)))
+
+
+def _kube_ldflags(version: str) -> str:
+    m = re.match(r"^v(\d+)\.(\d+)\.\d+", version)
+    if not m:
+        raise BuildError(f"unexpected Kubernetes version {version!r}")
+    major, minor = m.group(1), m.group(2)
+    flags = ["-s", "-w"]
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {pkg}.gitVersion={version}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitCommit=",
+            f"-X {pkg}.gitTreeState=clean",
+            f"-X {pkg}.buildDate={_build_date()}",
+        ]
+    return " ".join(flags)
+
+
+def _timed(name: str, version: str, times: dict[str, float], fn: object) -> None:
+    assert callable(fn)
+    start = time.monotonic()
+    _log(f"building {name} {version} ...")
+    fn()
+    times[name] = time.monotonic() - start
+    _log(f"built {name} {version} in {times[name]:.1f} s")
+
+
+def _build_kubernetes(go: _Go, wanted: Sequence[str], times: dict[str, float]) -> None:
+    version = versions.KUBERNETES
+    staging_version = "v0" + version[version.index(".") :]  # v1.36.3 -> v0.36.3
+    wrapper = cache_root() / "build" / f"kubernetes-{version}"
+    wrapper.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    k8s_mod = Path(go.module_info(f"k8s.io/kubernetes@{version}")["GoMod"]).read_text()
+    staging = _staging_modules(k8s_mod)
+    if not staging:
+        raise BuildError("found no ./staging replace directives in k8s.io/kubernetes go.mod")
+    apiserver_mod = Path(go.module_info(f"k8s.io/apiserver@{staging_version}")["GoMod"]).read_text()
+    gomod = [
+        "// Generated by localkube: builds Kubernetes commands from the k8s.io/kubernetes module.",
+        "module localkube.invalid/kubernetes-wrapper",
+        "",
+        *_go_directives(apiserver_mod),
+        "",
+        f"require k8s.io/kubernetes {version}",
+        "",
+        "replace (",
+        *[f"\t{m} => {m} {staging_version}" for m in staging],
+        ")",
+        "",
+    ]
+    text = "\n".join(gomod)
+    gomod_path = wrapper / "go.mod"
+    if not gomod_path.exists() or not (wrapper / "go.sum").exists() or "tool " not in gomod_path.read_text():
+        gomod_path.write_text(text)
+        (wrapper / "go.sum").unlink(missing_ok=True)
+        go.run(["get", "-tool", *[f"k8s.io/kubernetes/cmd/{b}@{version}" for b in versions.KUBE_BINARIES]], wrapper)
+    times["kubernetes wrapper module + downloads"] = time.monotonic() - start
+    ldflags = _kube_ldflags(version)
+    paths = bin_paths()
+    dest = {
+        "kube-apiserver": paths.kube_apiserver,
+        "kube-controller-manager": paths.kube_controller_manager,
+        "kube-scheduler": paths.kube_scheduler,
+        "kubectl": paths.kubectl,
+    }
+    for name in wanted:
+
+        def one(name: str = name) -> None:
+            out = wrapper / "out" / name
+            out.parent.mkdir(exist_ok=True)
+            go.run(
+                ["build", "-trimpath", "-ldflags", ldflags, "-o", str(out), f"k8s.io/kubernetes/cmd/{name}"], wrapper
+            )
+            _install_file(out, dest[name])
+            out.unlink()
+
+        _timed(name, version, times, one)
+
+
+def _build_etcd(go: _Go, times: dict[str, float]) -> None:
+    version = versions.ETCD
+    wrapper = cache_root() / "build" / f"etcd-{version}"
+    wrapper.mkdir(parents=True, exist_ok=True)
+
+    def build() -> None:
+        gomod = wrapper / "go.mod"
+        if not gomod.exists() or "tool " not in gomod.read_text():
+            gomod.write_text("// Generated by localkube.\nmodule localkube.invalid/etcd-wrapper\n\ngo 1.26.0\n")
+            (wrapper / "go.sum").unlink(missing_ok=True)
+            go.run(["get", "-tool", f"go.etcd.io/etcd/server/v3@{version}"], wrapper)
+        out = wrapper / "out" / "etcd"
+        out.parent.mkdir(exist_ok=True)
+        go.run(["build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "go.etcd.io/etcd/server/v3"], wrapper)
+        _install_file(out, bin_paths().etcd)
+        out.unlink()
+
+    _timed("etcd", version, times, build)
+
+
+def _go_install(go: _Go, pkg_at_version: str, ldflags: str, dest: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="localkube-gobin-") as gobin:
+        go.run(
+            ["install", "-trimpath", "-ldflags", ldflags, pkg_at_version],
+            Path(gobin),
+            extra_env={"GOBIN": gobin},
+        )
+        _install_file(Path(gobin) / dest.name, dest)
+
+
+def _build_kwok(go: _Go, times: dict[str, float]) -> None:
+    version = versions.KWOK
+
+    def build() -> None:
+        mod_dir = Path(go.module_info(f"sigs.k8s.io/kwok@{version}")["Dir"])
+        stages_src = {
+            "node-initialize.yaml": mod_dir / "kustomize/stage/node/fast/node-initialize.yaml",
+            "node-heartbeat-with-lease.yaml": mod_dir
+            / "kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+            "pod-ready.yaml": mod_dir / "kustomize/stage/pod/fast/pod-ready.yaml",
+            "pod-complete.yaml": mod_dir / "kustomize/stage/pod/fast/pod-complete.yaml",
+            "pod-delete.yaml": mod_dir / "kustomize/stage/pod/fast/pod-delete.yaml",
+        }
+        stages = bin_paths().kwok_stages
+        stages.mkdir(parents=True, exist_ok=True)
+        for name, src in stages_src.items():
+            shutil.copyfile(src, stages / name)
+        kube = versions.KUBERNETES.lstrip("v")
+        ldflags = (
+            f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version={version} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion={kube}"
+        )
+        _go_install(go, f"sigs.k8s.io/kwok/cmd/kwok@{version}", ldflags, bin_paths().kwok)
+
+    _timed("kwok", version, times, build)
+
+
+def _build_helm(go: _Go, times: dict[str, float]) -> None:
+    version = versions.HELM
+    major = version.split(".")[0]  # v3 / v4
+    module = "helm.sh/helm" if major in ("v0", "v1") else f"helm.sh/helm/{major}"
+
+    def build() -> None:
+        helm_mod = Path(go.module_info(f"{module}@{version}")["GoMod"]).read_text()
+        m = re.search(r"^\s*k8s\.io/client-go v0\.(\d+)\.", helm_mod, re.MULTILINE)
+        k8s_minor = m.group(1) if m else "0"
+        flags = [
+            "-s",
+            "-w",
+            f"-X {module}/internal/version.version={version}",
+            f"-X {module}/internal/version.gitTreeState=clean",
+            f"-X {module}/pkg/lint/rules.k8sVersionMajor=1",
+            f"-X {module}/pkg/lint/rules.k8sVersionMinor={k8s_minor}",
+            f"-X {module}/pkg/chartutil.k8sVersionMajor=1",
+            f"-X {module}/pkg/chartutil.k8sVersionMinor={k8s_minor}",
+        ]
+        _go_install(go, f"{module}/cmd/helm@{version}", " ".join(flags), bin_paths().helm)
+
+    _timed("helm", version, times, build)
+
+
+def build_all(force: bool = False) -> BinPaths:
+    """Build every missing binary (all of them with ``force``). Prints per-component and total build times."""
+    paths = bin_paths()
+    with _build_lock():
+        if not force and not paths.missing():
+            _log(f"binaries cached under {cache_root() / 'bin'} (warm cache, nothing to build)")
+            return paths
+        log_path = cache_root() / "build" / "build.log"
+        log_path.write_text(f"localkube build {_build_date()}\n")
+        go = _Go(log_path)
+        _log(f"building with {go.exe}; go output in {log_path}")
+        times: dict[str, float] = {}
+        total_start = time.monotonic()
+        kube_dest = {
+            "kube-apiserver": paths.kube_apiserver,
+            "kube-controller-manager": paths.kube_controller_manager,
+            "kube-scheduler": paths.kube_scheduler,
+            "kubectl": paths.kubectl,
+        }
+        wanted = [n for n, p in kube_dest.items() if force or not os.access(p, os.X_OK)]
+        if wanted:
+            _build_kubernetes(go, wanted, times)
+        if force or not os.access(paths.etcd, os.X_OK):
+            _build_etcd(go, times)
+        if force or not os.access(paths.kwok, os.X_OK):
+            _build_kwok(go, times)
+        if force or not os.access(paths.helm, os.X_OK):
+            _build_helm(go, times)
+        total = time.monotonic() - total_start
+        summary = ", ".join(f"{k} {v:.1f}s" for k, v in times.items())
+        _log(f"build finished in {total:.1f} s ({summary})")
+        with (cache_root() / "build" / "times.log").open("a") as fh:
+            fh.write(json.dumps({"date": _build_date(), "total_s": round(total, 1), "steps_s": times}) + "\n")
+    missing = paths.missing()
+    if missing:
+        raise BuildError(f"build finished but binaries are missing: {missing}")
+    return paths
+
+
+def ensure_binaries(build: bool = True) -> BinPaths:
+    """The binary paths, building what is missing (or failing, with ``build=False``)."""
+    paths = bin_paths()
+    if not paths.missing():
+        return paths
+    if not build:
+        raise BuildError(f"missing binaries {paths.missing()}; run `python -m localkube build`")
+    return build_all()

@@ -1,0 +1,473 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+kwok (fake nodes whose Pods become Running and Ready). Everything it starts is recorded by PID in the run directory
+and stopped by PID.
+
+    cluster = LocalCluster.start(run_dir)          # or Cluster.external(kubeconfig) for an existing cluster
+    cluster.kubectl("get", "nodes")
+    cluster.stop()
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from localkube import build, certs, versions
+from localkube.procs import Proc, Supervisor, free_port, wait_until
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+SERVICE_CIDR = "10.0.0.0/24"
+POD_CIDR = "10.244.0.0/16"
+SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+NODE_ANNOTATION = "kwok.x-k8s.io/node"
+CONTROLLERS = [
+    "deployment-controller",
+    "replicaset-controller",
+    "horizontal-pod-autoscaler-controller",
+    "garbage-collector-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+    "root-ca-certificate-publisher-controller",
+    "endpointslice-controller",
+    "disruption-controller",
+]
+STATE_FILE = "state.json"
+
+
+def default_run_dir() -> Path:
+    """The well-known directory of the persistent cluster of `python -m localkube up`."""
+    return build.cache_root() / "run" / "default"
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    no_proxy = ",".join(x for x in (env.get("NO_PROXY", ""), "127.0.0.1,localhost") if x)
+    env["NO_PROXY"] = env["no_proxy"] = no_proxy
+    env.pop("KUBECONFIG", None)
+    return env
+
+
+def _log(msg: str) -> None:
+    print(f"[localkube] {msg}", file=sys.stderr, flush=True)
+
+
+class Cluster:
+    """A handle to a Kubernetes cluster reachable through a kubeconfig: kubectl, helm and Python-client helpers."""
+
+    def __init__(self, kubeconfig: Path, run_dir: Path | None = None, external: bool = True) -> None:
+        self.kubeconfig = kubeconfig
+        self.run_dir = run_dir
+        self.external = external
+        self._kubectl: str | None = None
+
+    @classmethod
+    def external_from_env(cls) -> Cluster | None:
+        """The cluster named by $KUBECONFIG (first path), or None when it is unset."""
+        value = os.environ.get("KUBECONFIG", "")
+        if not value:
+            return None
+        return cls(Path(value.split(os.pathsep)[0]).expanduser(), run_dir=None, external=True)
+
+    # -- tools -------------------------------------------------------------------------------------------------
+
+    @property
+    def log_dir(self) -> Path | None:
+        return self.run_dir / "logs" if self.run_dir else None
+
+    def kubectl_path(self) -> str:
+        if self._kubectl is None:
+            cached = build.bin_paths().kubectl
+            if os.access(cached, os.X_OK):
+                self._kubectl = str(cached)
+            elif self.external and shutil.which("kubectl"):
+                self._kubectl = str(shutil.which("kubectl"))
+            else:
+                self._kubectl = str(build.ensure_binaries().kubectl)
+        return self._kubectl
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl against this cluster; returns the CompletedProcess (text), raises on failure with ``check``."""
+        cmd = [self.kubectl_path(), f"--kubeconfig={self.kubeconfig}", *args]
+        proc = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout, env=_child_env())
+        if check and proc.returncode != 0:
+            raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout, proc.stderr)
+        return proc
+
+    def kubectl_json(self, *args: str) -> Any:
+        """``kubectl <args> -o json``, parsed."""
+        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+    def apply(self, manifest: str | dict[str, Any] | list[dict[str, Any]], namespace: str | None = None) -> str:
+        """``kubectl apply -f -`` of a YAML/JSON string, an object or a list of objects; returns kubectl's output."""
+        if isinstance(manifest, dict):
+            text = json.dumps(manifest)
+        elif isinstance(manifest, list):
+            text = json.dumps({"apiVersion": "v1", "kind": "List", "items": manifest})
+        else:
+            text = manifest
+        ns = [f"--namespace={namespace}"] if namespace else []
+        return self.kubectl("apply", *ns, "-f", "-", input=text).stdout
+
+    def helm(self, *args: str, check: bool = True, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
+        """Run the pinned helm against this cluster."""
+        helm = shutil.which("helm") if self.external and not build.bin_paths().helm.exists() else None
+        exe = helm or str(build.ensure_binaries().helm)
+        cmd = [exe, f"--kubeconfig={self.kubeconfig}", *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_child_env())
+        if check and proc.returncode != 0:
+            raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout, proc.stderr)
+        return proc
+
+    def api_client(self) -> ApiClient:
+        """A new `kubernetes.client.ApiClient` for this cluster (close it, or use it as a context manager)."""
+        from kubernetes import config
+
+        client: ApiClient = config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
+        return client
+
+    # -- namespaces --------------------------------------------------------------------------------------------
+
+    def create_namespace(self, prefix: str = "t", labels: dict[str, str] | None = None) -> str:
+        """Create a uniquely named namespace and wait for its `default` ServiceAccount (Pods need it)."""
+        slug = re.sub(r"[^a-z0-9-]+", "-", prefix.lower()).strip("-")[:40].strip("-") or "t"
+        name = f"{slug}-{uuid.uuid4().hex[:6]}"
+        ns: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        if labels:
+            ns["metadata"]["labels"] = labels
+        self.kubectl("create", "-f", "-", input=json.dumps(ns))
+        wait_until(
+            f"ServiceAccount default in namespace {name}",
+            lambda: self.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
+            timeout=30,
+            interval=0.2,
+        )
+        return name
+
+    def delete_namespace(self, name: str, wait: bool = False, timeout: float = 60.0) -> None:
+        self.kubectl(
+            "delete",
+            "namespace",
+            name,
+            "--ignore-not-found",
+            f"--wait={'true' if wait else 'false'}",
+            f"--timeout={int(timeout)}s",
+            timeout=timeout + 10,
+        )
+
+    def describe(self) -> str:
+        where = f"run dir {self.run_dir}, logs {self.log_dir}" if self.run_dir else "external cluster"
+        return f"kubeconfig {self.kubeconfig} ({where})"
+
+
+class LocalCluster(Cluster):
+    """The loopback control plane. Use :meth:`start`; :meth:`stop` kills every process it started, by PID."""
+
+    def __init__(self, run_dir: Path, supervisor: Supervisor, bins: build.BinPaths) -> None:
+        super().__init__(run_dir / "kubeconfig", run_dir=run_dir, external=False)
+        self.supervisor = supervisor
+        self.bins = bins
+        self._kubectl = str(bins.kubectl)
+        self.apiserver_url = ""
+        self.start_seconds = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    @classmethod
+    def start(cls, run_dir: Path, persistent: bool = False, nodes: int = 2, timeout: float = 90.0) -> LocalCluster:
+        """Start a fresh cluster in ``run_dir`` (wiped first). With ``persistent`` the processes outlive this
+        Python process (for `localkube up`); otherwise they are told to die with it (PR_SET_PDEATHSIG)."""
+        bins = build.ensure_binaries()
+        if (run_dir / "pids.json").exists():
+            old = Supervisor.load(run_dir)
+            if any(p.running() for p in old.procs):
+                raise RuntimeError(f"a cluster is already running in {run_dir}; stop it first (localkube down)")
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+        sup = Supervisor(run_dir, die_with_parent=not persistent)
+        cluster = cls(run_dir, sup, bins)
+        t0 = time.monotonic()
+        try:
+            cluster._start(nodes, timeout)
+        except BaseException:
+            _log(f"start failed; logs in {sup.log_dir}")
+            sup.stop_all()
+            raise
+        cluster.start_seconds = time.monotonic() - t0
+        return cluster
+
+    @classmethod
+    def attach(cls, run_dir: Path) -> LocalCluster:
+        """A handle to a cluster started earlier (by another process) in ``run_dir``."""
+        state = json.loads((run_dir / STATE_FILE).read_text())
+        cluster = cls(run_dir, Supervisor.load(run_dir), build.bin_paths())
+        cluster.apiserver_url = state["apiserver"]
+        return cluster
+
+    def stop(self) -> None:
+        """Stop every process this cluster started (by PID, newest first) and wait for each to exit."""
+        self.supervisor.stop_all()
+
+    def running(self) -> dict[str, bool]:
+        return {p.name: p.running() for p in self.supervisor.procs}
+
+    def _start(self, nodes: int, timeout: float) -> None:
+        run = self.run_dir
+        assert run is not None
+        env = _child_env()
+        pki = certs.generate(run / "pki")
+        etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
+        kcm_port, sched_port, kwok_port = free_port(), free_port(), free_port()
+        deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            return max(1.0, deadline - time.monotonic())
+
+        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        peer_url = f"http://127.0.0.1:{peer_port}"
+        etcd = self.supervisor.start(
+            "etcd",
+            [
+                str(self.bins.etcd),
+                f"--data-dir={run / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=default={peer_url}",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+            env,
+        )
+        wait_until("etcd /health", lambda: b'"true"' in http_get(f"{etcd_url}/health"), left(), alive=etcd.check_alive)
+
+        self.apiserver_url = f"https://127.0.0.1:{api_port}"
+        api = self.supervisor.start(
+            "kube-apiserver",
+            [
+                str(self.bins.kube_apiserver),
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={api_port}",
+                f"--cert-dir={pki.dir}",
+                f"--tls-cert-file={pki.server_cert}",
+                f"--tls-private-key-file={pki.server_key}",
+                f"--client-ca-file={pki.ca_cert}",
+                "--authorization-mode=RBAC",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--allow-privileged=true",
+                f"--service-account-issuer={SA_ISSUER}",
+                f"--service-account-key-file={pki.sa_pub}",
+                f"--service-account-signing-key-file={pki.sa_key}",
+                "--profiling=false",
+                "--v=1",
+            ],
+            env,
+        )
+        self._write_kubeconfig(pki)
+        ctx = _ssl_context(pki)
+        wait_until(
+            "kube-apiserver /readyz",
+            lambda: http_get(f"{self.apiserver_url}/readyz", ctx) == b"ok",
+            left(),
+            interval=0.2,
+            alive=api.check_alive,
+        )
+
+        common = [f"--kubeconfig={self.kubeconfig}", "--leader-elect=false", "--bind-address=127.0.0.1"]
+        delegated = [f"--authentication-kubeconfig={self.kubeconfig}", f"--authorization-kubeconfig={self.kubeconfig}"]
+        kcm = self.supervisor.start(
+            "kube-controller-manager",
+            [
+                str(self.bins.kube_controller_manager),
+                *common,
+                *delegated,
+                f"--secure-port={kcm_port}",
+                f"--controllers={','.join(CONTROLLERS)}",
+                f"--service-account-private-key-file={pki.sa_key}",
+                f"--root-ca-file={pki.ca_cert}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--horizontal-pod-autoscaler-sync-period=5s",
+                "--v=1",
+            ],
+            env,
+        )
+        sched = self.supervisor.start(
+            "kube-scheduler",
+            [str(self.bins.kube_scheduler), *common, *delegated, f"--secure-port={sched_port}", "--v=1"],
+            env,
+        )
+        stages = run / "kwok-stages.yaml"
+        stages.write_text(
+            "\n---\n".join(p.read_text().strip() for p in sorted(self.bins.kwok_stages.glob("*.yaml"))) + "\n"
+        )
+        kwok = self.supervisor.start(
+            "kwok",
+            [
+                str(self.bins.kwok),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--config={stages}",
+                f"--manage-nodes-with-annotation-selector={NODE_ANNOTATION}=fake",
+                f"--cidr={POD_CIDR}",
+                "--node-ip=127.0.0.1",
+                f"--server-address=127.0.0.1:{kwok_port}",
+                f"--node-port={kwok_port}",
+            ],
+            env,
+        )
+        self.kubectl("apply", "-f", "-", input=json.dumps(_nodes(nodes)))
+        procs = [etcd, api, kcm, sched, kwok]
+
+        def all_alive() -> None:
+            for p in procs:
+                p.check_alive()
+
+        def nodes_ready() -> bool:
+            items = json.loads(http_get(f"{self.apiserver_url}/api/v1/nodes", ctx))["items"]
+            ready = [
+                n
+                for n in items
+                if any(
+                    c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", [])
+                )
+            ]
+            return len(ready) >= nodes
+
+        wait_until("kwok nodes Ready", nodes_ready, left(), interval=0.2, alive=all_alive)
+        wait_until(
+            "ServiceAccount default/default (controller-manager)",
+            lambda: (
+                b'"default"' in http_get(f"{self.apiserver_url}/api/v1/namespaces/default/serviceaccounts/default", ctx)
+            ),
+            left(),
+            interval=0.2,
+            alive=all_alive,
+        )
+        insecure = ssl.create_default_context()
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE
+        for name, port in (("kube-controller-manager", kcm_port), ("kube-scheduler", sched_port)):
+            wait_until(
+                f"{name} /healthz",
+                lambda port=port: http_get(f"https://127.0.0.1:{port}/healthz", insecure) == b"ok",  # type: ignore[misc]
+                left(),
+                interval=0.2,
+                alive=all_alive,
+            )
+        (run / STATE_FILE).write_text(
+            json.dumps(
+                {
+                    "kubeconfig": str(self.kubeconfig),
+                    "apiserver": self.apiserver_url,
+                    "etcd": etcd_url,
+                    "ports": {"kube-controller-manager": kcm_port, "kube-scheduler": sched_port, "kwok": kwok_port},
+                    "versions": {
+                        "kubernetes": versions.KUBERNETES,
+                        "etcd": versions.ETCD,
+                        "kwok": versions.KWOK,
+                        "helm": versions.HELM,
+                    },
+                    "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                },
+                indent=1,
+            )
+        )
+
+    def _write_kubeconfig(self, pki: certs.Pki) -> None:
+        def b64(p: Path) -> str:
+            return base64.b64encode(p.read_bytes()).decode()
+
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "localkube",
+                    "cluster": {"server": self.apiserver_url, "certificate-authority-data": b64(pki.ca_cert)},
+                }
+            ],
+            "users": [
+                {
+                    "name": "localkube-admin",
+                    "user": {"client-certificate-data": b64(pki.admin_cert), "client-key-data": b64(pki.admin_key)},
+                }
+            ],
+            "contexts": [
+                {
+                    "name": "localkube",
+                    "context": {"cluster": "localkube", "user": "localkube-admin", "namespace": "default"},
+                }
+            ],
+            "current-context": "localkube",
+        }
+        self.kubeconfig.write_text(json.dumps(config, indent=1))  # JSON is YAML
+        self.kubeconfig.chmod(0o600)
+
+    def processes(self) -> list[Proc]:
+        return list(self.supervisor.procs)
+
+
+def _nodes(count: int) -> dict[str, Any]:
+    items = []
+    for i in range(count):
+        name = f"kwok-node-{i}"
+        items.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": name,
+                    "annotations": {NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                    "labels": {
+                        "type": "kwok",
+                        "kubernetes.io/hostname": name,
+                        "kubernetes.io/os": "linux",
+                        "kubernetes.io/arch": "amd64",
+                        "kubernetes.io/role": "agent",
+                        "node-role.kubernetes.io/agent": "",
+                    },
+                },
+                "spec": {},
+                "status": {
+                    "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                    "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                },
+            }
+        )
+    return {"apiVersion": "v1", "kind": "List", "items": items}
+
+
+def _ssl_context(pki: certs.Pki) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+    ctx.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+    return ctx
+
+
+def http_get(url: str, ctx: ssl.SSLContext | None = None, timeout: float = 5.0) -> bytes:
+    """GET without any proxy (loopback only)."""
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+    if ctx is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=ctx))
+    opener = urllib.request.build_opener(*handlers)
+    with contextlib.closing(opener.open(url, timeout=timeout)) as resp:
+        body: bytes = resp.read()
+        return body

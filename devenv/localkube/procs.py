@@ -1,0 +1,168 @@
+"""Start, record and stop child processes by PID; free loopback ports; polling helpers."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+PIDS_FILE = "pids.json"
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_until(
+    what: str,
+    check: Callable[[], bool],
+    timeout: float,
+    interval: float = 0.1,
+    alive: Callable[[], None] | None = None,
+) -> None:
+    """Poll ``check`` until it returns True; ``alive`` may raise to stop early (e.g. the process died)."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        if alive is not None:
+            alive()
+        try:
+            if check():
+                return
+        except Exception as e:  # noqa: BLE001 - any failure just means "not yet"
+            last_error = e
+        if time.monotonic() > deadline:
+            suffix = f" (last error: {last_error!r})" if last_error else ""
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{suffix}")
+        time.sleep(interval)
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: ask the kernel to SIGTERM the child when the parent dies (PR_SET_PDEATHSIG)."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM, 0, 0, 0)
+
+
+@dataclass
+class Proc:
+    name: str
+    argv: list[str]
+    log: Path
+    pid: int
+    popen: subprocess.Popen[bytes] | None = None
+
+    def running(self) -> bool:
+        if self.popen is not None:
+            return self.popen.poll() is None
+        return _pid_alive(self.pid, self.argv[0])
+
+    def check_alive(self) -> None:
+        if not self.running():
+            raise RuntimeError(f"{self.name} (pid {self.pid}) exited early; log: {self.log}\n{tail(self.log)}")
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _pid_alive(pid: int, exe: str) -> bool:
+    """True when ``pid`` runs ``exe`` and is not a zombie (guards against PID reuse)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[1].split()[0]
+    if state in ("Z", "X"):
+        return False
+    return bool(cmdline) and cmdline[0].decode(errors="replace") == exe
+
+
+class Supervisor:
+    """Owns the processes of one run directory: starts them, records their PIDs, stops them (reverse order)."""
+
+    def __init__(self, run_dir: Path, die_with_parent: bool) -> None:
+        self.run_dir = run_dir
+        self.log_dir = run_dir / "logs"
+        self.die_with_parent = die_with_parent
+        self.procs: list[Proc] = []
+
+    def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> Proc:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_dir / f"{name}.log"
+        with log.open("ab") as fh:
+            popen = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                cwd=self.run_dir,
+                env=env,
+                start_new_session=True,  # a Ctrl-C in the terminal reaches us, and we stop them in order
+                preexec_fn=_die_with_parent if self.die_with_parent else None,  # noqa: PLW1509
+            )
+        proc = Proc(name=name, argv=list(argv), log=log, pid=popen.pid, popen=popen)
+        self.procs.append(proc)
+        self.save()
+        return proc
+
+    def save(self) -> None:
+        data = [{"name": p.name, "pid": p.pid, "argv": p.argv, "log": str(p.log)} for p in self.procs]
+        tmp = self.run_dir / f".{PIDS_FILE}.tmp"
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, self.run_dir / PIDS_FILE)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> Supervisor:
+        sup = cls(run_dir, die_with_parent=False)
+        path = run_dir / PIDS_FILE
+        if path.exists():
+            for item in json.loads(path.read_text()):
+                sup.procs.append(Proc(name=item["name"], argv=item["argv"], log=Path(item["log"]), pid=item["pid"]))
+        return sup
+
+    def stop_all(self, timeout: float = 15.0) -> None:
+        """SIGTERM every recorded process (newest first), wait, SIGKILL what is left, wait again."""
+        for proc in reversed(self.procs):
+            self._stop(proc, timeout)
+        self.procs.clear()
+        with contextlib.suppress(FileNotFoundError):
+            (self.run_dir / PIDS_FILE).unlink()
+
+    @staticmethod
+    def _stop(proc: Proc, timeout: float) -> None:
+        if not proc.running():
+            if proc.popen is not None:
+                proc.popen.wait()
+            return
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, sig)
+            if proc.popen is not None:
+                try:
+                    proc.popen.wait(wait)
+                    return
+                except subprocess.TimeoutExpired:
+                    continue
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                if not proc.running():
+                    return
+                time.sleep(0.05)
+        if proc.running():
+            raise RuntimeError(f"could not stop {proc.name} (pid {proc.pid})")

@@ -1,0 +1,90 @@
+"""The logic behind the pytest fixtures in tests/conftest.py (kept there as thin wrappers).
+
+- ``session_cluster(base)``: $KUBECONFIG wins (nothing is started); otherwise a fresh LocalCluster in ``base``.
+- ``session_prometheus(base)``: a fresh Prometheus in ``base``.
+- ``namespace_for_test(cluster, test_name)``: a unique namespace, deleted afterwards.
+- ``mark_items``: tests that use the fixtures get the ``cluster`` / ``prometheus`` markers automatically.
+- ``failure_sections`` / ``summary_lines``: where the logs are, shown when a test fails, and the start times.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+from localkube.cluster import Cluster, LocalCluster
+from localkube.prometheus import Prometheus
+
+CLUSTER_FIXTURES = {"cluster", "namespace"}
+PROMETHEUS_FIXTURES = {"prometheus"}
+
+_log_dirs: dict[str, Path] = {}
+_summary: list[str] = []
+
+
+def session_cluster(base: Path) -> Iterator[Cluster]:
+    external = Cluster.external_from_env()
+    if external is not None:
+        _summary.append(f"localkube: using $KUBECONFIG={external.kubeconfig} (nothing started)")
+        yield external
+        return
+    t0 = time.monotonic()
+    cluster = LocalCluster.start(base / "cluster")
+    assert cluster.log_dir is not None
+    _log_dirs["control plane"] = cluster.log_dir
+    _summary.append(f"localkube: control plane started in {time.monotonic() - t0:.1f} s, logs in {cluster.log_dir}")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def session_prometheus(base: Path) -> Iterator[Prometheus]:
+    t0 = time.monotonic()
+    prom = Prometheus.start(base / "prometheus")
+    _log_dirs["prometheus"] = prom.log.parent
+    _summary.append(f"localkube: prometheus {prom.url} started in {time.monotonic() - t0:.1f} s, log {prom.log}")
+    try:
+        yield prom
+    finally:
+        prom.stop()
+
+
+def namespace_for_test(cluster: Cluster, test_name: str) -> Iterator[str]:
+    name = cluster.create_namespace(test_name.removeprefix("test_").replace("_", "-"))
+    try:
+        yield name
+    finally:
+        cluster.delete_namespace(name, wait=False)
+
+
+class _Item(Protocol):
+    fixturenames: Iterable[str]
+
+    def add_marker(self, marker: str) -> None: ...
+
+
+def mark_items(items: Iterable[_Item]) -> None:
+    for item in items:
+        names = set(item.fixturenames)
+        if names & CLUSTER_FIXTURES:
+            item.add_marker("cluster")
+        if names & PROMETHEUS_FIXTURES:
+            item.add_marker("prometheus")
+
+
+def failure_sections(fixturenames: Iterable[str]) -> list[tuple[str, str]]:
+    """Report sections naming the log directories of the components a failed test used."""
+    names = set(fixturenames)
+    sections = []
+    if names & CLUSTER_FIXTURES and "control plane" in _log_dirs:
+        sections.append(("localkube logs", f"control plane logs: {_log_dirs['control plane']}"))
+    if names & PROMETHEUS_FIXTURES and "prometheus" in _log_dirs:
+        sections.append(("localkube logs", f"prometheus log: {_log_dirs['prometheus']}"))
+    return sections
+
+
+def summary_lines() -> list[str]:
+    return list(_summary)

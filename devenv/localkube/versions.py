@@ -1,0 +1,13 @@
+"""Pinned versions of everything localkube builds. Change a pin here; the cache is keyed by it."""
+
+from __future__ import annotations
+
+# Kubernetes 1.36 is maintained (released 2026-04); v1.36.3 is its newest patch on 2026-11-21.
+KUBERNETES = "v1.36.3"
+# etcd 3.6.x: current API servers want >= 3.5.13 for consistent reads from the watch cache; Debian ships 3.4.23.
+ETCD = "v3.6.16"
+KWOK = "v0.8.0"
+# helm v3.21+ has no `replace` directives, so `go install ...@version` works.
+HELM = "v3.22.0"
+
+KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")

@@ -1,0 +1,50 @@
+"""Shared fixtures: a real control plane, a namespace per test, a real Prometheus. The logic lives in
+devenv/localkube (localkube.testing); see its docstrings. $KUBECONFIG, when set, names the cluster to use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from localkube import testing
+from localkube.cluster import Cluster
+from localkube.prometheus import Prometheus
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """The cluster: `.kubeconfig`, `.kubectl(*args)`, `.kubectl_json(*args)`, `.apply(manifest)`, `.api_client()`,
+    `.helm(*args)`, `.create_namespace()`, `.delete_namespace()`."""
+    yield from testing.session_cluster(tmp_path_factory.mktemp("localkube"))
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace (its default ServiceAccount exists), deleted after the test."""
+    yield from testing.namespace_for_test(cluster, request.node.name)
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    """A Prometheus on loopback, scraping every 1s: `.url`, `.add_scrape_target(job, "127.0.0.1:PORT", labels={})`,
+    `.query(promql)`, `.wait_for(promql, predicate)`, `.add_rule_file(path)`, `.remove_job(job)`."""
+    yield from testing.session_prometheus(tmp_path_factory.mktemp("prometheus"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    testing.mark_items(items)  # type: ignore[arg-type]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    report = yield
+    if report.failed:
+        report.sections.extend(testing.failure_sections(getattr(item, "fixturenames", ())))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in testing.summary_lines():
+        terminalreporter.write_line(line)
