@@ -56,9 +56,10 @@ cluster-down: venv
 	$(PY) -m localkube down
 
 # For people with Docker: a kind cluster; the same tests run against it through $$KUBECONFIG.
+# It writes its own kubeconfig, so $$KUBECONFIG names only this cluster.
 kind-up:
-	kind create cluster --name visionroll
-	@echo "export KUBECONFIG=$$(kind get kubeconfig-path 2>/dev/null || echo $$HOME/.kube/config)"
+	kind create cluster --name visionroll --kubeconfig $(HOME)/.kube/visionroll-kind.yaml
+	@echo "export KUBECONFIG=$(HOME)/.kube/visionroll-kind.yaml"
 
 bench: venv system-deps bins
 	@ls bench/*.py
