@@ -30,10 +30,9 @@ _IDLE: dict[str, Any] = {
     "rollout_started_at": None,
     "step_started_at": None,
     "last_analysis_at": None,
-    "failed_checks": 0,
-    "inconclusive_checks": 0,
     "pause_reason": None,
 }
+# failedChecks / inconclusiveChecks (and the last analysis) stay after a rollout ends: they explain how it ended.
 
 
 def canary_of(spec: VisionModelSpec) -> Canary:

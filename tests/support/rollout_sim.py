@@ -1,0 +1,175 @@
+"""A deterministic driver for the rollout core: specs, revisions, measurement scripts and a tick loop.
+
+The loop does what the reconcile does each tick (`analysis_due` → measure → `decide`), with time as a number of
+seconds from T0, so table tests can say "a candidate with 20% errors is rolled back at t=20s".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from visionroll.api import Revision, VisionModelSpec, VisionModelStatus
+from visionroll.rollout import analysis_due, decide
+from visionroll.rollout import gates as g
+from visionroll.rollout.types import Controls, Decision, Measurement, Measurements
+
+T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+STABLE = Revision(version="1.0", revision="1-0-aaaaaa")
+CAND = Revision(version="2.0", revision="2-0-bbbbbb")
+OTHER = Revision(version="3.0", revision="3-0-cccccc")
+
+GATES: dict[str, Any] = {
+    "latencyP99": {"maxMs": 150, "maxRatioToStable": 1.5},
+    "errorRate": {"max": 0.01},
+    "drift": {"max": 0.1},
+}
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def make_spec(strategy: str = "canary", *, gates: dict[str, Any] | None = None, **analysis: Any) -> VisionModelSpec:
+    rollout: dict[str, Any] = {
+        "strategy": strategy,
+        "canary": {"steps": [10, 50, 100], "stepDuration": "30s"},
+        "analysis": {"interval": "10s", "minSamples": 100, "gates": GATES if gates is None else gates} | analysis,
+    }
+    if strategy == "shadow":
+        rollout["shadow"] = {"mirrorPercent": 100, "duration": "30s", "thenPromote": "direct"}
+        rollout["analysis"]["gates"] = (
+            rollout["analysis"]["gates"] | {"agreement": {"min": 0.95}}
+            if gates is None
+            else rollout["analysis"]["gates"]
+        )
+    if strategy == "split":
+        rollout["split"] = {"weights": [50, 50], "duration": "60s", "decide": "auto"}
+    return VisionModelSpec.model_validate(
+        {"model": {"name": "digits", "version": "2.0", "storageUri": "https://example.com/d.mar"}, "rollout": rollout}
+    )
+
+
+def with_rollout(spec: VisionModelSpec, **sections: Any) -> VisionModelSpec:
+    """A copy of `spec` with rollout sections replaced (camelCase dicts)."""
+    wire = spec.wire()
+    wire["rollout"].update(sections)
+    return VisionModelSpec.model_validate(wire)
+
+
+def stable_status(**fields: Any) -> VisionModelStatus:
+    return VisionModelStatus(phase="Stable", stable=STABLE, **fields)
+
+
+# What the candidate (and stable) look like to Prometheus, per measurement name.
+HEALTHY: dict[str, tuple[float, int]] = {
+    g.LATENCY_P99: (80.0, 500),
+    g.LATENCY_P99_STABLE: (75.0, 4000),
+    g.ERROR_RATE: (0.0, 500),
+    g.ERROR_RATE_STABLE: (0.001, 4000),
+    g.DRIFT: (0.01, 500),
+    g.AGREEMENT: (0.99, 500),
+}
+
+Measure = Callable[[VisionModelSpec, VisionModelStatus, datetime], Measurements]
+
+
+def script(**overrides: tuple[float | None, int] | str) -> Measure:
+    """Measurements that are HEALTHY except for `overrides` (name with '.' spelled '_'); a str is a query error."""
+    table: dict[str, tuple[float | None, int] | str] = {
+        **HEALTHY,
+        **{k.replace("_", "."): v for k, v in overrides.items()},
+    }
+
+    def measure(spec: VisionModelSpec, status: VisionModelStatus, now: datetime) -> Measurements:
+        values = []
+        for name in g.required_measurements(spec.rollout.analysis, status.stage):
+            row = table.get(name, (1.0, 500))
+            if isinstance(row, str):
+                values.append(Measurement(gate=name, value=None, samples=0, error=row))
+            else:
+                values.append(Measurement(gate=name, value=row[0], samples=row[1]))
+        return Measurements(time=now, window_seconds=10.0, values=tuple(values))
+
+    return measure
+
+
+healthy = script()
+
+
+@dataclass
+class Run:
+    decisions: list[Decision] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+
+    @property
+    def status(self) -> VisionModelStatus:
+        return self.decisions[-1].status
+
+    @property
+    def outcomes(self) -> list[tuple[float, str]]:
+        return [(t, d.outcome) for t, d in zip(self.times, self.decisions, strict=True) if d.outcome]
+
+    def reasons(self) -> list[str]:
+        return [e.reason for d in self.decisions for e in d.events]
+
+
+def tick(
+    spec: VisionModelSpec,
+    status: VisionModelStatus,
+    t: float,
+    *,
+    measure: Measure = healthy,
+    desired: Revision = CAND,
+    generation: int = 2,
+    controls: Controls | None = None,
+) -> Decision:
+    now = at(t)
+    measurements = measure(spec, status, now) if analysis_due(spec, status, now) else None
+    return decide(
+        spec=spec,
+        status=status,
+        generation=generation,
+        desired=desired,
+        measurements=measurements,
+        controls=controls or Controls(),
+        now=now,
+    )
+
+
+def run(
+    spec: VisionModelSpec,
+    status: VisionModelStatus,
+    *,
+    measure: Measure | Callable[[float], Measure] = healthy,
+    start: float = 0.0,
+    every: float = 5.0,
+    until: float = 600.0,
+    stop: Callable[[VisionModelStatus], bool] = lambda s: s.candidate is None and s.phase != "Pending",
+    **kwargs: Any,
+) -> Run:
+    """Tick every `every` seconds from `start` until `stop(status)` or `until`. `measure` may depend on time."""
+    out = Run()
+    t = start
+    while t <= until:
+        m = measure(t) if _is_timed(measure) else measure  # type: ignore[arg-type]
+        decision = tick(spec, status, t, measure=m, **kwargs)  # type: ignore[arg-type]
+        out.decisions.append(decision)
+        out.times.append(t)
+        status = decision.status
+        if stop(status):
+            break
+        t += every
+    return out
+
+
+def _is_timed(measure: object) -> bool:
+    return getattr(measure, "timed", False) is True
+
+
+def timed(fn: Callable[[float], Measure]) -> Callable[[float], Measure]:
+    """Mark a `t -> Measure` function, for measurements that change during a run."""
+    fn.timed = True  # type: ignore[attr-defined]
+    return fn

@@ -1,0 +1,72 @@
+"""Manual control through annotations: pause, resume, promote and abort (the last two name the candidate)."""
+
+from __future__ import annotations
+
+from support.rollout_sim import CAND, OTHER, STABLE, make_spec, run, script, stable_status, tick
+from visionroll.rollout import analysis_due
+from visionroll.rollout.clock import parse
+from visionroll.rollout.types import Controls
+
+
+def _in_step_one(t: float = 20) -> object:
+    return run(make_spec(), stable_status(), until=t).status
+
+
+def test_pause_freezes_weights_and_analysis() -> None:
+    spec = make_spec()
+    status = _in_step_one()
+    paused = tick(spec, status, 25, controls=Controls(paused=True))  # type: ignore[arg-type]
+    s = paused.status
+    assert (s.phase, s.pause_reason, s.weights.candidate) == ("Paused", "manual", 10)
+    assert paused.outcome == "paused" and [e.reason for e in paused.events] == ["Paused"]
+    assert not analysis_due(spec, s, parse(s.step_started_at).replace(year=2030))  # type: ignore[union-attr]
+    later = run(spec, s, start=30, until=300, controls=Controls(paused=True))
+    assert all(d.outcome is None for d in later.decisions) and later.status.step == 0
+
+
+def test_resume_restarts_the_step_clock() -> None:
+    spec = make_spec()
+    paused = tick(spec, _in_step_one(), 25, controls=Controls(paused=True)).status  # type: ignore[arg-type]
+    resumed = tick(spec, paused, 200)
+    assert resumed.outcome == "resumed" and resumed.status.phase == "Progressing"
+    assert parse(resumed.status.step_started_at) == parse("2024-05-01T12:03:20Z")
+    result = run(spec, resumed.status, start=205)
+    assert result.outcomes[0] == (230, "advanced")  # the full 30 s step again, judged on fresh analyses
+
+
+def test_promote_annotation_for_the_candidate_promotes_now() -> None:
+    decision = tick(make_spec(), _in_step_one(), 25, controls=Controls(promote=CAND.revision))  # type: ignore[arg-type]
+    s = decision.status
+    assert decision.outcome == "promoted" and (s.stable, s.retiring, s.weights.stable) == (CAND, STABLE, 100)
+    assert s.history[-1].reason == "promoted by annotation"
+
+
+def test_abort_annotation_rolls_back_with_traffic_on_stable() -> None:
+    decision = tick(make_spec(), _in_step_one(), 25, controls=Controls(abort=CAND.revision, paused=True))  # type: ignore[arg-type]
+    s = decision.status
+    assert decision.outcome == "aborted" and s.phase == "RolledBack"
+    assert (s.stable, s.candidate, s.weights.stable, s.weights.candidate) == (STABLE, None, 100, 0)
+    assert s.history[-1].outcome == "aborted"
+
+
+def test_stale_annotations_naming_another_revision_are_ignored() -> None:
+    stale = Controls(promote=OTHER.revision, abort=OTHER.revision)
+    decision = tick(make_spec(), _in_step_one(), 25, controls=stale)  # type: ignore[arg-type]
+    assert decision.outcome is None and decision.status.candidate == CAND
+
+
+def test_pause_then_resume_releases_an_inconclusive_hold() -> None:
+    spec = make_spec(onInconclusive="pause")
+    held = run(spec, stable_status(), measure=script(errorRate="timeout"), until=60).status
+    assert (held.phase, held.pause_reason) == ("Paused", "inconclusive")
+    manual = tick(spec, held, 70, controls=Controls(paused=True)).status
+    assert manual.pause_reason == "manual"
+    resumed = tick(spec, manual, 80)
+    assert resumed.outcome == "resumed" and resumed.status.inconclusive_checks == 3
+    assert tick(spec, resumed.status, 90, measure=script()).status.inconclusive_checks == 0
+
+
+def test_controls_without_a_rollout_do_nothing() -> None:
+    everything = Controls(paused=True, promote=CAND.revision, abort=CAND.revision)
+    decision = tick(make_spec(), stable_status(), 0, desired=STABLE, controls=everything)
+    assert decision.outcome is None and decision.status.phase == "Stable"
