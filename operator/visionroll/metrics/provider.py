@@ -1,0 +1,209 @@
+"""Measuring a rollout in Prometheus: `MetricsProvider.measure(...) -> Measurements`, never raising into `decide`.
+
+`PrometheusProvider` renders the templates of `queries.py` for the candidate and the stable revision, evaluates them
+at one instant (`now`) with prometheus-api-client, and turns the answers into the measurements named in
+`visionroll.rollout.gates`. A failed query (connection refused, HTTP error, bad PromQL) becomes a `Measurement` with
+`error` set, which the core judges inconclusive; an empty answer or NaN becomes `value=None` ("no data").
+
+The window is the analysis interval, but at least `min_window_seconds`: `increase()` needs two scrapes inside the
+window, and a window shorter than a few scrape intervals would turn healthy traffic into noise.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from visionroll.api import VisionModelSpec, VisionModelStatus, parse_duration
+from visionroll.metrics.queries import render, render_custom
+from visionroll.rollout import gates as g
+from visionroll.rollout.stats import js_divergence
+from visionroll.rollout.types import Measurement, Measurements
+
+Vector = list[dict[str, Any]]
+
+
+class MetricsProvider(Protocol):
+    def measure(
+        self, *, namespace: str, visionmodel: str, spec: VisionModelSpec, status: VisionModelStatus, now: datetime
+    ) -> Measurements: ...
+
+
+class QueryClient(Protocol):
+    """The slice of `prometheus_api_client.PrometheusConnect` the provider uses."""
+
+    def custom_query(self, query: str, params: dict[str, Any] | None = None) -> Vector: ...
+
+
+class QueryError(Exception):
+    """A query that could not be answered; its message goes into the measurement."""
+
+
+class PrometheusProvider:
+    def __init__(self, client: QueryClient, *, min_window_seconds: float = 20.0) -> None:
+        self.client = client
+        self.min_window_seconds = min_window_seconds
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        timeout_seconds: float = 5.0,
+        verify_tls: bool = True,
+        headers: dict[str, str] | None = None,
+        min_window_seconds: float = 20.0,
+    ) -> PrometheusProvider:
+        """A provider on a `PrometheusConnect` without the library's retry-with-backoff (a stopped Prometheus must
+        answer "inconclusive" within one tick, not after 7 s of retries) and with a timeout (its default is none)."""
+        import requests
+        from prometheus_api_client import PrometheusConnect
+        from urllib3.util.retry import Retry
+
+        session = requests.Session()
+        session.verify = verify_tls
+        session.trust_env = False  # no proxy from the environment between the operator and its Prometheus
+        client = PrometheusConnect(
+            url=url,
+            headers=headers,
+            disable_ssl=not verify_tls,
+            retry=Retry(total=0, raise_on_status=False),
+            session=session,
+            timeout=timeout_seconds,
+        )
+        return cls(client, min_window_seconds=min_window_seconds)
+
+    def window_seconds(self, spec: VisionModelSpec) -> float:
+        return max(self.min_window_seconds, parse_duration(spec.rollout.analysis.interval))
+
+    def measure(
+        self, *, namespace: str, visionmodel: str, spec: VisionModelSpec, status: VisionModelStatus, now: datetime
+    ) -> Measurements:
+        window = self.window_seconds(spec)
+        names = g.required_measurements(spec.rollout.analysis, status.stage)
+        if status.candidate is None or status.stable is None:
+            idle = tuple(Measurement(gate=n, value=None, samples=0, error="no rollout in progress") for n in names)
+            return Measurements(time=now, window_seconds=window, values=idle)
+        run = _Run(self.client, namespace, visionmodel, f"{math.ceil(window)}s", now)
+        cand, stable = status.candidate.revision, status.stable.revision
+        producers: dict[str, Callable[[], Measurement]] = {
+            g.LATENCY_P99: lambda: run.latency(g.LATENCY_P99, cand),
+            g.LATENCY_P99_STABLE: lambda: run.latency(g.LATENCY_P99_STABLE, stable),
+            g.ERROR_RATE: lambda: run.error_rate(g.ERROR_RATE, cand),
+            g.ERROR_RATE_STABLE: lambda: run.error_rate(g.ERROR_RATE_STABLE, stable),
+            g.DRIFT: lambda: run.drift(cand, stable),
+            g.AGREEMENT: lambda: run.agreement(cand),
+        }
+        for c in spec.rollout.analysis.gates.custom:
+            producers[g.custom(c.name)] = functools.partial(run.custom, g.custom(c.name), c.query, cand, stable)
+        values: list[Measurement] = []
+        for name in names:
+            try:
+                values.append(producers[name]())
+            except QueryError as e:
+                values.append(Measurement(gate=name, value=None, samples=0, error=str(e)))
+        return Measurements(time=now, window_seconds=window, values=tuple(values))
+
+
+class _Run:
+    """The queries of one `measure` call, evaluated at one instant, each asked at most once."""
+
+    def __init__(self, client: QueryClient, namespace: str, visionmodel: str, window: str, now: datetime) -> None:
+        self.client, self.namespace, self.visionmodel, self.window = client, namespace, visionmodel, window
+        self.params = {"time": f"{now.timestamp():.3f}"}
+        self.cache: dict[str, Vector] = {}
+
+    def query(self, promql: str) -> Vector:
+        if promql not in self.cache:
+            try:
+                self.cache[promql] = list(self.client.custom_query(query=promql, params=dict(self.params)))
+            except Exception as e:  # the client raises requests' and its own exceptions; none may reach decide
+                raise QueryError(f"prometheus query failed: {type(e).__name__}: {_short(e)}") from e
+        return self.cache[promql]
+
+    def template(self, name: str, revision: str) -> Vector:
+        return self.query(
+            render(name, namespace=self.namespace, visionmodel=self.visionmodel, window=self.window, revision=revision)
+        )
+
+    def scalar(self, name: str, revision: str) -> float | None:
+        """The single value of a `sum(...)`; None for an empty answer or NaN (no data)."""
+        return scalar(self.template(name, revision))
+
+    def by_label(self, name: str, revision: str, label: str) -> dict[str, float]:
+        return by_label(self.template(name, revision), label)
+
+    def latency(self, gate: str, revision: str) -> Measurement:
+        seconds = self.scalar("analysis:latency_p99_seconds", revision)
+        samples = _count(self.scalar("analysis:latency_observations", revision))
+        return Measurement(gate=gate, value=None if seconds is None else seconds * 1000.0, samples=samples)
+
+    def error_rate(self, gate: str, revision: str) -> Measurement:
+        requests = _count(self.scalar("analysis:requests", revision))
+        errors = self.scalar("analysis:errors", revision) or 0.0  # no error series at all means no errors
+        value = None if requests == 0 else min(1.0, max(0.0, errors / requests))
+        return Measurement(gate=gate, value=value, samples=requests)
+
+    def drift(self, candidate: str, stable: str) -> Measurement:
+        cand = self.by_label("analysis:predictions_by_class", candidate, "class")
+        base = self.by_label("analysis:predictions_by_class", stable, "class")
+        samples = _count(sum(cand.values()))
+        if samples == 0:
+            return Measurement(gate=g.DRIFT, value=None, samples=0)
+        if sum(base.values()) <= 0:
+            return Measurement(
+                gate=g.DRIFT, value=None, samples=samples, error="stable made no predictions in the window"
+            )
+        return Measurement(gate=g.DRIFT, value=js_divergence(cand, base), samples=samples)
+
+    def agreement(self, candidate: str) -> Measurement:
+        results = self.by_label("analysis:shadow_comparisons_by_result", candidate, "result")
+        total = sum(results.get(r, 0.0) for r in ("agree", "disagree", "error"))
+        samples = _count(total)
+        value = None if total <= 0 else results.get("agree", 0.0) / total
+        return Measurement(gate=g.AGREEMENT, value=value, samples=samples)
+
+    def custom(self, gate: str, query: str, candidate: str, stable: str) -> Measurement:
+        promql = render_custom(
+            query,
+            namespace=self.namespace,
+            visionmodel=self.visionmodel,
+            window=self.window,
+            revision=candidate,
+            stable_revision=stable,
+        )
+        answer = self.query(promql)
+        if len(answer) > 1:
+            return Measurement(gate=gate, value=None, samples=0, error=f"expected one number, got {len(answer)} series")
+        samples = _count(self.scalar("analysis:requests", candidate))
+        return Measurement(gate=gate, value=scalar(answer), samples=samples)
+
+
+def scalar(vector: Vector) -> float | None:
+    if not vector:
+        return None
+    value = float(vector[0]["value"][1])
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+def by_label(vector: Vector, label: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for sample in vector:
+        value = float(sample["value"][1])
+        if not math.isnan(value):
+            key = str(sample.get("metric", {}).get(label, ""))
+            out[key] = out.get(key, 0.0) + max(0.0, value)
+    return out
+
+
+def _count(value: float | None) -> int:
+    """A sample count from `increase()`, which extrapolates to fractions: rounded, never negative."""
+    return 0 if value is None else max(0, round(value))
+
+
+def _short(error: Exception) -> str:
+    text = str(error)
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -1,0 +1,105 @@
+"""PromQL templates over the router's metrics, by name: the analysis and the Grafana dashboards use the same strings.
+
+Variables are Grafana-style: `$namespace`, `$visionmodel`, `$revision`, `$variant`, `$window`. `revision` and
+`variant` are matched with `=~` so a dashboard can pass a multi-value variable (`a|b`, `.*`) while the analysis passes
+one revision (revisions are `[a-z0-9-]`, so an exact name is also a regular expression that matches only itself).
+The analysis renders a template with `render(name, ...)`; `$window` becomes e.g. `30s` (Grafana: `$__rate_interval`).
+
+`analysis:*` templates feed the gates and are evaluated per revision; `dashboard:*` templates are per variant and
+only plotted. One name, one query.
+"""
+
+from __future__ import annotations
+
+from string import Template
+
+_SEL = 'namespace="$namespace", visionmodel="$visionmodel", revision=~"$revision"'
+_VAR = 'namespace="$namespace", visionmodel="$visionmodel", variant=~"$variant"'
+_ERROR_CODES = 'code=~"5..|error"'
+
+TEMPLATES: dict[str, str] = {
+    # --- analysis: one revision over one window (increase() counts, quantiles in seconds) ---
+    "analysis:requests": f"sum(increase(visionroll_router_requests_total{{{_SEL}}}[$window]))",
+    "analysis:errors": f"sum(increase(visionroll_router_requests_total{{{_SEL}, {_ERROR_CODES}}}[$window]))",
+    "analysis:latency_p99_seconds": (
+        "histogram_quantile(0.99, sum by (le) "
+        f"(increase(visionroll_router_request_duration_seconds_bucket{{{_SEL}}}[$window])))"
+    ),
+    "analysis:latency_observations": (
+        f"sum(increase(visionroll_router_request_duration_seconds_count{{{_SEL}}}[$window]))"
+    ),
+    "analysis:predictions_by_class": (
+        f"sum by (class) (increase(visionroll_router_predictions_total{{{_SEL}}}[$window]))"
+    ),
+    "analysis:shadow_comparisons_by_result": (
+        f"sum by (result) (increase(visionroll_router_shadow_comparisons_total{{{_SEL}}}[$window]))"
+    ),
+    # --- dashboards: per variant, rates ---
+    "dashboard:request_rate": f"sum by (variant, traffic) (rate(visionroll_router_requests_total{{{_VAR}}}[$window]))",
+    "dashboard:error_rate": (
+        f"sum by (variant) (rate(visionroll_router_requests_total{{{_VAR}, {_ERROR_CODES}}}[$window]))"
+        f" / sum by (variant) (rate(visionroll_router_requests_total{{{_VAR}}}[$window]))"
+    ),
+    "dashboard:latency_p50_seconds": (
+        "histogram_quantile(0.5, sum by (variant, le) "
+        f"(rate(visionroll_router_request_duration_seconds_bucket{{{_VAR}}}[$window])))"
+    ),
+    "dashboard:latency_p99_seconds": (
+        "histogram_quantile(0.99, sum by (variant, le) "
+        f"(rate(visionroll_router_request_duration_seconds_bucket{{{_VAR}}}[$window])))"
+    ),
+    "dashboard:predicted_class_rate": (
+        f"sum by (variant, class) (rate(visionroll_router_predictions_total{{{_VAR}}}[$window]))"
+    ),
+    "dashboard:shadow_agreement_rate": (
+        f'sum by (variant) (rate(visionroll_router_shadow_comparisons_total{{{_VAR}, result="agree"}}[$window]))'
+        f" / sum by (variant) (rate(visionroll_router_shadow_comparisons_total{{{_VAR}}}[$window]))"
+    ),
+    "dashboard:shadow_dropped_rate": (
+        f"sum by (variant, reason) (rate(visionroll_router_shadow_dropped_total{{{_VAR}}}[$window]))"
+    ),
+    "dashboard:confidence_mean": (
+        f"sum by (variant) (rate(visionroll_router_prediction_confidence_sum{{{_VAR}}}[$window]))"
+        f" / sum by (variant) (rate(visionroll_router_prediction_confidence_count{{{_VAR}}}[$window]))"
+    ),
+}
+
+
+def render(
+    name: str, *, namespace: str, visionmodel: str, window: str, revision: str = ".*", variant: str = ".*"
+) -> str:
+    """The template `name` with its variables substituted; KeyError naming the template when it is unknown."""
+    if name not in TEMPLATES:
+        raise KeyError(f"unknown PromQL template {name!r}; known: {', '.join(sorted(TEMPLATES))}")
+    values = {
+        "namespace": namespace,
+        "visionmodel": visionmodel,
+        "revision": revision,
+        "variant": variant,
+        "window": window,
+    }
+    return Template(TEMPLATES[name]).substitute(values)
+
+
+def render_custom(
+    query: str, *, namespace: str, visionmodel: str, window: str, revision: str, stable_revision: str
+) -> str:
+    """A user's custom gate query. It may use the same `$` variables plus `$stable_revision`; `{{.Var}}`-style
+    placeholders (`{{.Namespace}}`, `{{.VisionModel}}`, `{{.Revision}}`, `{{.StableRevision}}`, `{{.Window}}`) too."""
+    values = {
+        "namespace": namespace,
+        "visionmodel": visionmodel,
+        "revision": revision,
+        "variant": "candidate",
+        "window": window,
+        "stable_revision": stable_revision,
+    }
+    for key, value in {
+        "Namespace": namespace,
+        "VisionModel": visionmodel,
+        "Revision": revision,
+        "StableRevision": stable_revision,
+        "Window": window,
+    }.items():
+        query = query.replace("{{." + key + "}}", value).replace("{{ ." + key + " }}", value)
+    return Template(query).safe_substitute(values)
