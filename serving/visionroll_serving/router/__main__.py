@@ -1,0 +1,110 @@
+"""python -m visionroll_serving.router: the router process (see docs/contracts.md for router.json)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import disable_created_metrics
+
+from visionroll_serving.router.app import Router, Settings, describe, make_app, make_metrics_app
+from visionroll_serving.router.config import ConfigError, parse_config, parse_resolve
+from visionroll_serving.router.metrics import RouterMetrics
+from visionroll_serving.router.sources import ConfigMapSource, FileSource
+
+log = logging.getLogger("visionroll_serving.router")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="visionroll-router", description=__doc__)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config-file", type=Path, help="router.json on disk, reloaded when it changes")
+    source.add_argument("--configmap", metavar="NAMESPACE/NAME", help="watch this ConfigMap's key router.json")
+    parser.add_argument("--kubeconfig", help="kubeconfig for --configmap (default: $KUBECONFIG or in-cluster)")
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--metrics-port", type=int, default=9090)
+    parser.add_argument(
+        "--resolve", action="append", default=[], metavar="HOST:PORT=IP:PORT", help="map an upstream; repeatable"
+    )
+    parser.add_argument("--max-body-bytes", type=int, default=Settings.max_body_bytes)
+    parser.add_argument("--upstream-timeout", type=float, default=Settings.upstream_timeout)
+    parser.add_argument("--shadow-queue", type=int, default=Settings.shadow_queue)
+    parser.add_argument("--shadow-concurrency", type=int, default=Settings.shadow_concurrency)
+    parser.add_argument("--shutdown-timeout", type=float, default=10.0)
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    settings = Settings(
+        max_body_bytes=args.max_body_bytes,
+        upstream_timeout=args.upstream_timeout,
+        shadow_queue=args.shadow_queue,
+        shadow_concurrency=args.shadow_concurrency,
+        shadow_timeout=args.upstream_timeout,
+    )
+    resolve = parse_resolve(args.resolve)
+    router = Router(settings, RouterMetrics())
+
+    def apply_text(text: str, origin: str) -> None:
+        try:
+            router.apply(parse_config(text, resolve=resolve), origin)
+        except ConfigError as exc:
+            log.error("routing config from %s rejected, keeping the previous one: %s", origin, exc)
+
+    loop = asyncio.get_running_loop()
+    if args.config_file is not None:
+        source: FileSource | ConfigMapSource = FileSource(args.config_file, apply_text)
+    else:
+        namespace, _, name = args.configmap.partition("/")
+        if not namespace or not name:
+            raise SystemExit("--configmap must be NAMESPACE/NAME")
+        source = ConfigMapSource(namespace, name, apply_text, kubeconfig=args.kubeconfig, loop=loop)
+    await router.start()
+    source.start()
+
+    runner = web.AppRunner(make_app(router), access_log=None, shutdown_timeout=args.shutdown_timeout)
+    metrics_runner = web.AppRunner(make_metrics_app(router.metrics), access_log=None)
+    await runner.setup()
+    await metrics_runner.setup()
+    await web.TCPSite(runner, args.host, args.port, backlog=1024).start()
+    await web.TCPSite(metrics_runner, args.host, args.metrics_port).start()
+    log.info(
+        "router on %s:%d, metrics on :%d, settings %s", args.host, args.port, args.metrics_port, describe(settings)
+    )
+
+    stopping = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    log.info("shutting down: finishing requests in flight (up to %.0fs)", args.shutdown_timeout)
+    await source.stop()
+    await runner.cleanup()  # stops accepting, waits for handlers in flight
+    await router.stop()  # drains the shadow queue briefly, closes the upstream pool
+    await metrics_runner.cleanup()
+    log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    disable_created_metrics()
+    try:
+        import uvloop  # type: ignore[import-not-found]
+    except ImportError:
+        uvloop = None
+    if uvloop is not None:
+        uvloop.run(serve(args))
+    else:
+        asyncio.run(serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

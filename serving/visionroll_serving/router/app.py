@@ -1,0 +1,203 @@
+"""The router's HTTP side: POST /predictions/{model} forwarded to one variant (and maybe mirrored), health probes,
+and a separate metrics app.
+
+Why aiohttp: one event loop serves clients and talks to upstreams with a keep-alive pool, with no thread per
+request; mirroring is just more tasks on the same loop behind a bounded queue; it is already a dependency; and
+the router stays free of torch. The per-request work is a few dict look-ups, one JSON parse of a ~200-byte answer
+and four metric updates.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from visionroll_serving.router.answers import TopOne, top_one
+from visionroll_serving.router.config import RouterConfig
+from visionroll_serving.router.metrics import UNREACHABLE, RouterMetrics
+from visionroll_serving.router.routing import Picker
+from visionroll_serving.router.shadow import ShadowJob, ShadowMirror, UpstreamAnswer
+
+log = logging.getLogger(__name__)
+
+VARIANT_HEADER = "x-visionroll-variant"
+REVISION_HEADER = "x-visionroll-revision"
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_body_bytes: int = 1 << 20
+    upstream_timeout: float = 10.0
+    connect_timeout: float = 2.0
+    shadow_queue: int = 1000
+    shadow_concurrency: int = 16
+    shadow_timeout: float = 10.0
+    max_connections: int = 256
+
+
+def error(status: int, message: str, **headers: str) -> web.Response:
+    return web.json_response({"error": message, "code": status}, status=status, headers=headers or None)
+
+
+class Router:
+    """State shared by the handlers: the current config (swapped whole on reload), the pool and the metrics."""
+
+    def __init__(self, settings: Settings, metrics: RouterMetrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.picker: Picker | None = None
+        self.config_origin = ""
+        self._session: aiohttp.ClientSession | None = None
+        self.shadow = ShadowMirror(
+            self._send_shadow, queue_size=settings.shadow_queue, concurrency=settings.shadow_concurrency
+        )
+        self._random = random.random
+
+    @property
+    def config(self) -> RouterConfig | None:
+        return self.picker.config if self.picker else None
+
+    def apply(self, config: RouterConfig, origin: str) -> None:
+        if self.picker and self.picker.config == config:
+            return
+        self.picker = Picker(config)
+        self.config_origin = origin
+        weights = ", ".join(f"{v.name}={v.weight}%@{v.upstream}" for v in config.variants)
+        log.info("routing config from %s applied: %s; shadow=%s", origin, weights, config.shadow)
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=self.settings.max_connections, keepalive_timeout=30, ttl_dns_cache=10, enable_cleanup_closed=True
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(
+                total=self.settings.upstream_timeout, sock_connect=self.settings.connect_timeout
+            ),
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent",),
+        )
+        self.shadow.start()
+
+    async def stop(self) -> None:
+        await self.shadow.close()
+        if self._session is not None:
+            await self._session.close()
+
+    async def _post(self, url: str, body: bytes, content_type: str, timeout: float) -> tuple[int, bytes, str]:
+        assert self._session is not None
+        async with self._session.post(
+            url,
+            data=body,
+            headers={"Content-Type": content_type},
+            timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=self.settings.connect_timeout),
+        ) as response:
+            return response.status, await response.read(), response.headers.get("Content-Type", "application/json")
+
+    async def predict(self, request: web.Request) -> web.StreamResponse:
+        picker = self.picker
+        if picker is None:
+            return error(503, "no valid routing config loaded yet")
+        config = picker.config
+        model = request.match_info["model"]
+        if model != config.model:
+            return error(404, f"unknown model {model!r}; this router serves {config.model!r}")
+        limit = self.settings.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            return error(413, f"request body of {request.content_length} bytes exceeds the limit of {limit} bytes")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return error(413, f"request body exceeds the limit of {limit} bytes")
+        content_type = request.headers.get("Content-Type", "application/octet-stream")
+        sticky = request.headers.get(config.sticky_header) if config.sticky_header else None
+        route = picker.route(draw=self._random(), mirror_draw=self._random(), sticky=sticky)
+        live = route.live
+        series = self.metrics.series(config, live, "live")
+        url = f"{live.upstream}/predictions/{config.model}/{live.version}"
+        headers = {VARIANT_HEADER: live.name, REVISION_HEADER: live.revision}
+        started = time.perf_counter()
+        top: TopOne | None = None
+        try:
+            status, payload, answer_type = await self._post(url, body, content_type, self.settings.upstream_timeout)
+        except TimeoutError:
+            series.observe(UNREACHABLE, time.perf_counter() - started)
+            response: web.StreamResponse = error(504, f"upstream {live.name} timed out", **headers)
+        except (aiohttp.ClientError, OSError) as exc:
+            series.observe(UNREACHABLE, time.perf_counter() - started)
+            response = error(502, f"upstream {live.name} failed: {exc.__class__.__name__}: {exc}", **headers)
+        else:
+            elapsed = time.perf_counter() - started
+            top = top_one(payload) if status == 200 else None
+            series.observe(str(status), elapsed, top)
+            headers["Content-Type"] = answer_type
+            response = web.Response(status=status, body=payload, headers=headers)
+        if route.shadow is not None:
+            shadow = route.shadow
+            self.shadow.offer(
+                ShadowJob(
+                    url=f"{shadow.upstream}/predictions/{config.model}/{shadow.version}",
+                    body=body,
+                    content_type=content_type,
+                    live=top,
+                    series=self.metrics.series(config, shadow, "shadow"),
+                )
+            )
+        return response
+
+    async def _send_shadow(self, job: ShadowJob) -> UpstreamAnswer:
+        started = time.perf_counter()
+        try:
+            status, payload, _ = await self._post(job.url, job.body, job.content_type, self.settings.shadow_timeout)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            job.series.observe(UNREACHABLE, time.perf_counter() - started)
+            log.debug("shadow request to %s failed: %r", job.url, exc)
+            return UpstreamAnswer(UNREACHABLE, None)
+        top = top_one(payload) if status == 200 else None
+        job.series.observe(str(status), time.perf_counter() - started, top)
+        return UpstreamAnswer(str(status), top)
+
+    async def healthz(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, _: web.Request) -> web.Response:
+        config = self.config
+        if config is None:
+            return web.json_response({"ready": False, "reason": "no valid routing config loaded"}, status=503)
+        return web.json_response(
+            {"ready": True, "origin": self.config_origin, "variants": [v.name for v in config.variants]}
+        )
+
+
+async def _not_found(request: web.Request) -> web.Response:
+    return error(404, f"no route for {request.method} {request.path}")
+
+
+def make_app(router: Router) -> web.Application:
+    # client_max_size bounds request.read(); the handler answers 413 itself, with a JSON reason.
+    app = web.Application(client_max_size=router.settings.max_body_bytes)
+    app.router.add_post("/predictions/{model}", router.predict)
+    app.router.add_get("/healthz", router.healthz)
+    app.router.add_get("/readyz", router.readyz)
+    app.router.add_route("*", "/{tail:.*}", _not_found)
+    return app
+
+
+def make_metrics_app(metrics: RouterMetrics) -> web.Application:
+    async def serve(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/metrics", serve)
+    return app
+
+
+def describe(settings: Settings) -> dict[str, Any]:
+    return {key: getattr(settings, key) for key in settings.__dataclass_fields__}

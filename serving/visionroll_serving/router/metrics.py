@@ -1,0 +1,101 @@
+"""The router's Prometheus series, named and labelled exactly as docs/contracts.md says.
+
+Labelled children are cached per (variant, traffic) so that recording a request is a few dict look-ups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from visionroll_serving.router.answers import TopOne
+from visionroll_serving.router.config import RouterConfig, Variant
+
+COMMON = ("namespace", "visionmodel", "variant", "revision", "traffic")
+# Fine at the low end (p99 of a few ms on loopback) and reaching seconds (a slow or overloaded model).
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0065, 0.008, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03,
+    0.04, 0.05, 0.065, 0.08, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
+)  # fmt: skip
+CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
+UNREACHABLE = "error"  # the `code` label when there is no HTTP status: connection failed or timed out
+
+
+class RouterMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "visionroll_router_requests", "Requests by upstream HTTP status", (*COMMON, "code"), registry=r
+        )
+        self.duration = Histogram(
+            "visionroll_router_request_duration_seconds",
+            "Upstream round trip as seen by the router",
+            COMMON,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "visionroll_router_predictions", "Answers by predicted top-1 class", (*COMMON, "class"), registry=r
+        )
+        self.confidence = Histogram(
+            "visionroll_router_prediction_confidence",
+            "Top-1 score of answers",
+            COMMON,
+            buckets=CONFIDENCE_BUCKETS,
+            registry=r,
+        )
+        self.shadow_comparisons = Counter(
+            "visionroll_router_shadow_comparisons",
+            "Shadow top-1 compared with the live top-1 for the same input",
+            (*COMMON, "result"),
+            registry=r,
+        )
+        self.shadow_dropped = Counter(
+            "visionroll_router_shadow_dropped",
+            "Mirrored requests not sent to the shadow",
+            (*COMMON, "reason"),
+            registry=r,
+        )
+        self._series: dict[tuple[str, ...], VariantSeries] = {}
+
+    def series(self, config: RouterConfig, variant: Variant, traffic: str) -> VariantSeries:
+        key = (config.namespace, config.visionmodel, variant.name, variant.revision, traffic)
+        found = self._series.get(key)
+        if found is None:
+            found = self._series[key] = VariantSeries(self, key)
+        return found
+
+
+@dataclass
+class VariantSeries:
+    """The children of one (namespace, visionmodel, variant, revision, traffic) label set."""
+
+    metrics: RouterMetrics
+    labels: tuple[str, ...]
+    _codes: dict[str, Counter] = field(default_factory=dict)
+    _classes: dict[str, Counter] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.duration = self.metrics.duration.labels(*self.labels)
+        self.confidence = self.metrics.confidence.labels(*self.labels)
+
+    def observe(self, code: str, seconds: float, top: TopOne | None = None) -> None:
+        counter = self._codes.get(code)
+        if counter is None:
+            counter = self._codes[code] = self.metrics.requests.labels(*self.labels, code)
+        counter.inc()
+        self.duration.observe(seconds)
+        if top is not None:
+            predicted = self._classes.get(top.label)
+            if predicted is None:
+                predicted = self._classes[top.label] = self.metrics.predictions.labels(*self.labels, top.label)
+            predicted.inc()
+            self.confidence.observe(top.score)
+
+    def compared(self, result: str) -> None:
+        self.metrics.shadow_comparisons.labels(*self.labels, result).inc()
+
+    def dropped(self, reason: str) -> None:
+        self.metrics.shadow_dropped.labels(*self.labels, reason).inc()
