@@ -1,0 +1,118 @@
+"""The provider's arithmetic on canned Prometheus answers (a recording client, injected), and its failure mode."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from support.rollout_sim import CAND, STABLE, make_spec
+from visionroll.api import VisionModelStatus
+from visionroll.metrics import PrometheusProvider
+from visionroll.rollout.stats import js_divergence
+
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+STATUS = VisionModelStatus(phase="Progressing", stable=STABLE, candidate=CAND, stage="shadow", strategy="shadow")
+
+
+def _v(value: float, **labels: str) -> dict[str, Any]:
+    return {"metric": labels, "value": [NOW.timestamp(), str(value)]}
+
+
+class Canned:
+    """Answers by (template family, revision) found in the query text."""
+
+    def __init__(self, answers: dict[tuple[str, str], list[dict[str, Any]]], fail: bool = False) -> None:
+        self.answers, self.fail, self.asked = answers, fail, []  # type: list[tuple[str, dict[str, Any] | None]]
+
+    def custom_query(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        self.asked.append((query, params))
+        if self.fail:
+            raise ConnectionError("connection refused")
+        rev = CAND.revision if CAND.revision in query else STABLE.revision
+        for (needle, revision), answer in self.answers.items():
+            if needle in query and revision == rev:
+                return answer
+        return []
+
+
+ANSWERS = {
+    ("histogram_quantile", CAND.revision): [_v(0.120)],
+    ("histogram_quantile", STABLE.revision): [_v(0.100)],
+    ("request_duration_seconds_count", CAND.revision): [_v(400.4)],
+    ("request_duration_seconds_count", STABLE.revision): [_v(4000)],
+    ('code=~"5..|error"', CAND.revision): [_v(8)],
+    ("requests_total{", CAND.revision): [_v(400)],
+    ("predictions_total", CAND.revision): [_v(300, **{"class": "1"}), _v(100, **{"class": "7"})],
+    ("predictions_total", STABLE.revision): [_v(200, **{"class": "1"}), _v(200, **{"class": "7"})],
+    ("shadow_comparisons_total", CAND.revision): [
+        _v(380, result="agree"),
+        _v(15, result="disagree"),
+        _v(5, result="error"),
+    ],
+}
+
+
+def _measure(client: Canned, **gates: Any) -> dict[str, Any]:
+    spec = make_spec("shadow", gates=gates or None, interval="5s")
+    provider = PrometheusProvider(client, min_window_seconds=20)
+    ms = provider.measure(namespace="ns", visionmodel="digits", spec=spec, status=STATUS, now=NOW)
+    assert ms.window_seconds == 20 and ms.time == NOW
+    return {m.gate: m for m in ms.values}
+
+
+def test_measurements_from_canned_answers() -> None:
+    client = Canned(ANSWERS)
+    m = _measure(client)
+    assert (m["latencyP99"].value, m["latencyP99"].samples) == (pytest.approx(120.0), 400)
+    assert (m["latencyP99.stable"].value, m["latencyP99.stable"].samples) == (pytest.approx(100.0), 4000)
+    assert (m["errorRate"].value, m["errorRate"].samples) == (pytest.approx(0.02), 400)
+    assert m["drift"].value == pytest.approx(js_divergence({"1": 3, "7": 1}, {"1": 1, "7": 1}))
+    assert m["drift"].samples == 400
+    assert (m["agreement"].value, m["agreement"].samples) == (pytest.approx(0.95), 400)
+    assert all(params == {"time": f"{NOW.timestamp():.3f}"} for _, params in client.asked)
+    assert all("[20s]" in q for q, _ in client.asked)
+    assert len({q for q, _ in client.asked}) == len(client.asked)  # each query asked once per measure
+
+
+def test_no_requests_means_no_data_not_zero_errors() -> None:
+    m = _measure(Canned({}))
+    assert m["errorRate"].value is None and m["errorRate"].samples == 0
+    assert m["latencyP99"].value is None and m["drift"].value is None and m["agreement"].value is None
+
+
+def test_nan_quantile_is_no_data() -> None:
+    m = _measure(Canned({("histogram_quantile", CAND.revision): [_v(float("nan"))]}))
+    assert m["latencyP99"].value is None
+
+
+def test_stable_without_predictions_makes_drift_an_error() -> None:
+    answers = {("predictions_total", CAND.revision): [_v(300, **{"class": "1"})]}
+    m = _measure(Canned(answers), drift={"max": 0.1})
+    assert m["drift"].error and m["drift"].samples == 300
+
+
+def test_a_failing_prometheus_gives_error_measurements_never_raises() -> None:
+    m = _measure(Canned({}, fail=True))
+    assert set(m) == {"latencyP99", "latencyP99.stable", "errorRate", "drift", "agreement"}
+    assert all(x.error and "connection refused" in x.error and x.value is None for x in m.values())
+
+
+def test_custom_gate_must_return_one_number() -> None:
+    gates = {"custom": [{"name": "q", "query": 'up{job="$visionmodel"}', "max": 1}]}
+    one = _measure(
+        Canned({('up{job="digits"}', STABLE.revision): [_v(1)], ("requests_total{", CAND.revision): [_v(300)]}), **gates
+    )
+    assert (one["custom:q"].value, one["custom:q"].samples, one["custom:q"].error) == (1.0, 300, None)
+    many = _measure(Canned({('up{job="digits"}', STABLE.revision): [_v(1), _v(2)]}), **gates)
+    assert many["custom:q"].error == "expected one number, got 2 series"
+
+
+def test_from_url_has_no_retries_and_a_timeout() -> None:
+    provider = PrometheusProvider.from_url("http://127.0.0.1:1", timeout_seconds=2.0)
+    client: Any = provider.client
+    assert client._timeout == 2.0
+    adapter = client._session.get_adapter("http://127.0.0.1:1/api/v1/query")
+    assert adapter.max_retries.total == 0
+    assert client._session.trust_env is False
