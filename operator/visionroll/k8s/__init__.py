@@ -1,1 +1,30 @@
-"""The only code that talks to the Kubernetes API server (server-side apply)."""
+"""The only code that talks to the Kubernetes API server (server-side apply).
+
+`Kube` has the verbs (get, list, apply, delete, write_status, post_event) over a `Client` (one connection pool,
+credentials from $KUBECONFIG or the service account); `resources` names the kinds; `compare.up_to_date` says when an
+apply would change nothing, so it is skipped.
+"""
+
+from __future__ import annotations
+
+from visionroll.k8s.api import Kube, Obj
+from visionroll.k8s.client import FIELD_MANAGER, Client, Conflict, NotFound
+from visionroll.k8s.compare import up_to_date
+from visionroll.k8s.resources import DEPLOYMENT, KINDS, OWNED, PVC, VISIONMODEL, Kind, kind_of
+
+__all__ = [
+    "DEPLOYMENT",
+    "FIELD_MANAGER",
+    "KINDS",
+    "OWNED",
+    "PVC",
+    "VISIONMODEL",
+    "Client",
+    "Conflict",
+    "Kind",
+    "Kube",
+    "NotFound",
+    "Obj",
+    "kind_of",
+    "up_to_date",
+]

@@ -1,1 +1,38 @@
-"""Pure builders of the objects that serve one VisionModel revision: Deployments, Services, HPAs, config."""
+"""Pure builders of the objects that serve one VisionModel revision: Deployments, Services, HPAs, config.
+
+`serving_objects(owner, variant, autoscaling)` is the whole set for one variant, in the order they are applied
+(configuration before the pods that mount it). Nothing here performs I/O.
+"""
+
+from __future__ import annotations
+
+from visionroll.api import Autoscaling
+from visionroll.workloads.autoscaling import hpa, pdb
+from visionroll.workloads.deployment import deployment
+from visionroll.workloads.meta import Manifest, Owner
+from visionroll.workloads.service import endpoint, front_service, variant_service
+from visionroll.workloads.torchserve import config_map
+from visionroll.workloads.variants import ROLES, Role, Variant, replica_range
+
+
+def serving_objects(owner: Owner, variant: Variant, autoscaling: Autoscaling) -> list[Manifest]:
+    return [
+        config_map(owner, revision=variant.revision, model=variant.model, serving=variant.serving),
+        variant_service(owner, variant),
+        deployment(owner, variant),
+        hpa(owner, variant, autoscaling),
+        pdb(owner, variant),
+    ]
+
+
+__all__ = [
+    "ROLES",
+    "Manifest",
+    "Owner",
+    "Role",
+    "Variant",
+    "endpoint",
+    "front_service",
+    "replica_range",
+    "serving_objects",
+]

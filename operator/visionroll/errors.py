@@ -1,0 +1,51 @@
+"""The operator's exceptions. Only `visionroll.handlers` maps them to kopf's retry semantics.
+
+    VisionrollError
+     ├── TransientError            worth retrying: the API server was busy, a conflict, a timeout
+     │    └── ApiUnavailable       no answer or a 5xx/429 from the API server
+     └── PermanentError            retrying the same input cannot help
+          ├── InvalidSpec          a VisionModel the API should have refused (schema drift, hand-edited storage)
+          ├── UnknownProvider      a traffic provider name with no implementation
+          └── ApiRejected          the API server refused an object we built (4xx other than conflicts)
+
+Invalid *references* (a claim that does not exist) are not exceptions: they are findings reported as
+Degraded=True in the status, because the VisionModel becomes healthy by itself when the claim appears.
+"""
+
+from __future__ import annotations
+
+
+class VisionrollError(Exception):
+    """Base of every error the operator raises on purpose."""
+
+
+class TransientError(VisionrollError):
+    """Retry later; `delay` (seconds) is a hint, None lets the caller's backoff decide."""
+
+    def __init__(self, message: str, *, delay: float | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class ApiUnavailable(TransientError):
+    """The API server did not answer, or answered 5xx/429."""
+
+
+class PermanentError(VisionrollError):
+    """The same input will fail the same way."""
+
+
+class InvalidSpec(PermanentError):
+    """The VisionModel's spec does not validate."""
+
+
+class UnknownProvider(PermanentError):
+    """No traffic provider is registered under the requested name."""
+
+
+class ApiRejected(PermanentError):
+    """The API server refused a request (4xx other than 404/409/429)."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status

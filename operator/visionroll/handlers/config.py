@@ -1,0 +1,52 @@
+"""kopf configured for production.
+
+- Progress and the diff base live in annotations only (`visionroll.io/…`): the VisionModel's status has a structural
+  schema and would prune anything kopf wrote there.
+- Handler failures retry with a bounded backoff (see `operator.RETRIES`); the tick schedule keeps trying at the
+  resync period after that.
+- Watches time out on both sides and reconnect when a stream goes silent (`inactivity_timeout`).
+- Owned kinds are watched with a server-side label selector, so the operator never sees other people's objects.
+- kopf's own per-handler Events are posted only for warnings; the reconcile layer posts the meaningful ones.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import kopf
+
+from visionroll.settings import Settings
+
+ANNOTATION_PREFIX = "visionroll.io"
+OWNED_SELECTOR = "app.kubernetes.io/managed-by=visionroll"
+OWNED_RESOURCES: tuple[tuple[str, str, str], ...] = (
+    ("", "v1", "configmaps"),
+    ("", "v1", "services"),
+    ("", "v1", "serviceaccounts"),
+    ("apps", "v1", "deployments"),
+    ("autoscaling", "v2", "horizontalpodautoscalers"),
+    ("policy", "v1", "poddisruptionbudgets"),
+    ("rbac.authorization.k8s.io", "v1", "roles"),
+    ("rbac.authorization.k8s.io", "v1", "rolebindings"),
+)
+
+
+def configure(settings: kopf.OperatorSettings, config: Settings) -> None:
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{ANNOTATION_PREFIX}/finalizer"  # no handler needs one; named if ever added
+    settings.peering.standalone = True
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    settings.watching.connect_timeout = 10
+    settings.watching.inactivity_timeout = 120
+    settings.networking.request_timeout = 60
+    settings.networking.connect_timeout = 10
+    settings.networking.error_backoffs = (1, 2, 5, 10, 20, 30)
+    settings.execution.max_workers = config.workers
+    for group, version, plural in OWNED_RESOURCES:
+        selector = (group, version, plural) if group else (version, plural)
+        settings.watching.label_selectors[selector] = OWNED_SELECTOR

@@ -1,0 +1,98 @@
+"""The kopf handlers: thin glue from watch events to ticks, and from the operator's errors to kopf's.
+
+Importing this module registers the handlers (what `kopf run -m visionroll.handlers.operator` and
+`python -m visionroll` rely on). The runner lives in kopf's `memo`, built once at startup.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from visionroll import observability
+from visionroll.api import GROUP, PLURAL, VERSION
+from visionroll.errors import PermanentError, TransientError
+from visionroll.handlers.config import OWNED_RESOURCES, OWNED_SELECTOR, configure
+from visionroll.handlers.runner import TickRunner
+from visionroll.k8s import Client, Kube
+from visionroll.reconcile import MeasurementProvider, Reconciler
+from visionroll.settings import Settings
+from visionroll.workloads import naming
+
+log = logging.getLogger(__name__)
+
+RETRIES = 12
+BACKOFF = 5.0
+
+
+def _measurements(config: Settings) -> MeasurementProvider | None:
+    try:
+        from visionroll.metrics.provider import PrometheusProvider
+    except ImportError:  # the metrics provider is optional for a process that only reconciles workloads
+        return None
+    return PrometheusProvider.from_url(config.prometheus_url)
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config: Settings = memo.get("settings") or Settings.from_env()
+    memo["settings"] = config
+    configure(settings, config)
+    observability.serve(config.metrics_port, address=config.bind_address)
+    kube = Kube(Client.from_environment(pool_size=config.workers * 2))
+    measurements = memo.get("measurements", _measurements(config))
+    reconciler = Reconciler(kube, config, measurements=measurements)
+    if not reconciler.real_rollout:
+        log.warning("visionroll.rollout.decide is not available: using the stand-in (new revisions go live at once)")
+    memo["runner"] = TickRunner(reconciler, workers=config.workers, resync_seconds=config.resync_seconds)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    runner: TickRunner | None = memo.get("runner")
+    if runner is not None:
+        await runner.close()
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL, retries=RETRIES, backoff=BACKOFF)
+@kopf.on.create(GROUP, VERSION, PLURAL, retries=RETRIES, backoff=BACKOFF)
+@kopf.on.update(GROUP, VERSION, PLURAL, retries=RETRIES, backoff=BACKOFF)
+async def reconcile_visionmodel(*, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    runner: TickRunner = memo["runner"]
+    try:
+        await runner.run(namespace or "", name)
+    except TransientError as exc:
+        raise kopf.TemporaryError(str(exc), delay=exc.delay or BACKOFF) from exc
+    except PermanentError as exc:
+        raise kopf.PermanentError(str(exc)) from exc
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def visionmodel_event(*, type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    if type == "DELETED" and namespace:
+        runner: TickRunner | None = memo.get("runner")
+        if runner is not None:
+            runner.forget(namespace, name)
+        observability.forget(namespace, name)
+
+
+async def owned_event(
+    *, type: str | None, namespace: str | None, labels: Mapping[str, str], memo: Any, **_: Any
+) -> None:
+    """An owned object changed or vanished: tick its VisionModel soon (a hand edit is reverted, a deletion
+    recreated, a Deployment's ready replicas reach the status)."""
+    owner = labels.get(naming.LABEL_MODEL)
+    runner: TickRunner | None = memo.get("runner")
+    if (
+        owner and namespace and runner is not None and type is not None
+    ):  # type None: the initial listing, resume covers it
+        runner.nudge(namespace, owner)
+
+
+for _group, _version, _plural in OWNED_RESOURCES:
+    kopf.on.event(_group, _version, _plural, labels={"app.kubernetes.io/managed-by": naming.MANAGED_BY})(owned_event)
+
+__all__ = ["OWNED_SELECTOR", "startup"]

@@ -1,0 +1,91 @@
+"""The operator's own Prometheus metrics (names in docs/contracts.md) and the HTTP endpoint that serves them.
+
+Per tick the reconcile layer calls `record_tick`; per decision `record_decision` sets the rollout gauges (phase,
+weights, gate values and thresholds) that the dashboard plots next to the router's metrics.
+"""
+
+from __future__ import annotations
+
+import re
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from visionroll.api import VisionModelStatus
+from visionroll.api.status import Phase
+from visionroll.rollout.types import Decision
+
+PHASES: tuple[Phase, ...] = ("Pending", "Progressing", "Promoting", "Stable", "RolledBack", "Paused", "Failed")
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+RECONCILES = Counter("visionroll_reconcile", "Reconcile ticks by result (ok | error).", ["result"], registry=REGISTRY)
+RECONCILE_DURATION = Histogram(
+    "visionroll_reconcile_duration_seconds",
+    "Duration of one reconcile tick.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+ROLLOUT_PHASE = Gauge(
+    "visionroll_rollout_phase", "1 for the current phase.", ["namespace", "visionmodel", "phase"], registry=REGISTRY
+)
+ROLLOUT_WEIGHT = Gauge(
+    "visionroll_rollout_weight", "Percent of live traffic.", ["namespace", "visionmodel", "variant"], registry=REGISTRY
+)
+GATE_VALUE = Gauge(
+    "visionroll_gate_value", "Last measured gate value.", ["namespace", "visionmodel", "gate"], registry=REGISTRY
+)
+GATE_THRESHOLD = Gauge(
+    "visionroll_gate_threshold", "The gate's threshold.", ["namespace", "visionmodel", "gate"], registry=REGISTRY
+)
+GATE_VERDICTS = Counter(
+    "visionroll_gate_verdict",
+    "Gate verdicts (pass | fail | inconclusive).",
+    ["namespace", "visionmodel", "gate", "verdict"],
+    registry=REGISTRY,
+)
+DECISIONS = Counter(
+    "visionroll_rollout_decisions",
+    "Rollout decisions by outcome (promoted | rolled_back | advanced | paused | ...).",
+    ["namespace", "visionmodel", "outcome"],
+    registry=REGISTRY,
+)
+
+_NUMBER = re.compile(r"[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?")
+
+
+def record_tick(*, ok: bool, seconds: float) -> None:
+    RECONCILES.labels(result="ok" if ok else "error").inc()
+    RECONCILE_DURATION.observe(seconds)
+
+
+def record_decision(namespace: str, visionmodel: str, decision: Decision, *, previous: VisionModelStatus) -> None:
+    status = decision.status
+    for phase in PHASES:
+        ROLLOUT_PHASE.labels(namespace, visionmodel, phase).set(1 if status.phase == phase else 0)
+    ROLLOUT_WEIGHT.labels(namespace, visionmodel, "stable").set(status.weights.stable)
+    ROLLOUT_WEIGHT.labels(namespace, visionmodel, "candidate").set(status.weights.candidate)
+    if decision.outcome:
+        DECISIONS.labels(namespace, visionmodel, decision.outcome.replace("-", "_")).inc()
+    analysis = status.analysis
+    if analysis is None or (previous.analysis is not None and previous.analysis.time == analysis.time):
+        return  # gates are counted once per analysis, not once per tick
+    for gate in analysis.gates:
+        GATE_VERDICTS.labels(namespace, visionmodel, gate.name, gate.verdict).inc()
+        if gate.value is not None:
+            GATE_VALUE.labels(namespace, visionmodel, gate.name).set(gate.value)
+        threshold = _NUMBER.search(gate.threshold)
+        if threshold:
+            GATE_THRESHOLD.labels(namespace, visionmodel, gate.name).set(float(threshold.group()))
+
+
+def forget(namespace: str, visionmodel: str) -> None:
+    """Drop the gauges of a deleted VisionModel so the dashboard does not plot a ghost."""
+    for gauge in (ROLLOUT_PHASE, ROLLOUT_WEIGHT, GATE_VALUE, GATE_THRESHOLD):
+        for labels in list(gauge._metrics):  # prometheus-client has no public "remove by prefix"
+            if labels[:2] == (namespace, visionmodel):
+                gauge.remove(*labels)
+
+
+def serve(port: int, *, address: str = "0.0.0.0") -> None:
+    """Serve `/metrics` on a background thread (port 0: not at all)."""
+    if port:
+        start_http_server(port, addr=address, registry=REGISTRY)

@@ -1,0 +1,127 @@
+"""The parts of the status the reconcile layer knows and the rollout core does not: ready replicas per variant,
+the endpoint, observedGeneration, and the Ready / Progressing / Degraded conditions.
+
+A condition keeps its lastTransitionTime while its status stays the same, so an unchanged VisionModel computes an
+unchanged status and the tick writes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from visionroll.api import Condition, VisionModelSpec, VisionModelStatus
+from visionroll.api.status import ConditionType, Replicas
+from visionroll.reconcile.snapshot import Snapshot
+from visionroll.workloads import endpoint, naming
+
+ROLLING_PHASES = ("Progressing", "Promoting", "Paused")
+
+
+def ready_replicas(snap: Snapshot, revision: str | None) -> int:
+    if revision is None:
+        return 0
+    dep = snap.get("Deployment", naming.variant_name(snap.name, revision))
+    return int((dep or {}).get("status", {}).get("readyReplicas") or 0)
+
+
+def _traffic_ready(snap: Snapshot, spec: VisionModelSpec) -> bool:
+    if spec.traffic.provider != "router":
+        return True
+    dep = snap.get("Deployment", naming.router_name(snap.name))
+    return int((dep or {}).get("status", {}).get("readyReplicas") or 0) > 0
+
+
+def _condition(
+    previous: list[Condition],
+    kind: ConditionType,
+    ok: bool,
+    reason: str,
+    message: str,
+    *,
+    now: datetime,
+    generation: int,
+) -> Condition:
+    status = "True" if ok else "False"
+    old = next((c for c in previous if c.type == kind), None)
+    since = old.last_transition_time if old is not None and old.status == status else _rfc3339(now)
+    return Condition(
+        type=kind,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=since,
+        observed_generation=generation,
+    )
+
+
+def _rfc3339(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def finish(
+    snap: Snapshot,
+    spec: VisionModelSpec,
+    decided: VisionModelStatus,
+    *,
+    previous: VisionModelStatus,
+    generation: int,
+    problems: list[str],
+    now: datetime,
+) -> VisionModelStatus:
+    stable_ready = ready_replicas(snap, decided.stable.revision if decided.stable else None)
+    candidate_ready = ready_replicas(snap, decided.candidate.revision if decided.candidate else None)
+    traffic_ready = _traffic_ready(snap, spec)
+    rolling = decided.phase in ROLLING_PHASES
+    degraded = bool(problems) or decided.phase in ("RolledBack", "Failed")
+    if problems:
+        degraded_reason, degraded_message = "InvalidReference", "; ".join(problems)
+    elif degraded:
+        degraded_reason, degraded_message = decided.phase, decided.message
+    else:
+        degraded_reason, degraded_message = "AsExpected", ""
+    ready = stable_ready > 0 and traffic_ready and not problems
+    if ready:
+        ready_reason, ready_message = "Serving", f"{stable_ready} stable replica(s) ready"
+    elif problems:
+        ready_reason, ready_message = "InvalidReference", "; ".join(problems)
+    elif stable_ready == 0:
+        ready_reason, ready_message = "StableNotReady", "no ready stable replica yet"
+    else:
+        ready_reason, ready_message = "TrafficNotReady", "the router has no ready replica yet"
+    conditions = [
+        _condition(
+            decided.conditions or previous.conditions,
+            "Ready",
+            ready,
+            ready_reason,
+            ready_message,
+            now=now,
+            generation=generation,
+        ),
+        _condition(
+            decided.conditions or previous.conditions,
+            "Progressing",
+            rolling,
+            decided.phase,
+            decided.message if rolling else "",
+            now=now,
+            generation=generation,
+        ),
+        _condition(
+            decided.conditions or previous.conditions,
+            "Degraded",
+            degraded,
+            degraded_reason,
+            degraded_message,
+            now=now,
+            generation=generation,
+        ),
+    ]
+    return decided.model_copy(
+        update={
+            "conditions": conditions,
+            "observed_generation": generation,
+            "replicas": Replicas(stable=stable_ready, candidate=candidate_ready),
+            "endpoint": endpoint(snap.name, snap.namespace, spec.model.name),
+        }
+    )

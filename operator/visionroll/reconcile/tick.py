@@ -1,0 +1,211 @@
+"""One reconcile tick of one VisionModel, in a fixed order:
+
+    read snapshot → desired revision → (measure, if an analysis is due) → decide
+    → workloads up (stable, candidate, retiring) → traffic → workloads down → write status once → events
+
+Objects whose live copy already holds every field we set are not applied, and an unchanged status is not written:
+a tick of an unchanged VisionModel writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from visionroll import observability
+from visionroll.api import Revision, VisionModelSpec, VisionModelStatus
+from visionroll.errors import InvalidSpec
+from visionroll.k8s import OWNED, Kube, Obj, kind_of, up_to_date
+from visionroll.reconcile import decision as decisions
+from visionroll.reconcile import desired as desired_objects
+from visionroll.reconcile import report, snapshot
+from visionroll.rollout.types import Controls, Event, Measurements
+from visionroll.settings import Settings
+from visionroll.workloads import naming
+
+log = logging.getLogger(__name__)
+COMPONENT = "visionroll"
+
+
+@dataclass(frozen=True)
+class TickResult:
+    requeue_after: float | None = None
+    applied: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    status_written: bool = False
+    events: tuple[Event, ...] = field(default=())
+    gone: bool = False
+    """The VisionModel no longer exists (or is being deleted): nothing to schedule."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _describe(obj: Obj) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def _status_of(vm: Obj) -> VisionModelStatus:
+    try:
+        return VisionModelStatus.model_validate(vm.get("status") or {})
+    except ValidationError:
+        log.warning("status of %s is not readable; starting from an empty status", vm["metadata"]["name"])
+        return VisionModelStatus()
+
+
+def _wire(status: VisionModelStatus) -> dict[str, Any]:
+    return status.model_dump(by_alias=True, mode="json")
+
+
+class Reconciler:
+    def __init__(
+        self,
+        kube: Kube,
+        settings: Settings,
+        *,
+        measurements: decisions.MeasurementProvider | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.kube = kube
+        self.settings = settings
+        self.measurements = measurements
+        self.clock = clock
+        self.decide, self.analysis_due, self.real_rollout = decisions.load()
+
+    def tick(self, namespace: str, name: str) -> TickResult:
+        started = time.monotonic()
+        try:
+            result = self._tick(namespace, name)
+        except Exception:
+            observability.record_tick(ok=False, seconds=time.monotonic() - started)
+            raise
+        observability.record_tick(ok=True, seconds=time.monotonic() - started)
+        return result
+
+    def _measure(
+        self, snap: snapshot.Snapshot, spec: VisionModelSpec, status: VisionModelStatus, now: datetime
+    ) -> Measurements | None:
+        if self.measurements is None or not self.analysis_due(spec, status, now):
+            return None
+        return self.measurements.measure(
+            namespace=snap.namespace, visionmodel=snap.name, spec=spec, status=status, now=now
+        )
+
+    def _tick(self, namespace: str, name: str) -> TickResult:
+        snap = snapshot.read(self.kube, namespace, name)
+        if snap is None:
+            observability.forget(namespace, name)
+            return TickResult(gone=True)
+        vm = snap.visionmodel
+        try:
+            spec = VisionModelSpec.model_validate(vm.get("spec") or {})
+        except ValidationError as exc:
+            raise InvalidSpec(f"{namespace}/{name}: {exc}") from exc
+        previous = _status_of(vm)
+        now = self.clock()
+        generation = int(vm["metadata"].get("generation") or 0)
+        desired = Revision(
+            version=spec.model.version,
+            revision=naming.revision(spec.model, spec.serving),
+            storage_uri=spec.model.storage_uri,
+        )
+        verdict = self.decide(
+            spec=spec,
+            status=previous,
+            generation=generation,
+            desired=desired,
+            measurements=self._measure(snap, spec, previous, now),
+            controls=Controls.from_annotations(vm["metadata"].get("annotations") or {}),
+            now=now,
+        )
+        observability.record_decision(namespace, name, verdict, previous=previous)
+        want = desired_objects.build(
+            snap, spec, verdict.status, desired_revision=desired.revision, settings=self.settings
+        )
+        for claim in snapshot.missing_claims(self.kube, namespace, want.claims):
+            want.problems.append(f"PersistentVolumeClaim {claim} (in spec.model.storageUri) does not exist")
+        applied = self._apply(snap, want.up) + self._apply(snap, want.traffic)
+        deleted = self._down(snap, want)
+        status = report.finish(
+            snap, spec, verdict.status, previous=previous, generation=generation, problems=want.problems, now=now
+        )
+        written = False
+        if _wire(status) != _wire(previous):
+            self.kube.write_status(namespace, name, _wire(status))
+            written = True
+        events = list(verdict.events) + self._own_events(previous, status, applied, deleted)
+        for event in events:
+            self._post(vm, event)
+        return TickResult(
+            requeue_after=verdict.requeue_after,
+            applied=tuple(applied),
+            deleted=tuple(deleted),
+            status_written=written,
+            events=tuple(events),
+        )
+
+    def _apply(self, snap: snapshot.Snapshot, objects: list[Obj]) -> list[str]:
+        changed = []
+        for obj in objects:
+            live = snap.get(obj["kind"], obj["metadata"]["name"])
+            if up_to_date(live, obj):
+                continue
+            snap.owned[snapshot.key_of(obj)] = self.kube.apply(obj)
+            changed.append(_describe(obj))
+        return changed
+
+    def _down(self, snap: snapshot.Snapshot, want: desired_objects.Desired) -> list[str]:
+        """Delete owned objects nothing wants any more; objects of revisions still named in status are kept."""
+        wanted = {snapshot.key_of(o) for o in want.up + want.traffic}
+        gone = []
+        for kind in OWNED:
+            for key, obj in list(snap.owned.items()):
+                if key[0] != kind.kind or key in wanted:
+                    continue
+                revision = obj["metadata"].get("labels", {}).get(naming.LABEL_REVISION)
+                if revision and revision in want.kept_revisions:
+                    continue
+                if not revision and not want.traffic and not want.up:
+                    continue  # nothing is decided yet (no stable): keep whatever traffic objects exist
+                self.kube.delete(kind_of(obj), snap.namespace, key[1], uid=obj["metadata"].get("uid"))
+                del snap.owned[key]
+                gone.append(f"{key[0]}/{key[1]}")
+        return gone
+
+    def _own_events(
+        self, previous: VisionModelStatus, status: VisionModelStatus, applied: list[str], deleted: list[str]
+    ) -> list[Event]:
+        out: list[Event] = []
+        if applied:
+            out.append(Event("Normal", "Applied", "applied " + ", ".join(applied)))
+        if deleted:
+            out.append(Event("Normal", "Deleted", "deleted " + ", ".join(deleted)))
+        before = {c.type: c for c in previous.conditions}
+        for cond in status.conditions:
+            old = before.get(cond.type)
+            if old is not None and old.status == cond.status and old.reason == cond.reason:
+                continue
+            warn = (cond.type == "Degraded" and cond.status == "True") or (
+                cond.type == "Ready" and cond.status == "False" and cond.reason == "InvalidReference"
+            )
+            out.append(
+                Event(
+                    "Warning" if warn else "Normal",
+                    f"{cond.type}{cond.status}",
+                    f"{cond.type}={cond.status} ({cond.reason}) {cond.message}".strip(),
+                )
+            )
+        return out
+
+    def _post(self, vm: Obj, event: Event) -> None:
+        try:
+            self.kube.post_event(vm, type=event.type, reason=event.reason, message=event.message, component=COMPONENT)
+        except Exception as exc:  # an Event is worth a log line, never a failed tick
+            log.warning("could not post event %s: %s", event.reason, exc)

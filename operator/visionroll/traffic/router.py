@@ -1,0 +1,162 @@
+"""The built-in router (serving/visionroll_serving/router) as a traffic provider.
+
+Per VisionModel: the routing ConfigMap `<name>-routing` (key `router.json`, format in docs/contracts.md), the router's
+ServiceAccount with a Role that can read only that ConfigMap, its Deployment and Service, and the front Service
+`<name>` pointing at the router. Weights change by rewriting the ConfigMap; the router watches it, so no pod restarts.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from visionroll.traffic.base import Manifest, TrafficPlan
+
+ROUTER_PORT = 8080
+ROUTER_METRICS_PORT = 9090
+ROUTER_REPLICAS = 2
+ROUTING_KEY = "router.json"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+
+
+def router_name(visionmodel: str) -> str:
+    return f"{visionmodel}-router"
+
+
+def routing_configmap_name(visionmodel: str) -> str:
+    return f"{visionmodel}-routing"
+
+
+def routing_config(plan: TrafficPlan) -> dict[str, Any]:
+    """The `router.json` document. Weights sum to 100; a variant with weight 0 is listed but gets no live traffic."""
+    variants = [
+        {
+            "name": b.variant,
+            "revision": b.revision,
+            "version": b.version,
+            "upstream": f"http://{b.service}.{plan.namespace}.svc:{b.port}",
+            "weight": b.weight,
+        }
+        for b in plan.backends
+    ]
+    candidate = plan.backend("candidate")
+    shadow = (
+        {"variant": "candidate", "percent": plan.mirror_percent}
+        if candidate is not None and plan.mirror_percent > 0
+        else None
+    )
+    return {
+        "namespace": plan.namespace,
+        "visionmodel": plan.visionmodel,
+        "model": plan.model,
+        "variants": variants,
+        "shadow": shadow,
+        "stickyHeader": plan.sticky_header,
+    }
+
+
+def _pod_labels(plan: TrafficPlan) -> dict[str, str]:
+    return {"visionroll.io/model": plan.visionmodel, COMPONENT_LABEL: "router"}
+
+
+def _labels(plan: TrafficPlan) -> dict[str, str]:
+    return {"app.kubernetes.io/name": "visionroll-router", COMPONENT_LABEL: "router"}
+
+
+def _deployment(plan: TrafficPlan) -> Manifest:
+    name = router_name(plan.visionmodel)
+    pod_labels = {**plan.metadata(name, extra_labels=_labels(plan))["labels"]}
+    container = {
+        "name": "router",
+        "image": plan.router_image,
+        "args": ["--configmap", f"{plan.namespace}/{routing_configmap_name(plan.visionmodel)}"],
+        "ports": [
+            {"name": "http", "containerPort": ROUTER_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": ROUTER_METRICS_PORT, "protocol": "TCP"},
+        ],
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10, "failureThreshold": 3},
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        "securityContext": plan.container_security_context,
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": plan.metadata(name, extra_labels=_labels(plan)),
+        "spec": {
+            "replicas": ROUTER_REPLICAS,
+            "selector": {"matchLabels": _pod_labels(plan)},
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "serviceAccountName": name,
+                    # The router reads its ConfigMap through the API: it needs its token (and only this one).
+                    "automountServiceAccountToken": True,
+                    "enableServiceLinks": False,
+                    "securityContext": plan.pod_security_context,
+                    "containers": [container],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                },
+            },
+        },
+    }
+
+
+def _rbac(plan: TrafficPlan) -> list[Manifest]:
+    name = router_name(plan.visionmodel)
+    meta = plan.metadata(name, extra_labels=_labels(plan))
+    rule = {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "resourceNames": [routing_configmap_name(plan.visionmodel)],
+        "verbs": ["get", "list", "watch"],
+    }
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta, "automountServiceAccountToken": False},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta, "rules": [rule]},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": plan.namespace}],
+        },
+    ]
+
+
+class RouterProvider:
+    name = "router"
+
+    def objects(self, plan: TrafficPlan) -> list[Manifest]:
+        routing = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": plan.metadata(routing_configmap_name(plan.visionmodel), extra_labels=_labels(plan)),
+            "data": {ROUTING_KEY: json.dumps(routing_config(plan), indent=2, sort_keys=True)},
+        }
+        router_service = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": plan.metadata(router_name(plan.visionmodel), extra_labels=_labels(plan)),
+            "spec": {
+                "type": "ClusterIP",
+                "selector": _pod_labels(plan),
+                "ports": [
+                    {"name": "http", "port": ROUTER_PORT, "targetPort": "http", "protocol": "TCP"},
+                    {"name": "metrics", "port": ROUTER_METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"},
+                ],
+            },
+        }
+        front = plan.front_service(selector=_pod_labels(plan), target_port="http")
+        return [routing, *_rbac(plan), _deployment(plan), router_service, front]
+
+    def owned_kinds(self) -> tuple[tuple[str, str], ...]:
+        return (
+            ("v1", "ConfigMap"),
+            ("v1", "ServiceAccount"),
+            ("rbac.authorization.k8s.io/v1", "Role"),
+            ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+            ("apps/v1", "Deployment"),
+            ("v1", "Service"),
+        )

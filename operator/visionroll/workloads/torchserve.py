@@ -1,0 +1,87 @@
+"""TorchServe's `config.properties` for one revision, and the ConfigMap that carries it.
+
+The ConfigMap also records the revision's model and serving spec (`revision.json`): a stable revision keeps running
+unchanged while the spec already names a newer one, and this record is how the operator rebuilds its objects.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from visionroll.api import ModelSource, Serving
+from visionroll.workloads import naming
+from visionroll.workloads.meta import Manifest, Owner, manifest, metadata
+from visionroll.workloads.storage import MODEL_STORE, archive_file
+
+INFERENCE_PORT = 8080
+MANAGEMENT_PORT = 8081
+METRICS_PORT = 8082
+CONFIG_DIR = "/etc/visionroll"
+CONFIG_KEY = "config.properties"
+REVISION_KEY = "revision.json"
+
+
+def _pinned(uri: str) -> str:
+    # allowed_urls is a comma-separated list of Java regexes: escape the URI and any comma inside it.
+    return "^" + re.escape(uri).replace(",", r"\x2c") + "$"
+
+
+def config_properties(model: ModelSource, serving: Serving) -> str:
+    """The whole TorchServe configuration of one revision: one model, loaded from the local model store."""
+    archive = archive_file(model.name)
+    per_model = {
+        model.name: {
+            model.version: {
+                "marName": archive,
+                "minWorkers": serving.workers,
+                "maxWorkers": serving.workers,
+                "batchSize": serving.batch_size,
+                "maxBatchDelay": serving.max_batch_delay_ms,
+                "responseTimeout": serving.response_timeout_seconds,
+            }
+        }
+    }
+    lines: list[tuple[str, str]] = [
+        # Clients reach inference through the pod IP: it must listen on all interfaces inside the pod.
+        ("inference_address", f"http://0.0.0.0:{INFERENCE_PORT}"),
+        # The management API can register models, and a model archive is code: loopback only, never in a Service.
+        ("management_address", f"http://127.0.0.1:{MANAGEMENT_PORT}"),
+        ("metrics_address", f"http://0.0.0.0:{METRICS_PORT}"),
+        ("metrics_mode", "prometheus"),
+        ("model_store", MODEL_STORE),
+        ("load_models", f"{model.name}={archive}"),
+        ("models", json.dumps(per_model, sort_keys=True)),
+        ("default_workers_per_model", str(serving.workers)),
+        ("default_response_timeout", str(serving.response_timeout_seconds)),
+        ("number_of_gpu", str(serving.gpu)),
+        # Only the model's own archive may ever be named as a URL; the init container fetched it already.
+        ("allowed_urls", _pinned(model.storage_uri)),
+        ("enable_model_api", "false"),
+        # Token authorization guards the management API; that API listens on 127.0.0.1 only (above) and is never
+        # exposed by a Service, so only processes inside the pod can reach it. That is why it may be off here.
+        ("disable_token_authorization", "true"),
+        ("install_py_dep_per_model", "false"),
+        ("enable_envvars_config", "false"),
+    ]
+    return "".join(f"{key}={value}\n" for key, value in lines)
+
+
+def revision_record(model: ModelSource, serving: Serving) -> str:
+    return json.dumps({"model": model.wire(), "serving": serving.wire()}, sort_keys=True)
+
+
+def parse_revision_record(text: str) -> tuple[ModelSource, Serving]:
+    """The model and serving spec a revision's ConfigMap recorded; ValueError when it does not validate."""
+    data: dict[str, Any] = json.loads(text)
+    return ModelSource.model_validate(data["model"]), Serving.model_validate(data["serving"])
+
+
+def config_map(owner: Owner, *, revision: str, model: ModelSource, serving: Serving) -> Manifest:
+    return manifest(
+        "v1",
+        "ConfigMap",
+        metadata(owner, naming.variant_name(owner.name, revision), revision=revision),
+        data={CONFIG_KEY: config_properties(model, serving), REVISION_KEY: revision_record(model, serving)},
+    )

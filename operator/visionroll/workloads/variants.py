@@ -1,0 +1,45 @@
+"""A serving variant: one revision in one role (stable, candidate, retiring), with the traffic it receives.
+
+The role comes from the status and can change without the pods changing (a candidate becomes stable when promoted),
+so it is never part of a pod template or a selector: only revision labels select pods.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from visionroll.api import Autoscaling, ModelSource, Serving
+
+Role = Literal["stable", "candidate", "retiring"]
+ROLES: tuple[Role, ...] = ("stable", "candidate", "retiring")
+
+
+@dataclass(frozen=True)
+class Variant:
+    role: Role
+    revision: str
+    model: ModelSource
+    serving: Serving
+    weight: int = 0
+    """Percent of live traffic."""
+    mirror_percent: int = 0
+    """Percent of live traffic mirrored to it (shadow)."""
+
+
+def replica_range(autoscaling: Autoscaling, variant: Variant) -> tuple[int, int]:
+    """(minReplicas, maxReplicas) of the variant's HPA.
+
+    Stable keeps the full range through a rollout (rollback must be able to move all traffic back at once). A
+    candidate scales with the share of traffic it sees, live or mirrored, and keeps one pod while it exists. A
+    retiring former stable only drains in-flight requests.
+    """
+    if variant.role == "stable":
+        return autoscaling.min_replicas, autoscaling.max_replicas
+    if variant.role == "retiring":
+        return 1, 1
+    share = max(variant.weight, variant.mirror_percent)
+    low = max(1, math.ceil(autoscaling.min_replicas * share / 100))
+    high = max(low, math.ceil(autoscaling.max_replicas * share / 100))
+    return low, high
