@@ -1,0 +1,136 @@
+"""Traffic providers: the router's objects and router.json, the Gateway API HTTPRoute, the registry."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from visionroll.api.spec import GatewayApi, ParentRef
+from visionroll.errors import UnknownProvider
+from visionroll.traffic import Backend, TrafficPlan, provider
+from visionroll.traffic.router import routing_config
+from visionroll.workloads import naming
+
+STABLE = Backend("stable", "1-0-ab12cd", "1.0", "digits-1-0-ab12cd", 8080, 75)
+CANDIDATE = Backend("candidate", "2-0-ef34aa", "2.0", "digits-2-0-ef34aa", 8080, 25)
+
+
+def _metadata(name: str, extra_labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"name": name, "namespace": "default", "labels": {**naming.labels("digits"), **(extra_labels or {})}}
+
+
+def _front(selector: dict[str, str], target_port: int | str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": _metadata("digits"), "spec": {"selector": selector}}
+
+
+def plan(*backends: Backend, mirror: int = 0, **extra: Any) -> TrafficPlan:
+    return TrafficPlan(
+        namespace="default",
+        visionmodel="digits",
+        model="digits",
+        backends=backends,
+        metadata=_metadata,
+        front_service=_front,
+        mirror_percent=mirror,
+        router_image="router:test",
+        pod_security_context={"runAsNonRoot": True},
+        container_security_context={"allowPrivilegeEscalation": False},
+        **extra,
+    )
+
+
+def by_kind(objects: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for o in objects:
+        out.setdefault(o["kind"], []).append(o)
+    return out
+
+
+def test_router_json_matches_the_contract() -> None:
+    assert routing_config(plan(STABLE, CANDIDATE, mirror=100)) == {
+        "namespace": "default",
+        "visionmodel": "digits",
+        "model": "digits",
+        "variants": [
+            {
+                "name": "stable",
+                "revision": "1-0-ab12cd",
+                "version": "1.0",
+                "upstream": "http://digits-1-0-ab12cd.default.svc:8080",
+                "weight": 75,
+            },
+            {
+                "name": "candidate",
+                "revision": "2-0-ef34aa",
+                "version": "2.0",
+                "upstream": "http://digits-2-0-ef34aa.default.svc:8080",
+                "weight": 25,
+            },
+        ],
+        "shadow": {"variant": "candidate", "percent": 100},
+        "stickyHeader": "x-visionroll-session",
+    }
+
+
+def test_no_shadow_without_candidate_or_mirror() -> None:
+    assert routing_config(plan(STABLE, CANDIDATE))["shadow"] is None
+    assert routing_config(plan(STABLE, mirror=50))["shadow"] is None
+
+
+def test_router_objects() -> None:
+    objects = provider("router").objects(plan(STABLE))
+    kinds = by_kind(objects)
+    assert sorted(kinds) == ["ConfigMap", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"]
+    (cm,) = kinds["ConfigMap"]
+    assert cm["metadata"]["name"] == naming.routing_configmap_name("digits")
+    assert json.loads(cm["data"]["router.json"])["variants"][0]["weight"] == 75
+    (dep,) = kinds["Deployment"]
+    assert dep["metadata"]["name"] == naming.router_name("digits")
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["containers"][0]["args"] == ["--configmap", "default/digits-routing"]
+    assert pod["containers"][0]["image"] == "router:test"
+    assert pod["serviceAccountName"] == "digits-router"
+    assert pod["securityContext"] == {"runAsNonRoot": True}
+    assert dep["spec"]["selector"]["matchLabels"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+    # the router's pods must never match a variant Service's selector
+    assert naming.LABEL_REVISION not in dep["spec"]["template"]["metadata"]["labels"]
+
+
+def test_router_role_reads_only_its_own_configmap() -> None:
+    (role,) = by_kind(provider("router").objects(plan(STABLE)))["Role"]
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["digits-routing"],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
+
+
+def test_front_service_points_at_the_router() -> None:
+    services = by_kind(provider("router").objects(plan(STABLE)))["Service"]
+    front = next(s for s in services if s["metadata"]["name"] == "digits")
+    dep = by_kind(provider("router").objects(plan(STABLE)))["Deployment"][0]
+    assert front["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+
+
+def test_gateway_api_route_has_weighted_backends() -> None:
+    gateway = GatewayApi(parent_refs=[ParentRef(name="public", namespace="infra")], hostnames=["digits.example.com"])
+    objects = by_kind(provider("gateway-api").objects(plan(STABLE, CANDIDATE, gateway_api=gateway)))
+    (route,) = objects["HTTPRoute"]
+    assert route["spec"]["parentRefs"] == [{"name": "public", "namespace": "infra"}]
+    assert route["spec"]["hostnames"] == ["digits.example.com"]
+    assert route["spec"]["rules"][0]["backendRefs"] == [
+        {"name": "digits-1-0-ab12cd", "port": 8080, "weight": 75},
+        {"name": "digits-2-0-ef34aa", "port": 8080, "weight": 25},
+    ]
+
+
+def test_unknown_provider_is_refused_by_name() -> None:
+    with pytest.raises(
+        UnknownProvider, match=r"unknown traffic provider 'istio'; known providers: gateway-api, router"
+    ):
+        provider("istio")
