@@ -54,6 +54,45 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def post_many(
+    url: str,
+    bodies: Sequence[bytes],
+    *,
+    concurrency: int = 8,
+    headers: Sequence[Mapping[str, str]] | None = None,
+    content_type: str = "image/png",
+    timeout: float = 30.0,
+) -> list[requests.Response]:
+    """POSTs each body once (a bounded load), `concurrency` at a time; the answers in the order of `bodies`."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sessions = [requests.Session() for _ in range(concurrency)]
+
+    def send(i: int) -> requests.Response:
+        extra = dict(headers[i]) if headers else {}
+        session = sessions[i % concurrency]
+        return session.post(url, data=bodies[i], headers={"Content-Type": content_type, **extra}, timeout=timeout)
+
+    try:
+        with ThreadPoolExecutor(concurrency) as pool:
+            return list(pool.map(send, range(len(bodies))))
+    finally:
+        for session in sessions:
+            session.close()
+
+
+def metric_samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """(labels, value) of every sample called `name` in a Prometheus text exposition."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return [
+        (dict(sample.labels), sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    ]
+
+
 class _Process:
     """A child process in its own session, stopped by PID with its descendants."""
 
@@ -63,6 +102,7 @@ class _Process:
         self.keep_logs = keep_logs
         self.workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self.returncode: int | None = None
 
     @property
     def pid(self) -> int:
@@ -107,6 +147,7 @@ class _Process:
             except subprocess.TimeoutExpired:
                 _signal_group(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+            self.returncode = process.returncode
             _reap(descendants, timeout=timeout)
         if self.workdir is not None and not self.keep_logs:
             shutil.rmtree(self.workdir, ignore_errors=True)

@@ -1,0 +1,51 @@
+"""One real TorchServe per module (1.0, 3.0 and 4.0 of the digits model) and routers started against it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from visionroll_serving import local
+from visionroll_serving.build import BuildResult
+from visionroll_serving.samples import test_pngs
+
+
+@pytest.fixture(scope="session")
+def archives() -> BuildResult:
+    return local.build_archives()
+
+
+@pytest.fixture(scope="session")
+def pngs() -> list[tuple[bytes, int]]:
+    return test_pngs()
+
+
+@pytest.fixture(scope="module")
+def torchserve(archives: BuildResult) -> Iterator[local.TorchServe]:
+    with local.TorchServe([archives.archive(v) for v in ("1.0", "3.0", "4.0")]) as server:
+        server.start()
+        yield server
+
+
+Variants = list[dict[str, Any]]
+
+
+@pytest.fixture
+def start_router(tmp_path: Path) -> Iterator[Callable[..., local.Router]]:
+    """start_router(variants, shadow=None, sticky_header=None, **Router options) -> a running router on a file."""
+    started: list[local.Router] = []
+
+    def start(variants: Variants, *, shadow: dict[str, Any] | None = None, sticky_header: str | None = None,
+              **options: Any) -> local.Router:  # fmt: skip
+        path = tmp_path / f"router-{len(started)}.json"
+        local.write_router_config(path, local.router_config(variants, shadow=shadow, sticky_header=sticky_header))
+        router = local.Router(config_file=path, **options)
+        started.append(router)
+        return router.start()
+
+    yield start
+    for router in started:
+        router.stop()
