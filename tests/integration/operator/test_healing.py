@@ -1,0 +1,116 @@
+"""Spec changes reach the objects, hand edits and deletions are reverted, invalid references degrade (no crash)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from visionroll.api import VisionModelSpec
+from visionroll.testing import OperatorProcess
+from visionroll.workloads.naming import revision
+
+
+def rev_of(vm: dict[str, Any]) -> str:
+    spec = VisionModelSpec.model_validate(vm["spec"])
+    return revision(spec.model, spec.serving)
+
+
+def test_spec_change_updates_the_objects(kube: Any, operator: OperatorProcess) -> None:
+    kube.apply(kube.visionmodel("digits"))
+    old = rev_of(kube.wait("Ready", lambda: kube.ready("digits")))
+
+    changed = kube.visionmodel(
+        "digits",
+        serving={"batchSize": 16, "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}}},
+        autoscaling={"minReplicas": 2, "maxReplicas": 6},
+    )
+    kube.apply(changed)
+    vm = kube.wait("the new revision Ready", lambda: (v := kube.ready("digits")) and rev_of(v) != old and v)
+    new = rev_of(vm)
+    assert vm["status"]["stable"]["revision"] == new
+
+    dep = kube.must("deployment", f"digits-{new}")
+    resources = dep["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources["requests"] == {"cpu": "250m", "memory": "512Mi"}
+    assert '"batchSize": 16' in kube.must("configmap", f"digits-{new}")["data"]["config.properties"]
+    hpa = kube.must("hpa", f"digits-{new}")["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 6)
+    routing = json.loads(kube.must("configmap", "digits-routing")["data"]["router.json"])
+    assert [(v["name"], v["revision"], v["weight"]) for v in routing["variants"]] == [("stable", new, 100)]
+    # the former stable drains, then its objects go
+    kube.wait("the old revision removed", lambda: kube.get("deployment", f"digits-{old}") is None or None, timeout=90)
+    for kind in ("service", "configmap", "hpa", "pdb"):
+        assert kube.get(kind, f"digits-{old}") is None
+
+    # autoscaling alone is not a new revision: the HPA changes in place
+    kube.apply(kube.visionmodel("digits", **{**changed["spec"], "autoscaling": {"minReplicas": 1, "maxReplicas": 9}}))
+    kube.wait(
+        "HPA maxReplicas 9",
+        lambda: (kube.must("hpa", f"digits-{new}")["spec"]["maxReplicas"] == 9) or None,
+    )
+    assert kube.get("deployment", f"digits-{new}") is not None
+
+
+def test_hand_edits_and_deletions_are_reverted(kube: Any, operator: OperatorProcess) -> None:
+    kube.apply(kube.visionmodel("digits"))
+    rev = rev_of(kube.wait("Ready", lambda: kube.ready("digits")))
+    name = f"digits-{rev}"
+
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "torchserve", "image": "evil:latest"}]}}}}
+    kube.kubectl("patch", "deployment", name, "--type=strategic", "-p", json.dumps(patch))
+    kube.wait(
+        "image restored",
+        lambda: (
+            kube.must("deployment", name)["spec"]["template"]["spec"]["containers"][0]["image"]
+            == "pytorch/torchserve:0.12.0-cpu"
+            or None
+        ),
+    )
+
+    kube.kubectl(
+        "patch", "configmap", "digits-routing", "--type=merge", "-p", json.dumps({"data": {"router.json": "{}"}})
+    )
+    kube.wait(
+        "routing restored",
+        lambda: json.loads(kube.must("configmap", "digits-routing")["data"]["router.json"]).get("variants") or None,
+    )
+
+    kube.kubectl("delete", "service", name, "--wait=true")
+    kube.kubectl("delete", "role", "digits-router", "--wait=true")
+    kube.wait("service recreated", lambda: kube.get("service", name))
+    kube.wait("role recreated", lambda: kube.get("role", "digits-router"))
+    assert operator.healthy()
+
+
+def test_missing_claim_degrades_with_a_message(kube: Any, operator: OperatorProcess) -> None:
+    kube.apply(kube.visionmodel("broken", storage_uri="pvc://no-such-claim/digits/digits-1.0.mar"))
+    kube.apply(kube.visionmodel("healthy"))
+
+    def degraded() -> dict[str, Any] | None:
+        cond = kube.condition(kube.get("visionmodel", "broken"), "Degraded")
+        return cond if cond and cond["status"] == "True" else None
+
+    cond = kube.wait("broken Degraded", degraded)
+    assert cond["reason"] == "InvalidReference"
+    assert "PersistentVolumeClaim no-such-claim" in cond["message"]
+    ready = kube.condition(kube.get("visionmodel", "broken"), "Ready")
+    assert ready is not None and ready["status"] == "False"
+    events = kube.kubectl("get", "events", "--field-selector", "involvedObject.name=broken", "-o", "json")
+    assert any(e["type"] == "Warning" and "no-such-claim" in e["message"] for e in json.loads(events)["items"])
+
+    kube.wait("the healthy one Ready regardless", lambda: kube.ready("healthy"))
+    assert operator.healthy()
+
+    # the claim appears: the VisionModel heals without anyone touching it
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "no-such-claim"},
+        "spec": {"accessModes": ["ReadOnlyMany"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    kube.apply(claim)
+    kube.wait(
+        "Degraded cleared",
+        lambda: (c := kube.condition(kube.get("visionmodel", "broken"), "Degraded")) and c["status"] == "False",
+        timeout=30,
+    )
