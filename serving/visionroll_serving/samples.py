@@ -54,7 +54,7 @@ def encode_png(image: NDArray[np.uint8]) -> bytes:
     return buffer.getvalue()
 
 
-def test_pngs(limit: int | None = None) -> list[tuple[bytes, int]]:
+def held_out_pngs(limit: int | None = None) -> list[tuple[bytes, int]]:
     """Held-out digits as (PNG bytes, true label), in a fixed order."""
     split = digits_split()
     n = len(split.test_labels) if limit is None else min(limit, len(split.test_labels))

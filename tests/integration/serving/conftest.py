@@ -10,7 +10,7 @@ import pytest
 
 from visionroll_serving import local
 from visionroll_serving.build import BuildResult
-from visionroll_serving.samples import test_pngs
+from visionroll_serving.samples import held_out_pngs
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +20,7 @@ def archives() -> BuildResult:
 
 @pytest.fixture(scope="session")
 def pngs() -> list[tuple[bytes, int]]:
-    return test_pngs()
+    return held_out_pngs()
 
 
 @pytest.fixture(scope="module")

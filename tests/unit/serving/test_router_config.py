@@ -1,0 +1,107 @@
+"""router.json parsing and the routing choice (pure)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from visionroll_serving.router.answers import TopOne, top_one
+from visionroll_serving.router.config import ConfigError, parse_config, parse_resolve
+from visionroll_serving.router.routing import Picker
+
+
+def config(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "namespace": "default",
+        "visionmodel": "digits",
+        "model": "digits",
+        "variants": [
+            {"name": "stable", "revision": "1-0-ab12cd", "version": "1.0",
+             "upstream": "http://digits-1-0-ab12cd.default.svc:8080", "weight": 75},
+            {"name": "candidate", "revision": "2-0-ef34aa", "version": "2.0",
+             "upstream": "http://digits-2-0-ef34aa.default.svc:8080", "weight": 25},
+        ],
+        "shadow": {"variant": "candidate", "percent": 100},
+        "stickyHeader": "X-VisionRoll-Session",
+    }  # fmt: skip
+    base.update(changes)
+    return base
+
+
+def test_the_contract_example_parses() -> None:
+    parsed = parse_config(json.dumps(config()))
+    assert [v.name for v in parsed.variants] == ["stable", "candidate"]
+    assert parsed.shadow is not None and parsed.shadow.percent == 100
+    assert parsed.sticky_header == "x-visionroll-session"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"variants": []}, "variants"),
+        ({"variants": [{"name": "stable", "revision": "r", "version": "1", "upstream": "http://a:1", "weight": 90}]},
+         "sum to 100"),
+        ({"variants": [{"name": "blue", "revision": "r", "version": "1", "upstream": "http://a:1", "weight": 100}]},
+         "variants[0].name"),
+        ({"variants": [{"name": "stable", "revision": "r", "version": "1", "upstream": "ftp://a", "weight": 100}]},
+         "variants[0].upstream"),
+        ({"variants": [{"name": "stable", "revision": "r", "version": "1", "upstream": "http://a:1", "weight": True}]},
+         "variants[0].weight"),
+        ({"shadow": {"variant": "nobody", "percent": 10}}, "shadow.variant"),
+        ({"shadow": {"variant": "candidate", "percent": 101}}, "shadow.percent"),
+        ({"model": ""}, "model"),
+    ],
+)  # fmt: skip
+def test_invalid_configs_name_the_field(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConfigError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        parse_config(json.dumps(config(**changes)))
+
+
+def test_not_json_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        parse_config('{"variants": ')
+
+
+def test_resolve_maps_cluster_hosts_to_loopback() -> None:
+    mapping = parse_resolve(["digits-1-0-ab12cd.default.svc:8080=127.0.0.1:18080"])
+    parsed = parse_config(json.dumps(config()), resolve=mapping)
+    assert parsed.variant("stable").upstream == "http://127.0.0.1:18080"
+    assert parsed.variant("candidate").upstream == "http://digits-2-0-ef34aa.default.svc:8080"
+    with pytest.raises(ConfigError):
+        parse_resolve(["no-port=127.0.0.1"])
+
+
+def test_buckets_follow_weights_and_zero_weight_gets_nothing() -> None:
+    picker = Picker(parse_config(json.dumps(config(shadow=None))))
+    counts = Counter(picker.live(bucket / 10).name for bucket in range(1000))
+    assert counts == {"stable": 750, "candidate": 250}
+    only_stable = config(shadow=None)
+    only_stable["variants"][0]["weight"], only_stable["variants"][1]["weight"] = 100, 0
+    picker = Picker(parse_config(json.dumps(only_stable)))
+    assert {picker.live(bucket / 10).name for bucket in range(1000)} == {"stable"}
+
+
+def test_sticky_sessions_are_stable_and_spread() -> None:
+    picker = Picker(parse_config(json.dumps(config())))
+    first = {f"s{i}": picker.route(draw=0.0, mirror_draw=0.5, sticky=f"s{i}").live.name for i in range(400)}
+    again = {f"s{i}": picker.route(draw=0.99, mirror_draw=0.5, sticky=f"s{i}").live.name for i in range(400)}
+    assert first == again
+    assert 60 <= Counter(first.values())["candidate"] <= 140  # 25% of 400, loosely
+
+
+def test_shadow_is_never_the_live_variant_and_follows_percent() -> None:
+    picker = Picker(parse_config(json.dumps(config(shadow={"variant": "candidate", "percent": 30}))))
+    route = picker.route(draw=0.9, mirror_draw=0.0)  # bucket 90 -> candidate is live
+    assert route.live.name == "candidate" and route.shadow is None
+    assert picker.route(draw=0.1, mirror_draw=0.29).shadow is not None
+    assert picker.route(draw=0.1, mirror_draw=0.30).shadow is None
+
+
+def test_top_one_reads_the_handler_answer() -> None:
+    body = b'{"model": "digits", "version": "1.0", "top_k": [{"label": "7", "index": 7, "score": 0.98}]}'
+    assert top_one(body) == TopOne("7", 0.98)
+    assert top_one(b'{"error": "bad", "code": 400}') is None
+    assert top_one(b"<html>") is None
