@@ -44,9 +44,6 @@ class Settings:
     workers: int = 8
     """Reconciles running at the same time (threads talking to the API server) (`VISIONROLL_WORKERS`)."""
 
-    max_retries: int = 20
-    """Failed reconciles of one change retried at most this many times with backoff (`VISIONROLL_MAX_RETRIES`)."""
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from `environ` (default: `os.environ`); unset or empty variables keep their defaults."""

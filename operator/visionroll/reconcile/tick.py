@@ -192,6 +192,8 @@ class Reconciler:
             old = before.get(cond.type)
             if old is not None and old.status == cond.status and old.reason == cond.reason:
                 continue
+            if old is None and cond.type != "Ready" and cond.status == "False":
+                continue  # a first "not progressing / not degraded" is no news
             warn = (cond.type == "Degraded" and cond.status == "True") or (
                 cond.type == "Ready" and cond.status == "False" and cond.reason == "InvalidReference"
             )
