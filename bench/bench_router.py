@@ -1,0 +1,258 @@
+"""Router benchmark: requests/s and client-side p50/p99 for the same bounded load sent
+
+  1. directly to TorchServe,
+  2. through the router (90/10 split, both to digits 1.0),
+  3. through the router with 100% mirroring to digits 2.0,
+  4. through nginx (split_clients, the peer), and
+  5. through nginx with 100% `mirror` to digits 2.0,
+
+then the ratios against direct side by side. Everything on loopback; every process is stopped by its PID.
+
+    .venv/bin/python bench/bench_router.py [--requests 3000] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import aiohttp
+
+from visionroll_serving import local
+from visionroll_serving.samples import held_out_pngs
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+async def load(url: str, bodies: list[bytes], *, requests: int, concurrency: int, warmup: int) -> Result:
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(i: int, record: bool) -> None:
+            nonlocal errors
+            started = time.perf_counter()
+            async with session.post(url, data=bodies[i % len(bodies)], headers={"Content-Type": "image/png"}) as r:
+                await r.read()
+                ok = r.status == 200
+            if record:
+                latencies.append(time.perf_counter() - started)
+                errors += not ok
+
+        async def worker(indices: range, record: bool) -> None:
+            for i in indices:
+                await one(i, record)
+
+        async def run(total: int, record: bool) -> float:
+            started = time.perf_counter()
+            share = total // concurrency
+            await asyncio.gather(*(worker(range(w * share, (w + 1) * share), record) for w in range(concurrency)))
+            return time.perf_counter() - started
+
+        await run(warmup, False)
+        elapsed = await run(requests, True)
+    quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
+    return Result("", len(latencies) / elapsed, quantiles[49] * 1000, quantiles[98] * 1000, errors)
+
+
+async def fixed_rate(url: str, bodies: list[bytes], *, requests: int, rate: float) -> Result:
+    """Open loop: one request every 1/rate s whatever the answers do, so latency is measured below saturation."""
+    latencies: list[float] = []
+    errors = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
+
+        async def one(i: int) -> None:
+            nonlocal errors
+            started = time.perf_counter()
+            async with session.post(url, data=bodies[i % len(bodies)], headers={"Content-Type": "image/png"}) as r:
+                await r.read()
+                errors += r.status != 200
+            latencies.append(time.perf_counter() - started)
+
+        tasks = []
+        begin = time.perf_counter()
+        for i in range(requests):
+            delay = begin + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - begin
+    quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
+    return Result("", len(latencies) / elapsed, quantiles[49] * 1000, quantiles[98] * 1000, errors)
+
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy; fastcgi_temp_path {tmp}/fcgi;
+  uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+  client_max_body_size 1m;
+  client_body_buffer_size 64k;
+  upstream stable {{ server {ts}; keepalive 32; }}
+  upstream candidate {{ server {ts}; keepalive 32; }}
+  split_clients "${{request_id}}" $variant {{ 90% stable; * candidate; }}
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  server {{
+    listen 127.0.0.1:{port};
+    location = /predictions/digits {{ proxy_pass http://$variant/predictions/digits/1.0; }}
+  }}
+  server {{
+    listen 127.0.0.1:{mirror_port};
+    location = /predictions/digits {{
+      mirror /shadow;
+      mirror_request_body on;
+      proxy_pass http://$variant/predictions/digits/1.0;
+    }}
+    location = /shadow {{ internal; proxy_pass http://candidate/predictions/digits/2.0; }}
+  }}
+}}
+"""
+
+
+class Nginx:
+    def __init__(self, torchserve: str) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="visionroll-nginx-"))
+        self.port, self.mirror_port = local.free_port(), local.free_port()
+        conf = NGINX_CONF.format(tmp=self.tmp, ts=torchserve, port=self.port, mirror_port=self.mirror_port)
+        (self.tmp / "nginx.conf").write_text(conf)
+        self.process = subprocess.Popen(
+            ["nginx", "-p", str(self.tmp), "-c", str(self.tmp / "nginx.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.tmp / "stderr.log", "wb"),  # noqa: SIM115 - closed with the process
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with __import__("socket").create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("nginx did not start")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)  # its own session: master and worker, by the master's PID
+            self.process.wait(timeout=10)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=400)
+    parser.add_argument("--rate", type=float, default=150.0, help="request rate of the fixed-rate rows")
+    parser.add_argument("--paced-requests", type=int, default=1500)
+    parser.add_argument("--workers", type=int, default=1, help="TorchServe workers per model version")
+    args = parser.parse_args()
+
+    archives = local.build_archives()
+    bodies = [png for png, _ in held_out_pngs(200)]
+    saturation: list[Result] = []
+    latency: list[Result] = []
+    tmp = Path(tempfile.mkdtemp(prefix="visionroll-bench-"))
+    started = time.perf_counter()
+    with local.TorchServe([archives.archive("1.0"), archives.archive("2.0")], workers=args.workers) as ts:
+        ts.start()
+        upstream = ts.inference_url
+        variants = [
+            local.variant("stable", "1.0", upstream, weight=90),
+            local.variant("candidate", "1.0", upstream, weight=10),
+        ]
+        mirrored = [
+            local.variant("stable", "1.0", upstream, weight=100),
+            local.variant("candidate", "2.0", upstream, weight=0),
+        ]
+        plain_cfg = local.write_router_config(tmp / "plain.json", local.router_config(variants))
+        mirror_cfg = local.write_router_config(
+            tmp / "mirror.json", local.router_config(mirrored, shadow={"variant": "candidate", "percent": 100})
+        )
+        nginx = Nginx(upstream.removeprefix("http://"))
+        try:
+            with (
+                local.Router(config_file=plain_cfg, log_level="WARNING") as plain,
+                local.Router(config_file=mirror_cfg, log_level="WARNING") as mirror,
+            ):
+                plain.start()
+                mirror.start()
+                targets = [
+                    ("direct TorchServe", f"{upstream}/predictions/digits/1.0"),
+                    ("router", f"{plain.url}/predictions/digits"),
+                    ("router + 100% mirror", f"{mirror.url}/predictions/digits"),
+                    ("nginx", f"http://127.0.0.1:{nginx.port}/predictions/digits"),
+                    ("nginx + 100% mirror", f"http://127.0.0.1:{nginx.mirror_port}/predictions/digits"),
+                ]
+                for name, url in targets:
+                    saturated = asyncio.run(
+                        load(url, bodies, requests=args.requests, concurrency=args.concurrency, warmup=args.warmup)
+                    )
+                    paced = asyncio.run(fixed_rate(url, bodies, requests=args.paced_requests, rate=args.rate))
+                    saturation.append(replace(saturated, name=name))
+                    latency.append(replace(paced, name=name))
+                    print(f"  measured {name}: {saturated.rps:.0f} req/s saturated", flush=True)
+        finally:
+            nginx.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+    report(args, saturation, latency, time.perf_counter() - started)
+
+
+def report(args: argparse.Namespace, saturation: list[Result], latency: list[Result], seconds: float) -> None:
+    print(f"\n{os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f} (shared machine); {args.workers} TorchServe"
+          f" worker(s) per version; {seconds:.0f}s in all")  # fmt: skip
+    print(f"\nsaturation: {args.requests} requests per row after {args.warmup} warm-up, {args.concurrency} concurrent")
+    print(f"{'path':24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'rps/direct':>10}")
+    for r in saturation:
+        print(
+            f"{r.name:24} {r.rps:8.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:6d} {r.rps / saturation[0].rps:10.1%}"
+        )
+    print(f"\nfixed rate: {args.paced_requests} requests per row at {args.rate:.0f} req/s (open loop)")
+    print(f"{'path':24} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'+p50 ms':>8} {'+p99 ms':>8}")
+    for r in latency:
+        print(f"{r.name:24} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:6d} {r.p50_ms - latency[0].p50_ms:8.2f}"
+              f" {r.p99_ms - latency[0].p99_ms:8.2f}")  # fmt: skip
+    s = {r.name: r for r in saturation}
+    f = {r.name: r for r in latency}
+    direct, router, mirror, nginx = (f[n] for n in ("direct TorchServe", "router", "router + 100% mirror", "nginx"))
+    throughput = s["router"].rps / s["direct TorchServe"].rps
+    added, nginx_added = router.p99_ms - direct.p99_ms, nginx.p99_ms - direct.p99_ms
+    goals = [
+        ("router throughput >= 95% of direct", throughput >= 0.95, f"{throughput:.1%}"),
+        ("router added p99 <= nginx added p99 + 1 ms", added <= nginx_added + 1.0,
+         f"{added:.2f} ms vs nginx {nginx_added:.2f} ms"),
+        ("mirroring adds <= 10% to client p99", mirror.p99_ms <= router.p99_ms * 1.10,
+         f"{mirror.p99_ms / router.p99_ms - 1:+.1%} at {args.rate:.0f} req/s;"
+         f" saturated {s['router + 100% mirror'].p99_ms / s['router'].p99_ms - 1:+.1%}"),
+    ]  # fmt: skip
+    print()
+    for goal, met, value in goals:
+        print(f"{'MET ' if met else 'MISS'} {goal}: {value}")
+
+
+if __name__ == "__main__":
+    main()
