@@ -1,17 +1,21 @@
 """A deterministic driver for the rollout core: specs, revisions, measurement scripts and a tick loop.
 
-The loop does what the reconcile does each tick (`analysis_due` → measure → `decide`), with time as a number of
-seconds from T0, so table tests can say "a candidate with 20% errors is rolled back at t=20s".
+The loop does what the reconcile does each tick (`analysis_due` → measure → `decide` → report ready replicas), with
+time as a number of seconds from T0. Candidate pods are ready at once unless `ready=False`: the first stage then begins
+in the tick that named the candidate (a second `decide` at the same instant), so a 30 s step started at t=0 ends at
+t=30 with analyses at 10, 20 and 30 s.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from visionroll.api import Revision, VisionModelSpec, VisionModelStatus
+from visionroll.api.status import Replicas
 from visionroll.rollout import analysis_due, decide
 from visionroll.rollout import gates as g
 from visionroll.rollout.types import Controls, Decision, Measurement, Measurements
@@ -125,10 +129,11 @@ def tick(
     desired: Revision = CAND,
     generation: int = 2,
     controls: Controls | None = None,
+    ready: bool = True,
 ) -> Decision:
     now = at(t)
     measurements = measure(spec, status, now) if analysis_due(spec, status, now) else None
-    return decide(
+    decision = decide(
         spec=spec,
         status=status,
         generation=generation,
@@ -137,6 +142,28 @@ def tick(
         controls=controls or Controls(),
         now=now,
     )
+    # What the reconcile adds after deciding: ready replicas of the revisions the status names.
+    replicas = Replicas(stable=1, candidate=1 if ready and decision.status.candidate is not None else 0)
+    decision = dataclasses.replace(decision, status=decision.status.model_copy(update={"replicas": replicas}))
+    waiting = decision.status.candidate is not None and decision.status.step_started_at is None
+    if ready and waiting and decision.status.phase == "Progressing":
+        # Pods ready at once: the next tick, at the same instant, begins the first stage.
+        again = decide(
+            spec=spec,
+            status=decision.status,
+            generation=generation,
+            desired=desired,
+            measurements=None,
+            controls=controls or Controls(),
+            now=now,
+        )
+        decision = Decision(
+            status=again.status,
+            events=(*decision.events, *again.events),
+            outcome=decision.outcome or again.outcome,
+            requeue_after=again.requeue_after,
+        )
+    return decision
 
 
 def run(

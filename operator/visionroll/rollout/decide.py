@@ -28,10 +28,12 @@ def analysis_due(spec: VisionModelSpec, status: VisionModelStatus, now: datetime
     last analysis (so the first window of a stage covers the stage's own traffic)."""
     if status.candidate is None or status.phase != "Progressing" or not has_gates(spec, status.stage):
         return False
+    if status.step_started_at is None:
+        return False  # the candidate has no ready pods yet, so no traffic
     interval = parse_duration(spec.rollout.analysis.interval)
     since_stage = elapsed(status.step_started_at, now)
     since_last = elapsed(status.last_analysis_at, now)
-    return (since_stage is None or since_stage >= interval) and (since_last is None or since_last >= interval)
+    return (since_stage is not None and since_stage >= interval) and (since_last is None or since_last >= interval)
 
 
 def decide(
@@ -138,10 +140,13 @@ def _in_flight(
     if status.phase == "Paused":
         if status.pause_reason != "manual":
             return Step(status)  # an inconclusive or split-decision hold waits for promote or abort
-        # Resume: the step starts over, so its full duration is judged on fresh analyses.
-        new = status.model_copy(update={"phase": "Progressing", "pause_reason": None, "step_started_at": stamp(now)})
+        # Resume: the step starts over, so its full duration is judged on fresh analyses (unless still waiting).
+        restart = stamp(now) if status.step_started_at is not None else None
+        new = status.model_copy(update={"phase": "Progressing", "pause_reason": None, "step_started_at": restart})
         new = new.model_copy(update={"message": t.describe(new)})
         return Step(new, (Event("Normal", "Resumed", f"rollout of {cand.version} resumed: {new.message}"),), "resumed")
+    if status.step_started_at is None:
+        return _await_ready(spec, status, generation, now)
     events: tuple[Event, ...] = ()
     if measurements is not None:
         step = record(status, spec, generation, measurements, now)
@@ -152,10 +157,27 @@ def _in_flight(
     return Step(step.status, (*events, *step.events), step.outcome)
 
 
+def _await_ready(spec: VisionModelSpec, status: VisionModelStatus, generation: int, now: datetime) -> Step:
+    """Before its first stage the candidate gets no traffic; it starts once the reconcile reports ready pods (in
+    `status.replicas`, written after the candidate was named) and is rolled back at the progress deadline."""
+    if status.replicas.candidate > 0:
+        new, event = t.activate(status, spec, now)
+        return Step(new, (event,))
+    waited = elapsed(status.rollout_started_at, now) or 0.0
+    deadline = parse_duration(spec.rollout.progress_deadline)
+    if waited >= deadline:
+        reason = f"candidate had no ready pods within progressDeadline {spec.rollout.progress_deadline}"
+        new, event = t.rollback(status, generation, reason, now)
+        return Step(new, (event,), "rolled-back")
+    return Step(status)
+
+
 def _requeue(spec: VisionModelSpec, status: VisionModelStatus, now: datetime) -> float | None:
     """Seconds until the next tick can change something: next analysis, end of the stage, end of a drain."""
     waits: list[float] = []
-    if status.candidate is not None and status.phase == "Progressing":
+    if status.candidate is not None and status.phase == "Progressing" and status.step_started_at is None:
+        waits.append(2.0)  # waiting for ready pods: poll
+    elif status.candidate is not None and status.phase == "Progressing":
         interval = parse_duration(spec.rollout.analysis.interval)
         since_last = elapsed(status.last_analysis_at, now)
         since_stage = elapsed(status.step_started_at, now) or 0.0

@@ -79,6 +79,21 @@ def enter_stage(spec: VisionModelSpec, stage: str, now: datetime) -> dict[str, A
     return common | canary_step(spec, 0)
 
 
+WAITING: dict[str, Any] = {"weights": Weights(stable=100, candidate=0), "mirror_percent": 0, "step_started_at": None}
+
+
+def activate(status: VisionModelStatus, spec: VisionModelSpec, now: datetime) -> tuple[VisionModelStatus, Event]:
+    """The candidate is ready: its stage begins now, with the stage's weights."""
+    stage = status.stage or "canary"
+    fields = canary_step(spec, status.step or 0) if stage == "canary" else enter_stage(spec, stage, now)
+    new = status.model_copy(
+        update=fields | {"step_started_at": stamp(now), "failed_checks": 0, "inconclusive_checks": 0}
+    )
+    new = new.model_copy(update={"message": describe(new)})
+    cand = status.candidate.version if status.candidate else "?"
+    return new, Event("Normal", "CandidateReady", f"candidate {cand} has ready pods: {new.message}")
+
+
 def canary_step(spec: VisionModelSpec, index: int) -> dict[str, Any]:
     weight = canary_of(spec).steps[index]
     return {
@@ -94,7 +109,9 @@ def start(
 ) -> tuple[VisionModelStatus, Event]:
     strategy = spec.rollout.strategy
     first = "canary" if strategy == "canary" else strategy
-    fields = enter_stage(spec, first, now)
+    # The stage's weights wait until the candidate has ready pods (`activate`): traffic sent to pods that are still
+    # starting would fail for clients and count against the candidate.
+    fields = enter_stage(spec, first, now) | WAITING
     retiring = status.retiring if status.retiring is None or status.retiring.revision != desired.revision else None
     new = status.model_copy(
         update=fields
@@ -209,6 +226,8 @@ def retire_expired(status: VisionModelStatus, now: datetime) -> tuple[VisionMode
 def describe(status: VisionModelStatus) -> str:
     """What the rollout is doing, for `status.message` and `kubectl get`."""
     w = status.weights
+    if status.candidate is not None and status.step_started_at is None:
+        return f"waiting for candidate {status.candidate.version} to have ready pods"
     if status.stage == "canary" and status.step is not None:
         return f"canary step {status.step + 1}: {w.candidate}% candidate"
     if status.stage == "shadow":

@@ -15,7 +15,7 @@ def test_rollout_starts_at_the_first_step() -> None:
     assert (s.phase, s.stage, s.step, s.candidate, s.stable) == ("Progressing", "canary", 0, CAND, STABLE)
     assert (s.weights.stable, s.weights.candidate) == (90, 10)
     assert decision.outcome == "started"
-    assert [e.reason for e in decision.events] == ["RolloutStarted"]
+    assert [e.reason for e in decision.events] == ["RolloutStarted", "CandidateReady"]
 
 
 def test_first_analysis_waits_one_interval_into_the_step() -> None:

@@ -22,7 +22,7 @@ def test_first_revision_becomes_stable_without_analysis() -> None:
 def test_converged_model_is_left_alone() -> None:
     status = stable_status()
     decision = tick(make_spec(), status, 0, desired=STABLE)
-    assert decision.status.model_copy(update={"observed_generation": None}) == status
+    assert decision.status.model_copy(update={"observed_generation": None, "replicas": status.replicas}) == status
     assert decision.outcome is None
     assert decision.events == ()
     assert not analysis_due(make_spec(), decision.status, at(100))

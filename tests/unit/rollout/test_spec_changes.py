@@ -12,7 +12,7 @@ def test_new_version_mid_rollout_supersedes_the_candidate_and_restarts() -> None
     mid = tick(spec, mid, 45, measure=script(errorRate=(0.5, 500))).status
     decision = tick(spec, mid, 47, desired=OTHER, generation=3)
     s = decision.status
-    assert [e.reason for e in decision.events] == ["Superseded", "RolloutStarted"]
+    assert [e.reason for e in decision.events] == ["Superseded", "RolloutStarted", "CandidateReady"]
     assert decision.outcome == "started"
     assert (s.candidate, s.stable, s.stage, s.step, s.weights.candidate) == (OTHER, STABLE, "canary", 0, 10)
     assert (s.failed_checks, s.inconclusive_checks, s.analysis) == (0, 0, None)
@@ -30,7 +30,7 @@ def test_spec_returned_to_stable_cancels_the_candidate() -> None:
 def test_changing_strategy_mid_rollout_restarts_it() -> None:
     mid = run(make_spec(), stable_status(), until=40).status
     decision = tick(make_spec("shadow"), mid, 45, generation=3)
-    assert [e.reason for e in decision.events] == ["Superseded", "RolloutStarted"]
+    assert [e.reason for e in decision.events] == ["Superseded", "RolloutStarted", "CandidateReady"]
     assert (decision.status.stage, decision.status.weights.candidate) == ("shadow", 0)
 
 
