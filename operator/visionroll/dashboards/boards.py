@@ -55,11 +55,11 @@ def rollout_dashboard() -> Json:
         Panel(
             "Gate verdicts",
             (Target("operator:gate_verdicts", "{{gate}} {{verdict}}"),),
-            kind="barchart",
+            bars=True,
+            stack=True,
             width=24,
             height=6,
             description="Verdicts per gate in each window: pass, fail, inconclusive (too few samples or no data).",
-            extra_options={"xTickLabelRotation": 0, "stacking": "normal"},
         ),
         Row("Traffic per variant"),
         Panel(
@@ -235,17 +235,17 @@ def operator_dashboard() -> Json:
         Panel(
             "Decisions by VisionModel",
             (Target("operator:decisions_by_model", "{{namespace}}/{{visionmodel}} {{outcome}}"),),
-            kind="barchart",
+            bars=True,
+            stack=True,
             width=24,
             description="Promotions, rollbacks, advanced steps and pauses in each window.",
-            extra_options={"xTickLabelRotation": 0, "stacking": "normal"},
         ),
         Panel(
             "Gate verdicts",
             (Target("operator:gate_verdicts_by_model", "{{gate}} {{verdict}}"),),
-            kind="barchart",
+            bars=True,
+            stack=True,
             description="All VisionModels' gate verdicts: pass, fail, inconclusive.",
-            extra_options={"xTickLabelRotation": 0, "stacking": "normal"},
         ),
         Panel(
             "Current phase",

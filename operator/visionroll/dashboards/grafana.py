@@ -41,12 +41,13 @@ class Target:
 class Panel:
     title: str
     targets: tuple[Target, ...]
-    kind: str = "timeseries"  # timeseries | state-timeline | stat | table | barchart
+    kind: str = "timeseries"  # timeseries | state-timeline | stat | table
     unit: str = "short"
     width: int = 12
     height: int = 8
     description: str = ""
     stack: bool = False
+    bars: bool = False  # a timeseries drawn as bars: counts per window (decisions, verdicts)
     min: float | None = None
     max: float | None = None
     # Series whose legend matches this regular expression are drawn as dashed threshold lines.
@@ -61,9 +62,9 @@ class Panel:
             defaults["max"] = self.max
         if self.kind == "timeseries":
             defaults["custom"] = {
-                "drawStyle": "line",
+                "drawStyle": "bars" if self.bars else "line",
                 "lineWidth": 1,
-                "fillOpacity": 30 if self.stack else 10,
+                "fillOpacity": 80 if self.bars else 30 if self.stack else 10,
                 "showPoints": "never",
                 "spanNulls": False,
                 "stacking": {"mode": "normal" if self.stack else "none", "group": "A"},
