@@ -1,0 +1,141 @@
+"""The chart against a real API server: its manifests pass a server-side dry run, and install → upgrade → uninstall
+work with the operator pod admitted under Pod Security "restricted" and Running (on KWOK nodes).
+
+The RBAC is checked with the real authorizer (`kubectl auth can-i --as` the operator's ServiceAccount)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+CHART = REPO_ROOT / "charts" / "visionroll"
+EXAMPLE = REPO_ROOT / "examples" / "canary.yaml"
+RESTRICTED = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+}
+
+pytestmark = pytest.mark.slow
+
+
+def _restrict(cluster: Any, namespace: str) -> None:
+    labels = [f"{k}={v}" for k, v in RESTRICTED.items()]
+    cluster.kubectl("label", "namespace", namespace, "--overwrite", *labels)
+
+
+def _template(cluster: Any, namespace: str, release: str, *sets: str) -> str:
+    args = ["template", release, str(CHART), "--namespace", namespace, "--include-crds"]
+    for item in sets:
+        args += ["--set", item]
+    return cluster.helm(*args).stdout
+
+
+def _can(cluster: Any, sa: str, verb: str, resource: str, *where: str) -> bool:
+    proc = cluster.kubectl("auth", "can-i", verb, resource, f"--as={sa}", *where, check=False)
+    return proc.stdout.strip() == "yes"
+
+
+def _wait_running(cluster: Any, namespace: str, selector: str, timeout: float = 120.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    pods: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        pods = cluster.kubectl_json("get", "pods", "-n", namespace, "-l", selector)["items"]
+        live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        if live and all(p["status"].get("phase") == "Running" for p in live):
+            return live
+        time.sleep(1)
+    raise AssertionError(f"pods {selector} in {namespace} not Running: {[p['status'] for p in pods]}")
+
+
+@pytest.mark.parametrize("mode", ["default", "namespaced"])
+def test_rendered_manifests_pass_a_server_side_dry_run(cluster, namespace, mode):
+    _restrict(cluster, namespace)
+    sets = ("rbac.namespaced=true",) if mode == "namespaced" else ()
+    manifests = _template(cluster, namespace, f"dry-{mode}", *sets)
+    out = cluster.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", input=manifests).stdout
+    assert "deployment.apps/dry-" in out and "serviceaccount/dry-" in out
+    kind = "role.rbac" if mode == "namespaced" else "clusterrole.rbac"
+    assert f"{kind}.authorization.k8s.io/dry-{mode}-visionroll" in out
+
+
+def test_install_upgrade_uninstall_under_restricted_pod_security(cluster, namespace):
+    _restrict(cluster, namespace)
+    release = f"vr-{namespace}"[:40].rstrip("-")
+    name = f"{release}-visionroll"
+    sa = f"system:serviceaccount:{namespace}:{name}"
+    selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/component=operator"
+
+    installed = cluster.helm("install", release, str(CHART), "-n", namespace, "--wait", "--timeout", "3m")
+    assert "kubectl get visionmodels" in installed.stdout and "kubectl visionmodel status" in installed.stdout
+    try:
+        (pod,) = _wait_running(cluster, namespace, selector)
+        assert pod["spec"]["securityContext"]["runAsUser"] == 10001
+        crd = cluster.kubectl_json("get", "crd", "visionmodels.visionroll.io")
+        assert crd["status"]["acceptedNames"]["kind"] == "VisionModel"
+        cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(EXAMPLE))
+
+        # The real authorizer agrees with the chart's intent: the operator's verbs everywhere, no Secrets.
+        assert _can(cluster, sa, "watch", "visionmodels.visionroll.io", "--all-namespaces")
+        assert _can(cluster, sa, "patch", "visionmodels.visionroll.io", "--subresource=status", "-n", "default")
+        assert _can(cluster, sa, "create", "deployments.apps", "-n", "default")
+        assert _can(cluster, sa, "create", "httproutes.gateway.networking.k8s.io", "-n", "default")
+        assert not _can(cluster, sa, "get", "secrets", "-n", namespace)
+        assert not _can(cluster, sa, "create", "secrets", "-n", namespace)
+        assert not _can(cluster, sa, "update", "deployments.apps", "-n", "default")
+        assert not _can(cluster, sa, "delete", "pods", "-n", "default")
+
+        cluster.helm(
+            "upgrade",
+            release,
+            str(CHART),
+            "-n",
+            namespace,
+            "--set",
+            "operator.logLevel=DEBUG",
+            "--wait",
+            "--timeout",
+            "3m",
+        )
+        deployment = cluster.kubectl_json("get", "deployment", name, "-n", namespace)
+        env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["VISIONROLL_LOG_LEVEL"] == "DEBUG"
+        (upgraded,) = _wait_running(cluster, namespace, selector)
+        assert upgraded["metadata"]["uid"] != pod["metadata"]["uid"]
+    finally:
+        cluster.helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "2m", check=False)
+
+    left = cluster.kubectl("get", "deployment,serviceaccount,service", "-n", namespace, "-l", selector, "-o", "name")
+    assert left.stdout.strip() == ""
+    gone = cluster.kubectl("get", "clusterrole", name, "--ignore-not-found", "-o", "name")
+    assert gone.stdout.strip() == ""
+    # Helm never deletes what it installed from crds/: VisionModels outlive the operator.
+    cluster.kubectl("get", "crd", "visionmodels.visionroll.io")
+
+
+def test_namespaced_install_is_confined_to_its_namespace(cluster, namespace):
+    _restrict(cluster, namespace)
+    release = f"ns-{namespace}"[:40].rstrip("-")
+    name = f"{release}-visionroll"
+    sa = f"system:serviceaccount:{namespace}:{name}"
+    cluster.helm("install", release, str(CHART), "-n", namespace, "--set", "rbac.namespaced=true", "--wait")
+    try:
+        _wait_running(cluster, namespace, f"app.kubernetes.io/instance={release}")
+        assert cluster.kubectl("get", "clusterrole", name, "--ignore-not-found", "-o", "name").stdout.strip() == ""
+        assert _can(cluster, sa, "watch", "visionmodels.visionroll.io", "-n", namespace)
+        assert not _can(cluster, sa, "watch", "visionmodels.visionroll.io", "--all-namespaces")
+        assert not _can(cluster, sa, "create", "deployments.apps", "-n", "default")
+    finally:
+        proc = cluster.helm("uninstall", release, "-n", namespace, "--wait", check=False)
+        assert proc.returncode == 0, proc.stderr
+
+
+def test_helm_reports_a_bad_value_before_touching_the_cluster(cluster, namespace):
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        cluster.helm("install", "bad", str(CHART), "-n", namespace, "--set", "runAsUser=0")
+    assert "schema" in failed.value.stderr
+    assert cluster.kubectl("get", "deployment", "-n", namespace, "-o", "name").stdout.strip() == ""
