@@ -47,7 +47,7 @@ test: venv system-deps bins lint typecheck
 	$(PY) -m pytest
 
 demo: venv system-deps bins
-	$(PY) -m visionroll_demo
+	$(PY) -m visionroll_demo $(if $(KEEP),--keep,)
 
 cluster-up: venv system-deps bins
 	$(PY) -m localkube up

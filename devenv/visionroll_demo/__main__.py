@@ -1,0 +1,90 @@
+"""`make demo`: the whole system on this machine, three real rollouts, a timeline picture and a JSON record.
+
+Usage: python -m visionroll_demo [--keep] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from visionroll_demo import timeline
+from visionroll_demo.scenarios import SCENARIOS, Recorder, Result, play
+from visionroll_demo.stack import REPO, running_stack
+from visionroll_demo.traffic import TrafficDriver
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="visionroll_demo", description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--keep", action="store_true", help="leave everything running at the end")
+    parser.add_argument("--out", type=Path, default=REPO / "out", help="where the PNG and JSON go")
+    parser.add_argument("--rate", type=float, default=40.0, help="client requests per second")
+    args = parser.parse_args(argv)
+    run_dir = Path.home() / ".cache" / "visionroll" / "run" / "demo"
+    results: list[Result] = []
+    failed = False
+    with running_stack(run_dir, log=log) as stack:
+        traffic = TrafficDriver(stack.predictions_url, rate_per_second=args.rate).start()
+        recorder = Recorder(stack, log).start()
+        try:
+            time.sleep(5)  # a little stable-only traffic before the first rollout
+            for scenario in SCENARIOS:
+                result = play(stack, scenario, recorder, log)
+                results.append(result)
+                failed |= result.outcome != scenario.expect
+                time.sleep(5)
+        finally:
+            recorder.stop()
+            traffic.stop()
+        record = {
+            "title": "visionroll demo: three rollouts of the digits model, judged by Prometheus",
+            "scenarios": [
+                {
+                    "title": r.scenario.title,
+                    "version": r.scenario.version,
+                    "strategy": r.scenario.rollout["strategy"],
+                    "expected": r.scenario.expect,
+                    "outcome": r.outcome,
+                    "reason": r.reason,
+                    "seconds": round(r.seconds, 1),
+                    "start": round(r.start, 1),
+                    "end": round(r.end, 1),
+                    "stable_after": r.stable_version,
+                }
+                for r in results
+            ],
+            "client_answers": dict(traffic.codes),
+            "samples": recorder.samples,
+            "markers": recorder.markers,
+        }
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "demo-record.json").write_text(json.dumps(record, indent=2))
+        png = timeline.render(record, args.out / "demo-timeline.png")
+        log("\n=== summary")
+        for r in results:
+            mark = "as expected" if r.outcome == r.scenario.expect else f"EXPECTED {r.scenario.expect}"
+            log(
+                f"  {r.scenario.title:<46} {r.outcome:<12} in {r.seconds:4.0f}s ({mark}) stable now {r.stable_version}"
+            )
+        log(f"  client answers by status: {dict(traffic.codes)}")
+        log(f"  wrote {png} and {args.out / 'demo-record.json'}")
+        if args.keep:
+            log(f"\nkept running. export KUBECONFIG={stack.cluster.kubeconfig}   Prometheus: {stack.prometheus.url}")
+            log("press Ctrl-C to tear everything down")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+    return 1 if failed or len(results) != len(SCENARIOS) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

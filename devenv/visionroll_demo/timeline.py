@@ -1,0 +1,88 @@
+"""Render a rollout record (the demo's JSON) as one PNG that tells the story at a glance.
+
+Four rows share the time axis: traffic (candidate weight and mirror percent), p99 latency, error rate, and the model
+gates (drift, agreement). Vertical markers show promotions (green), rollbacks (red) and step changes (grey); each
+scenario is a shaded band with its title.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+MARKER_COLORS = {"promoted": "#1a9850", "rolled-back": "#d73027", "step": "#999999"}
+BAND_COLORS = ["#eef5ff", "#fff4e6", "#f3eefc", "#eefaf0"]
+
+
+def _series(samples: list[dict[str, Any]], key: str) -> tuple[list[float], list[float | None]]:
+    return [s["t"] for s in samples], [s.get(key) for s in samples]
+
+
+def render(record: dict[str, Any], path: Path) -> Path:
+    samples: list[dict[str, Any]] = record["samples"]
+    fig, axes = plt.subplots(4, 1, figsize=(13, 9), sharex=True, gridspec_kw={"height_ratios": [1.3, 1, 1, 1]})
+    traffic, latency, errors, model = axes
+
+    for i, scenario in enumerate(record.get("scenarios", [])):
+        for ax in axes:
+            ax.axvspan(scenario["start"], scenario["end"], color=BAND_COLORS[i % len(BAND_COLORS)], zorder=0)
+        traffic.text(
+            (scenario["start"] + scenario["end"]) / 2,
+            108,
+            f"{scenario['title']}\n→ {scenario['outcome']}",
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            fontweight="bold",
+        )
+
+    t, w = _series(samples, "weight")
+    traffic.step(t, w, where="post", color="#2166ac", label="candidate weight %")
+    t, m = _series(samples, "mirror")
+    traffic.step(t, m, where="post", color="#8073ac", linestyle="--", label="mirrored to candidate %")
+    traffic.set_ylim(-5, 135)
+    traffic.set_ylabel("traffic %")
+
+    for key, label, color in (
+        ("p99_candidate_ms", "candidate p99", "#d6604d"),
+        ("p99_stable_ms", "stable p99", "#4393c3"),
+    ):
+        t, v = _series(samples, key)
+        latency.plot(t, v, color=color, label=label, marker=".", markersize=3, linewidth=1)
+    latency.set_ylabel("p99 ms")
+
+    t, v = _series(samples, "error_rate")
+    errors.plot(t, v, color="#b2182b", marker=".", markersize=3, linewidth=1, label="candidate error rate")
+    errors.set_ylabel("error rate")
+
+    t, v = _series(samples, "drift")
+    model.plot(t, v, color="#e08214", marker=".", markersize=3, linewidth=1, label="drift (JS divergence)")
+    t, v = _series(samples, "agreement")
+    model.plot(t, v, color="#542788", marker=".", markersize=3, linewidth=1, label="shadow agreement")
+    model.set_ylim(-0.05, 1.05)
+    model.set_ylabel("model gates")
+    model.set_xlabel("seconds since start")
+
+    for marker in record.get("markers", []):
+        color = MARKER_COLORS.get(marker["kind"], "#999999")
+        for ax in axes:
+            ax.axvline(marker["t"], color=color, linewidth=2 if marker["kind"] != "step" else 0.8, alpha=0.9)
+        if marker["kind"] != "step":
+            traffic.text(marker["t"], 92, f" {marker['label']}", color=color, fontsize=8, rotation=90, va="top")
+
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        handles, _ = ax.get_legend_handles_labels()
+        if handles:
+            ax.legend(loc="upper left", fontsize=8, framealpha=0.8)
+    fig.suptitle(record.get("title", "visionroll rollouts"), fontsize=13)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
