@@ -75,6 +75,8 @@ def _structural(node: Any, defs: dict[str, Any], *, keep_defaults: bool) -> Any:
             out[key] = {k: _structural(v, defs, keep_defaults=keep_defaults) for k, v in value.items()}
         elif key == "default":
             out[key] = value
+        elif key == "const":  # not in the API server's schema dialect; a one-value enum says the same
+            out["enum"] = [value]
         else:
             out[key] = _structural(value, defs, keep_defaults=keep_defaults)
     return out
