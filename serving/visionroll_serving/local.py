@@ -248,6 +248,11 @@ class TorchServe(_Process):
             "inference_address": self.inference_url,
             "management_address": self.management_url,
             "metrics_address": self.metrics_url,
+            # gRPC is on by default (7070/7071): pin it to loopback and free ports so servers never collide.
+            "grpc_inference_address": LOOPBACK,
+            "grpc_management_address": LOOPBACK,
+            "grpc_inference_port": str(self.ports["grpc_inference"]),
+            "grpc_management_port": str(self.ports["grpc_management"]),
             "model_store": str(model_store),
             "load_models": ",".join(archive.name for archive in self.archives),
             "models": json.dumps(models),
@@ -272,7 +277,8 @@ class TorchServe(_Process):
         model_store.mkdir()
         for archive in self.archives:
             (model_store / archive.name).symlink_to(archive)
-        self.ports = {"inference": free_port(), "management": free_port(), "metrics": free_port()}
+        names = ("inference", "management", "metrics", "grpc_inference", "grpc_management")
+        self.ports = {name: free_port() for name in names}
         config = self.workdir / "config.properties"
         config.write_text(self.config_properties(model_store))
         torchserve = Path(sys.executable).with_name("torchserve")

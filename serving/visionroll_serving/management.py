@@ -5,7 +5,7 @@ Errors, all raised from the calls below:
     TorchServeError
      ├── TorchServeUnreachable     connection refused, DNS failure, timeout
      └── TorchServeHTTPError       the server answered with an error status (.status, .message)
-          ├── TorchServeUnauthorized   401/403: token authorization is on and no (or a wrong) key was sent
+          ├── TorchServeUnauthorized   401/403, or TorchServe's 400 "Token Authorization failed": no or a wrong key
           └── TorchServeNotFound       404: no such model or version
 """
 
@@ -169,7 +169,8 @@ class TorchServeManagement:
             raise TorchServeUnreachable(f"{url}: {exc.__class__.__name__}: {exc}") from exc
         if response.status_code >= 400:
             message = _error_message(response)
-            if response.status_code in (401, 403):
+            # TorchServe 0.12 answers a missing or wrong token with 400 "Token Authorization failed ...".
+            if response.status_code in (401, 403) or "token authorization failed" in message.lower():
                 raise TorchServeUnauthorized(response.status_code, message, url)
             if response.status_code == 404:
                 raise TorchServeNotFound(response.status_code, message, url)

@@ -23,9 +23,11 @@ def pngs() -> list[tuple[bytes, int]]:
     return held_out_pngs()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def torchserve(archives: BuildResult) -> Iterator[local.TorchServe]:
-    with local.TorchServe([archives.archive(v) for v in ("1.0", "3.0", "4.0")]) as server:
+    """Shared by every serving test: started once (~15 s), batching on (up to 4 requests, 2 ms wait)."""
+    versions = ("1.0", "3.0", "4.0")
+    with local.TorchServe([archives.archive(v) for v in versions], batch_size=4, max_batch_delay_ms=2) as server:
         server.start()
         yield server
 
