@@ -30,6 +30,9 @@ class Pki:
     admin_key: Path
     sa_key: Path
     sa_pub: Path
+    front_proxy_ca: Path
+    front_proxy_client_cert: Path
+    front_proxy_client_key: Path
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -63,25 +66,11 @@ def _builder(subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurve
     )
 
 
-def generate(pki_dir: Path, service_ip: str = "10.0.0.1") -> Pki:
-    """Write a fresh CA, serving cert, admin client cert and service-account key pair into ``pki_dir``."""
-    pki_dir.mkdir(parents=True, exist_ok=True)
-    pki = Pki(
-        dir=pki_dir,
-        ca_cert=pki_dir / "ca.crt",
-        ca_key=pki_dir / "ca.key",
-        server_cert=pki_dir / "apiserver.crt",
-        server_key=pki_dir / "apiserver.key",
-        admin_cert=pki_dir / "admin.crt",
-        admin_key=pki_dir / "admin.key",
-        sa_key=pki_dir / "sa.key",
-        sa_pub=pki_dir / "sa.pub",
-    )
-
-    ca_key = _key()
-    ca_name = _name("localkube-ca")
-    ca = (
-        _builder(ca_name, ca_name, ca_key.public_key())
+def _ca(cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = _key()
+    name = _name(cn)
+    cert = (
+        _builder(name, name, key.public_key())
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -97,11 +86,34 @@ def generate(pki_dir: Path, service_ip: str = "10.0.0.1") -> Pki:
             ),
             critical=True,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
     )
+    return key, cert
+
+
+def generate(pki_dir: Path, service_ip: str = "10.0.0.1") -> Pki:
+    """Write a fresh CA, serving cert, admin client cert and service-account key pair into ``pki_dir``."""
+    pki_dir.mkdir(parents=True, exist_ok=True)
+    pki = Pki(
+        dir=pki_dir,
+        ca_cert=pki_dir / "ca.crt",
+        ca_key=pki_dir / "ca.key",
+        server_cert=pki_dir / "apiserver.crt",
+        server_key=pki_dir / "apiserver.key",
+        admin_cert=pki_dir / "admin.crt",
+        admin_key=pki_dir / "admin.key",
+        sa_key=pki_dir / "sa.key",
+        sa_pub=pki_dir / "sa.pub",
+        front_proxy_ca=pki_dir / "front-proxy-ca.crt",
+        front_proxy_client_cert=pki_dir / "front-proxy-client.crt",
+        front_proxy_client_key=pki_dir / "front-proxy-client.key",
+    )
+
+    ca_key, ca = _ca("localkube-ca")
     _write_key(ca_key, pki.ca_key)
     pki.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    ca_name = ca.subject
 
     leaf_usage = x509.KeyUsage(
         digital_signature=True,
@@ -149,6 +161,22 @@ def generate(pki_dir: Path, service_ip: str = "10.0.0.1") -> Pki:
     )
     _write_key(admin_key, pki.admin_key)
     pki.admin_cert.write_bytes(admin.public_bytes(serialization.Encoding.PEM))
+
+    # Request-header ("front proxy") authentication, as kubeadm sets it up: the controller-manager and scheduler
+    # look it up for delegated authentication, and aggregated API servers (e.g. metrics-server) rely on it.
+    fp_ca_key, fp_ca = _ca("localkube-front-proxy-ca")
+    pki.front_proxy_ca.write_bytes(fp_ca.public_bytes(serialization.Encoding.PEM))
+    fp_key = _key()
+    fp_client = (
+        _builder(_name("front-proxy-client"), fp_ca.subject, fp_key.public_key())
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(leaf_usage, critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(fp_ca_key.public_key()), critical=False)
+        .sign(fp_ca_key, hashes.SHA256())
+    )
+    _write_key(fp_key, pki.front_proxy_client_key)
+    pki.front_proxy_client_cert.write_bytes(fp_client.public_bytes(serialization.Encoding.PEM))
 
     sa_key = _key()
     _write_key(sa_key, pki.sa_key)

@@ -278,6 +278,18 @@ class LocalCluster(Cluster):
                 f"--service-account-issuer={SA_ISSUER}",
                 f"--service-account-key-file={pki.sa_pub}",
                 f"--service-account-signing-key-file={pki.sa_key}",
+                # Fake nodes are Ready from the start; without a node-lifecycle controller nobody would lift the
+                # not-ready taint this plugin puts on new nodes.
+                "--disable-admission-plugins=TaintNodesByCondition",
+                f"--requestheader-client-ca-file={pki.front_proxy_ca}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={pki.front_proxy_client_cert}",
+                f"--proxy-client-key-file={pki.front_proxy_client_key}",
+                # The `kubernetes` Service cannot point at a loopback address; nothing in this cluster needs it.
+                "--endpoint-reconciler-type=none",
                 "--profiling=false",
                 "--v=1",
             ],
