@@ -1,9 +1,9 @@
 """Time to roll back a failing candidate, and false rollbacks of healthy ones, on the real analysis path.
 
-Real TorchServe (stable 1.0; candidate 4.0 'faulty' or 2.0 healthy), the real router, a real Prometheus scraping the
-router every second, the real `PrometheusProvider` and the rollout core. The reconcile is played in-process by a
-small driver (analysis_due → measure → decide → router config file), so the figure is the detection path without the
-API server: from the candidate receiving its first traffic to the router config that sends 100% to stable.
+Real TorchServe (one server holding 1.0 = stable, 4.0 'faulty', 2.0 healthy; the router asks for a version), the
+real router, a real Prometheus scraping it every second, the real `PrometheusProvider` and the rollout core. The
+reconcile is played in-process by a small driver (analysis_due, measure, decide, router config file), so the figure
+is the detection path without the API server: from the candidate's first traffic to the config with 100% on stable.
 
     .venv/bin/python bench/bench_rollback.py --failing 5 --healthy 10      # analysis interval 5 s
 """
@@ -157,10 +157,10 @@ def main() -> None:
     stable = Revision(version="1.0", revision=f"1-0-{uuid.uuid4().hex[:6]}")
     prom = Prometheus.start(work / "prometheus")
     try:
-        with local.TorchServe([archives.archive("1.0")]).start() as stable_ts:
+        with local.TorchServe([archives.archive(v) for v in ("1.0", "2.0", "4.0")]).start() as ts:
             config_path = work / "router.json"
             status = VisionModelStatus(phase="Stable", stable=stable)
-            local.write_router_config(config_path, router_config(status, {stable.revision: stable_ts.inference_url}))
+            local.write_router_config(config_path, router_config(status, {stable.revision: ts.inference_url}))
             with local.Router(config_file=config_path).start() as router, Load(router.url) as load:
                 prom.add_scrape_target("router", f"127.0.0.1:{router.metrics_port}")
                 provider = PrometheusProvider.from_url(prom.url, min_window_seconds=20)
@@ -168,20 +168,13 @@ def main() -> None:
                 for kind, version, runs in (("failing", "4.0", args.failing), ("healthy", "2.0", args.healthy)):
                     if runs == 0:
                         continue
-                    with local.TorchServe([archives.archive(version)]).start() as cand_ts:
-                        for i in range(runs):
-                            outcome, seconds = one_rollout(
-                                spec,
-                                stable,
-                                cand_ts.inference_url,
-                                stable_ts.inference_url,
-                                config_path,
-                                provider,
-                                version=version,
-                            )
-                            results[kind].append((outcome, seconds))
-                            print(f"{kind} run {i + 1}/{runs}: {outcome} after {seconds:.1f} s (load sent {load.sent})")
-                            time.sleep(2)
+                    for i in range(runs):
+                        outcome, seconds = one_rollout(
+                            spec, stable, ts.inference_url, ts.inference_url, config_path, provider, version=version
+                        )
+                        results[kind].append((outcome, seconds))
+                        print(f"{kind} run {i + 1}/{runs}: {outcome} after {seconds:.1f} s (load sent {load.sent})")
+                        time.sleep(2)
     finally:
         prom.stop()
     report(results, args.interval)
