@@ -50,9 +50,10 @@ def wait_until(
 
 
 def _die_with_parent() -> None:
-    """preexec_fn: ask the kernel to SIGTERM the child when the parent dies (PR_SET_PDEATHSIG)."""
+    """preexec_fn: ask the kernel to SIGKILL the child when the parent dies (PR_SET_PDEATHSIG). SIGKILL, not
+    SIGTERM: all children get it at once, and an API server shutting down gracefully while etcd vanishes hangs."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGTERM, 0, 0, 0)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)
 
 
 @dataclass
