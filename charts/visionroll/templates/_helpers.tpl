@@ -17,6 +17,14 @@
 {{- end -}}
 {{- end -}}
 
+{{/* fullname-<suffix> within 63 characters: the release part is shortened, the suffix kept. Usage: (list . "suffix") */}}
+{{- define "visionroll.suffixed" -}}
+{{- $root := index . 0 -}}
+{{- $suffix := index . 1 -}}
+{{- $prefix := include "visionroll.fullname" $root | trunc (int (sub 62 (len $suffix))) | trimSuffix "-" -}}
+{{- printf "%s-%s" $prefix $suffix -}}
+{{- end -}}
+
 {{- define "visionroll.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "visionroll.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}

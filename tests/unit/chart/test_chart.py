@@ -99,8 +99,8 @@ def test_scrape_objects_name_the_job_the_alerts_select(render):
 def test_dashboards_ship_as_sidecar_config_maps(render):
     maps = [o for o in render() if o["kind"] == "ConfigMap"]
     assert {m["metadata"]["name"] for m in maps} == {
-        "vr-visionroll-dashboard-visionroll-rollout",
-        "vr-visionroll-dashboard-visionroll-operator",
+        "vr-visionroll-dashboard-rollout",
+        "vr-visionroll-dashboard-operator",
     }
     for cm in maps:
         assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
@@ -109,3 +109,13 @@ def test_dashboards_ship_as_sidecar_config_maps(render):
     elsewhere = [o for o in render("dashboards.namespace=grafana") if o["kind"] == "ConfigMap"]
     assert {cm["metadata"]["namespace"] for cm in elsewhere} == {"grafana"}
     assert not [o for o in render("dashboards.enabled=false") if o["kind"] == "ConfigMap"]
+
+
+def test_long_release_names_keep_object_names_unique_and_valid(helm_run):
+    release = "team-a-" + "x" * 46  # helm's longest release name, 53 characters
+    proc = helm_run("template", release, str(CHART))
+    assert proc.returncode == 0, proc.stderr
+    objects = [o for o in yaml.safe_load_all(proc.stdout) if o]
+    keys = [(o["kind"], o["metadata"]["name"]) for o in objects]
+    assert len(keys) == len(set(keys)), keys
+    assert all(len(name) <= 63 for _, name in keys), keys
