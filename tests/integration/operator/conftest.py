@@ -58,7 +58,9 @@ class Kube:
         self.namespace = namespace
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
-        proc = self.cluster.kubectl("get", kind, name, "-n", self.namespace, "-o", "json", check=False)
+        proc = self.cluster.kubectl(
+            "get", kind, name, "-n", self.namespace, "-o", "json", "--show-managed-fields", check=False
+        )
         if proc.returncode != 0:
             if "NotFound" in proc.stderr or "not found" in proc.stderr:
                 return None
@@ -71,7 +73,7 @@ class Kube:
         return obj
 
     def list(self, kind: str, selector: str) -> list[dict[str, Any]]:
-        answer = self.cluster.kubectl_json("get", kind, "-n", self.namespace, "-l", selector)
+        answer = self.cluster.kubectl_json("get", kind, "-n", self.namespace, "-l", selector, "--show-managed-fields")
         return list(answer["items"])
 
     def apply(self, obj: dict[str, Any]) -> None:
