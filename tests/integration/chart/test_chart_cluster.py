@@ -95,6 +95,12 @@ def test_install_upgrade_uninstall_under_restricted_pod_security(cluster, namesp
     sa = f"system:serviceaccount:{namespace}:{name}"
     selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/component=operator"
 
+    # The namespace really enforces the profile: a pod without the restricted settings is refused.
+    refused = cluster.kubectl(
+        "run", "not-restricted", "-n", namespace, "--image=busybox", "--restart=Never", check=False
+    )
+    assert refused.returncode != 0 and "violates PodSecurity" in refused.stderr, refused.stderr
+
     installed = _helm(cluster, "install", release, str(CHART), "-n", namespace, "--wait", "--timeout", "3m")
     assert "kubectl get visionmodels" in installed.stdout and "kubectl visionmodel status" in installed.stdout
     try:
