@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from visionroll_demo import timeline
-from visionroll_demo.scenarios import SCENARIOS, Recorder, Result, play
+from visionroll_demo.scenarios import SCENARIOS, Recorder, Result, play, thresholds
 from visionroll_demo.stack import REPO, running_stack
 from visionroll_demo.traffic import TrafficDriver
 
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             "scenarios": [
                 {
                     "title": r.scenario.title,
+                    "short": r.scenario.short,
                     "version": r.scenario.version,
                     "strategy": r.scenario.rollout["strategy"],
                     "expected": r.scenario.expect,
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 for r in results
             ],
             "client_answers": dict(traffic.codes),
+            "thresholds": thresholds(),
             "samples": recorder.samples,
             "markers": recorder.markers,
         }
@@ -70,9 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         log("\n=== summary")
         for r in results:
             mark = "as expected" if r.outcome == r.scenario.expect else f"EXPECTED {r.scenario.expect}"
-            log(
-                f"  {r.scenario.title:<46} {r.outcome:<12} in {r.seconds:4.0f}s ({mark}) stable now {r.stable_version}"
-            )
+            log(f"  {r.scenario.title:<46} {r.outcome:<12} in {r.seconds:4.0f}s ({mark}) stable now {r.stable_version}")
         log(f"  client answers by status: {dict(traffic.codes)}")
         log(f"  wrote {png} and {args.out / 'demo-record.json'}")
         if args.keep:

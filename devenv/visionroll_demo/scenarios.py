@@ -23,6 +23,7 @@ ANALYSIS: dict[str, Any] = {"interval": "5s", "minSamples": 40, "failureLimit": 
 @dataclass(frozen=True)
 class Scenario:
     title: str
+    short: str
     version: str
     rollout: dict[str, Any]
     expect: Expect
@@ -32,6 +33,7 @@ class Scenario:
 SCENARIOS = (
     Scenario(
         title="canary of the int8 model (2.0)",
+        short="canary 2.0 (int8)",
         version="2.0",
         rollout={
             "strategy": "canary",
@@ -49,6 +51,7 @@ SCENARIOS = (
     ),
     Scenario(
         title="shadow of a model with wrong answers (3.0)",
+        short="shadow 3.0 (wrong answers)",
         version="3.0",
         rollout={
             "strategy": "shadow",
@@ -60,6 +63,7 @@ SCENARIOS = (
     ),
     Scenario(
         title="canary of a model failing under load (4.0)",
+        short="canary 4.0 (fails)",
         version="4.0",
         rollout={
             "strategy": "canary",
@@ -135,7 +139,11 @@ class Recorder:
         status = self.stack.get().get("status", {})
         t = round(self.now(), 1)
         weights = status.get("weights") or {}
-        p99_ratio = _gate(status, "latencyP99Ratio")
+        live = bool(status.get("candidate"))  # gate values belong to a rollout in flight, not to the quiet after it
+
+        def gate(name: str) -> float | None:
+            return _gate(status, name) if live else None
+
         self.samples.append(
             {
                 "t": t,
@@ -144,15 +152,15 @@ class Recorder:
                 "step": status.get("step"),
                 "weight": weights.get("candidate", 0),
                 "mirror": status.get("mirrorPercent", 0),
-                "p99_candidate_ms": _gate(status, "latencyP99"),
-                "p99_ratio": p99_ratio,
-                "error_rate": _gate(status, "errorRate"),
-                "drift": _gate(status, "drift"),
-                "agreement": _gate(status, "agreement"),
+                "p99_candidate_ms": gate("latencyP99"),
+                "p99_ratio": gate("latencyP99Ratio"),
+                "error_rate": gate("errorRate"),
+                "drift": gate("drift"),
+                "agreement": gate("agreement"),
             }
         )
         step = (status.get("stage"), status.get("step"), weights.get("candidate"), status.get("mirrorPercent"))
-        if status.get("candidate") and step != self._last_step and self._last_step:
+        if live and step != self._last_step and self._last_step:
             self.markers.append({"t": t, "kind": "step", "label": f"{step[0]} step {step[1]}"})
         self._last_step = step
         history = status.get("history") or []
@@ -202,3 +210,14 @@ def play(stack: Stack, scenario: Scenario, recorder: Recorder, log: Log) -> Resu
     raise TimeoutError(
         f"{scenario.title}: no outcome within {scenario.timeout:.0f}s; operator log: {stack.operator.log_path}"
     )
+
+
+def thresholds(scenarios: tuple[Scenario, ...] = SCENARIOS) -> dict[str, list[float]]:
+    """The gate limits the scenarios set, for the dotted lines of the timeline."""
+    out: dict[str, set[float]] = {}
+    keys = {"latencyP99": "maxMs", "errorRate": "max", "drift": "max", "agreement": "min"}
+    for scenario in scenarios:
+        for gate, spec in scenario.rollout["analysis"].get("gates", {}).items():
+            if gate in keys and keys[gate] in spec:
+                out.setdefault(gate, set()).add(float(spec[keys[gate]]))
+    return {k: sorted(v) for k, v in out.items()}

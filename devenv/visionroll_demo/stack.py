@@ -119,26 +119,38 @@ def _wait(what: str, check: Callable[[], bool], timeout: float, interval: float 
 
 
 @contextlib.contextmanager
-def running_stack(run_dir: Path, *, log: Log = print, namespace: str = "demo") -> Iterator[Stack]:
-    """Start everything, yield it, and stop every process it started (by PID) on the way out."""
+def running_stack(
+    run_dir: Path,
+    *,
+    log: Log = print,
+    namespace: str = "demo",
+    cluster: Cluster | None = None,
+    prometheus: Prometheus | None = None,
+) -> Iterator[Stack]:
+    """Start everything, yield it, and stop every process it started (by PID) on the way out.
+
+    A given `cluster` / `prometheus` (the test session's) is used and left running; otherwise $KUBECONFIG's cluster,
+    otherwise a new local one.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         started = time.monotonic()
-        cluster: Cluster | None = Cluster.external_from_env()
+        cluster = cluster or Cluster.external_from_env()
         if cluster is None:
             log("starting the control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
             local = LocalCluster.start(run_dir / "cluster")
             stack.callback(local.stop)
             cluster = local
-        log("starting Prometheus")
-        prometheus = Prometheus.start(run_dir / "prometheus")
-        stack.callback(prometheus.stop)
+        if prometheus is None:
+            log("starting Prometheus")
+            prometheus = Prometheus.start(run_dir / "prometheus")
+            stack.callback(prometheus.stop)
 
         log("installing the CRD from the Helm chart")
         cluster.kubectl("apply", "--server-side", "-f", str(CHART_CRDS))
         cluster.kubectl("wait", "--for=condition=Established", f"crd/{api.PLURAL}.{api.GROUP}", "--timeout=60s")
         cluster.kubectl("create", "namespace", namespace, check=False)
-        stack.callback(lambda: cluster.delete_namespace(namespace) if cluster else None)
+        stack.callback(cluster.delete_namespace, namespace)
 
         log("building (or reusing) the digits model archives")
         archives = build_archives()

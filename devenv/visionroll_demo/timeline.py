@@ -32,12 +32,12 @@ def render(record: dict[str, Any], path: Path) -> Path:
         for ax in axes:
             ax.axvspan(scenario["start"], scenario["end"], color=BAND_COLORS[i % len(BAND_COLORS)], zorder=0)
         traffic.text(
-            (scenario["start"] + scenario["end"]) / 2,
-            108,
-            f"{scenario['title']}\n→ {scenario['outcome']}",
-            ha="center",
-            va="bottom",
-            fontsize=9,
+            scenario["start"] + 0.5,
+            130 if i % 2 == 0 else 116,
+            f"{scenario.get('short', scenario['title'])} → {scenario['outcome']}",
+            ha="left",
+            va="top",
+            fontsize=8.5,
             fontweight="bold",
         )
 
@@ -48,12 +48,8 @@ def render(record: dict[str, Any], path: Path) -> Path:
     traffic.set_ylim(-5, 135)
     traffic.set_ylabel("traffic %")
 
-    for key, label, color in (
-        ("p99_candidate_ms", "candidate p99", "#d6604d"),
-        ("p99_stable_ms", "stable p99", "#4393c3"),
-    ):
-        t, v = _series(samples, key)
-        latency.plot(t, v, color=color, label=label, marker=".", markersize=3, linewidth=1)
+    t, v = _series(samples, "p99_candidate_ms")
+    latency.plot(t, v, color="#d6604d", label="candidate p99 (router histogram)", marker=".", markersize=3, linewidth=1)
     latency.set_ylabel("p99 ms")
 
     t, v = _series(samples, "error_rate")
@@ -65,6 +61,14 @@ def render(record: dict[str, Any], path: Path) -> Path:
     t, v = _series(samples, "agreement")
     model.plot(t, v, color="#542788", marker=".", markersize=3, linewidth=1, label="shadow agreement")
     model.set_ylim(-0.05, 1.05)
+    for ax, key, color in (
+        (latency, "latencyP99", "#d6604d"),
+        (errors, "errorRate", "#b2182b"),
+        (model, "drift", "#e08214"),
+        (model, "agreement", "#542788"),
+    ):
+        for limit in record.get("thresholds", {}).get(key, []):
+            ax.axhline(limit, color=color, linestyle=":", linewidth=1, alpha=0.8)
     model.set_ylabel("model gates")
     model.set_xlabel("seconds since start")
 
