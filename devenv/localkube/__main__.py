@@ -62,6 +62,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     cluster = LocalCluster.start(run_dir, persistent=True, nodes=args.nodes)
     k8s = versions.KUBERNETES
     _err(f"control plane (Kubernetes {k8s}) up in {cluster.start_seconds:.1f} s; logs in {cluster.log_dir}")
+    _err("ready after (s): " + ", ".join(f"{k} {v}" for k, v in cluster.phases.items()))
     if not args.no_prometheus:
         prom = Prometheus.start(run_dir / "prometheus", scrape_interval=args.scrape_interval, persistent=True)
         _err(f"prometheus at {prom.url} (config {prom.config_path})")

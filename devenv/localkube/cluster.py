@@ -186,6 +186,7 @@ class LocalCluster(Cluster):
         self._kubectl = str(bins.kubectl)
         self.apiserver_url = ""
         self.start_seconds = 0.0
+        self.phases: dict[str, float] = {}  # seconds since start at which each component was ready
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -235,7 +236,11 @@ class LocalCluster(Cluster):
         pki = certs.generate(run / "pki")
         etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
         kcm_port, sched_port, kwok_port = free_port(), free_port(), free_port()
-        deadline = time.monotonic() + timeout
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+
+        def mark(name: str) -> None:
+            self.phases[name] = round(time.monotonic() - t0, 2)
 
         def left() -> float:
             return max(1.0, deadline - time.monotonic())
@@ -258,6 +263,7 @@ class LocalCluster(Cluster):
             env,
         )
         wait_until("etcd /health", lambda: b'"true"' in http_get(f"{etcd_url}/health"), left(), alive=etcd.check_alive)
+        mark("etcd")
 
         self.apiserver_url = f"https://127.0.0.1:{api_port}"
         api = self.supervisor.start(
@@ -305,6 +311,7 @@ class LocalCluster(Cluster):
             alive=api.check_alive,
         )
 
+        mark("kube-apiserver")
         common = [f"--kubeconfig={self.kubeconfig}", "--leader-elect=false", "--bind-address=127.0.0.1"]
         delegated = [f"--authentication-kubeconfig={self.kubeconfig}", f"--authorization-kubeconfig={self.kubeconfig}"]
         kcm = self.supervisor.start(
@@ -365,6 +372,7 @@ class LocalCluster(Cluster):
             return len(ready) >= nodes
 
         wait_until("kwok nodes Ready", nodes_ready, left(), interval=0.2, alive=all_alive)
+        mark("nodes")
         wait_until(
             "ServiceAccount default/default (controller-manager)",
             lambda: (
@@ -374,6 +382,7 @@ class LocalCluster(Cluster):
             interval=0.2,
             alive=all_alive,
         )
+        mark("default ServiceAccount")
         insecure = ssl.create_default_context()
         insecure.check_hostname = False
         insecure.verify_mode = ssl.CERT_NONE
@@ -385,6 +394,7 @@ class LocalCluster(Cluster):
                 interval=0.2,
                 alive=all_alive,
             )
+        mark("controller-manager + scheduler healthz")
         (run / STATE_FILE).write_text(
             json.dumps(
                 {
@@ -399,6 +409,7 @@ class LocalCluster(Cluster):
                         "helm": versions.HELM,
                     },
                     "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "ready_after_s": self.phases,
                 },
                 indent=1,
             )

@@ -34,7 +34,10 @@ def session_cluster(base: Path) -> Iterator[Cluster]:
     cluster = LocalCluster.start(base / "cluster")
     assert cluster.log_dir is not None
     _log_dirs["control plane"] = cluster.log_dir
-    _summary.append(f"localkube: control plane started in {time.monotonic() - t0:.1f} s, logs in {cluster.log_dir}")
+    phases = ", ".join(f"{k} {v}" for k, v in cluster.phases.items())
+    _summary.append(
+        f"localkube: control plane started in {time.monotonic() - t0:.1f} s ({phases}), logs in {cluster.log_dir}"
+    )
     try:
         yield cluster
     finally:
