@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localkube import build, certs, versions
-from localkube.procs import Proc, Supervisor, free_port, wait_until
+from localkube.procs import Proc, Supervisor, free_port, reset_run_dir, wait_until
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -47,6 +47,7 @@ CONTROLLERS = [
     "disruption-controller",
 ]
 STATE_FILE = "state.json"
+RUN_DIR_MARKERS = (STATE_FILE, "pids.json", "pki", "logs")
 
 
 def default_run_dir() -> Path:
@@ -199,18 +200,24 @@ class LocalCluster(Cluster):
             old = Supervisor.load(run_dir)
             if any(p.running() for p in old.procs):
                 raise RuntimeError(f"a cluster is already running in {run_dir}; stop it first (localkube down)")
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True)
-        sup = Supervisor(run_dir, die_with_parent=not persistent)
-        cluster = cls(run_dir, sup, bins)
         t0 = time.monotonic()
-        try:
-            cluster._start(nodes, timeout)
-        except BaseException:
-            _log(f"start failed; logs in {sup.log_dir}")
-            sup.stop_all()
-            raise
+        for attempt in (1, 2):
+            reset_run_dir(run_dir, RUN_DIR_MARKERS)
+            sup = Supervisor(run_dir, die_with_parent=not persistent)
+            cluster = cls(run_dir, sup, bins)
+            try:
+                cluster._start(nodes, timeout)
+                break
+            except Exception as e:
+                sup.stop_all()
+                # A free port can be taken by someone else between picking and binding it: retry once, fresh ports.
+                if attempt == 2 or isinstance(e, TimeoutError):
+                    _log(f"start failed; logs in {sup.log_dir}")
+                    raise
+                _log(f"start failed ({str(e).splitlines()[0]}); retrying once with new ports")
+            except BaseException:
+                sup.stop_all()
+                raise
         cluster.start_seconds = time.monotonic() - t0
         return cluster
 

@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -47,6 +48,15 @@ def wait_until(
             suffix = f" (last error: {last_error!r})" if last_error else ""
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{suffix}")
         time.sleep(interval)
+
+
+def reset_run_dir(run_dir: Path, markers: Sequence[str]) -> None:
+    """Empty ``run_dir`` for a fresh start, refusing to wipe a non-empty directory that was not ours."""
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not any((run_dir / m).exists() for m in markers):
+            raise RuntimeError(f"refusing to wipe {run_dir}: not empty and not a localkube run directory")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _die_with_parent() -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from localkube.procs import Supervisor, free_port, wait_until
+from localkube.procs import Supervisor, free_port, reset_run_dir, wait_until
 
 STATE_FILE = "state.json"
 CONFIG_FILE = "prometheus.yml"
@@ -61,12 +61,9 @@ class Prometheus:
         timeout: float = 60.0,
     ) -> Prometheus:
         """Start a fresh Prometheus in ``run_dir`` (wiped first) on a free loopback port."""
-        if run_dir.exists():
-            old = Supervisor.load(run_dir)
-            if any(p.running() for p in old.procs):
-                raise RuntimeError(f"Prometheus already runs in {run_dir}")
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True)
+        if run_dir.exists() and any(p.running() for p in Supervisor.load(run_dir).procs):
+            raise RuntimeError(f"Prometheus already runs in {run_dir}")
+        reset_run_dir(run_dir, (STATE_FILE, CONFIG_FILE, "logs", "data"))
         (run_dir / "rules").mkdir()
         port = free_port()
         sup = Supervisor(run_dir, die_with_parent=not persistent)
