@@ -1,0 +1,93 @@
+"""The main job end to end, as `make demo` plays it: real control plane, Prometheus, operator process, TorchServe
+serving the real digits models, the router, and client traffic of real digits images.
+
+1. a canary of the int8 model is promoted step by step;
+2. a shadow of the model that answers HTTP 200 with wrong classes is rolled back on agreement;
+3. a candidate that fails under load is rolled back on its error rate.
+
+The scenarios run in order against one stack (each starts from the stable the previous one left).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from localkube.cluster import Cluster
+from localkube.prometheus import Prometheus
+from visionroll_demo.scenarios import SCENARIOS, Recorder, Scenario, play
+from visionroll_demo.stack import Stack, running_stack
+from visionroll_demo.traffic import TrafficDriver
+
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster, pytest.mark.prometheus, pytest.mark.torchserve]
+
+CANARY, SHADOW, FAILING = SCENARIOS
+
+
+@pytest.fixture(scope="module")
+def stack(cluster: Cluster, prometheus: Prometheus, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(
+        tmp_path_factory.mktemp("e2e"), cluster=cluster, prometheus=prometheus, namespace="e2e-rollouts"
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def traffic(stack: Stack) -> Iterator[TrafficDriver]:
+    driver = TrafficDriver(stack.predictions_url, rate_per_second=40, max_seconds=600).start()
+    yield driver
+    driver.stop()
+
+
+@pytest.fixture(scope="module")
+def recorder(stack: Stack, traffic: TrafficDriver) -> Iterator[Recorder]:
+    lines: list[str] = []
+    rec = Recorder(stack, lines.append).start()
+    yield rec
+    rec.stop()
+
+
+def _play(stack: Stack, recorder: Recorder, scenario: Scenario) -> tuple[str, str, dict]:
+    result = play(stack, scenario, recorder, lambda _: None)
+    status = stack.get()["status"]
+    return result.outcome, result.reason, status
+
+
+def test_canary_of_the_int8_model_is_promoted_step_by_step(stack: Stack, recorder: Recorder) -> None:
+    outcome, reason, status = _play(stack, recorder, CANARY)
+    assert outcome == "promoted", reason
+    assert status["stable"]["version"] == "2.0"
+    assert status["weights"] == {"stable": 100, "candidate": 0}
+    seen_weights = {s["weight"] for s in recorder.samples if s["stage"] == "canary"}
+    assert {20, 50, 100} <= seen_weights, f"every canary step carried traffic: {sorted(seen_weights)}"
+    assert {g["name"]: g["verdict"] for g in status["analysis"]["gates"]} == {
+        "latencyP99": "pass",
+        "errorRate": "pass",
+        "drift": "pass",
+    }
+
+
+def test_shadow_of_a_model_with_wrong_answers_is_rolled_back(
+    stack: Stack, recorder: Recorder, traffic: TrafficDriver
+) -> None:
+    errors_before = traffic.codes.get("500", 0) + traffic.codes.get("error", 0)
+    outcome, reason, status = _play(stack, recorder, SHADOW)
+    assert outcome == "rolled-back", reason
+    assert status["phase"] == "RolledBack" and status["stable"]["version"] == "2.0"
+    gates = {g["name"]: g for g in status["analysis"]["gates"]}
+    assert gates["agreement"]["verdict"] == "fail" and gates["agreement"]["value"] < 0.95
+    assert gates["agreement"]["samples"] >= 40
+    # clients only ever saw stable's answers: mirroring added no errors
+    assert traffic.codes.get("500", 0) + traffic.codes.get("error", 0) == errors_before
+
+
+def test_candidate_failing_under_load_is_rolled_back(stack: Stack, recorder: Recorder) -> None:
+    outcome, reason, status = _play(stack, recorder, FAILING)
+    assert outcome == "rolled-back", reason
+    gates = {g["name"]: g for g in status["analysis"]["gates"]}
+    assert gates["errorRate"]["verdict"] == "fail" and gates["errorRate"]["value"] > 0.02
+    assert status["weights"] == {"stable": 100, "candidate": 0}
+    assert status["rolledBack"]["revision"] == stack.revision("4.0")
+    routing = stack.cluster.kubectl_json("get", "configmap", "digits-routing", "-n", stack.namespace)
+    assert '"candidate"' not in routing["data"]["router.json"] or '"weight": 0' in routing["data"]["router.json"]
