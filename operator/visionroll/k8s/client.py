@@ -64,7 +64,9 @@ class Client:
         headers = {"Accept": JSON}
         if content_type:
             headers["Content-Type"] = content_type
-        token = self._config.get_api_key_with_prefix("authorization")
+        # The kubernetes package keeps a token (kubeconfig or in-cluster ServiceAccount) under "BearerToken", with its
+        # "Bearer " prefix; older releases used "authorization".
+        token = self._config.get_api_key_with_prefix("BearerToken", alias="authorization")
         if token:
             headers["Authorization"] = token
         return headers
