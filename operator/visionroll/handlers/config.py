@@ -7,6 +7,7 @@
 - Watches time out on both sides and reconnect when a stream goes silent (`inactivity_timeout`).
 - Owned kinds are watched with a server-side label selector, so the operator never sees other people's objects.
 - kopf's own per-handler Events are posted only for warnings; the reconcile layer posts the meaningful ones.
+- Watching one namespace, kopf does not scan cluster-wide (Namespaces, CRDs): the namespaced RBAC does not allow it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def configure(settings: kopf.OperatorSettings, config: Settings) -> None:
     )
     settings.persistence.finalizer = f"{ANNOTATION_PREFIX}/finalizer"  # no handler needs one; named if ever added
     settings.peering.standalone = True
+    # Confined to one namespace, the operator has no cluster-wide permissions (the chart's namespaced Role): kopf need
+    # not list Namespaces or watch CRDs, which it would retry for a minute at start-up and then keep failing to watch.
+    settings.scanning.disabled = bool(config.namespace)
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
