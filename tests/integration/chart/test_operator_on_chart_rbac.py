@@ -1,4 +1,5 @@
-"""The operator, authenticated as the chart's ServiceAccount, does its whole job with the chart's namespaced Role:
+"""The operator, authenticated as the chart's ServiceAccount, does its whole job with the chart's RBAC (the namespaced
+Role, or the ClusterRole while the operator watches the test's namespace only, so it leaves other tests alone):
 a VisionModel becomes Ready with every owned object written (the router's Role included, which the API server only
 allows when the operator holds those permissions itself), and nothing it does is forbidden.
 
@@ -46,11 +47,15 @@ def _ready(cluster: Any, namespace: str, name: str) -> dict[str, Any] | None:
     return None
 
 
-def test_operator_does_its_job_with_the_namespaced_role(cluster, namespace, tmp_path):
+@pytest.mark.parametrize("rbac", ["namespaced", "cluster-wide"])
+def test_operator_does_its_job_with_the_charts_rbac(cluster, namespace, tmp_path, rbac):
     cluster.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
     release = f"op-{namespace}"[:40].rstrip("-")
     sa = f"{release}-visionroll"
-    proc = cluster.helm("install", release, str(CHART), "-n", namespace, "--set", "rbac.namespaced=true", check=False)
+    namespaced = "true" if rbac == "namespaced" else "false"
+    proc = cluster.helm(
+        "install", release, str(CHART), "-n", namespace, "--set", f"rbac.namespaced={namespaced}", check=False
+    )
     assert proc.returncode == 0, proc.stderr
     cluster.kubectl("wait", "--for=condition=Established", "crd/visionmodels.visionroll.io", "--timeout=60s")
     kubeconfig = _sa_kubeconfig(cluster, namespace, sa, tmp_path / "sa.kubeconfig")
