@@ -135,15 +135,16 @@ class TorchServeManagement:
         max_workers: int | None = None,
         version: str | None = None,
         synchronous: bool = True,
+        timeout: float = 120.0,
     ) -> str:
-        """Sets the worker range; with `synchronous` TorchServe answers once the workers are up."""
+        """Sets the worker range; with `synchronous` TorchServe answers once the workers are up (within `timeout`)."""
         path = f"/models/{model}/{version}" if version else f"/models/{model}"
         params = {
             "min_worker": str(min_workers),
             "max_worker": str(max_workers if max_workers is not None else min_workers),
             "synchronous": "true" if synchronous else "false",
         }
-        answer = self._request("PUT", path, params=params)
+        answer = self._request("PUT", path, params=params, timeout=timeout if synchronous else None)
         return str(answer.get("status", answer))
 
     def readiness(self) -> Readiness:
@@ -161,10 +162,14 @@ class TorchServeManagement:
                     )
         return Readiness(not reasons, tuple(reasons))
 
-    def _request(self, method: str, path: str, *, params: dict[str, str] | None = None) -> Any:
+    def _request(
+        self, method: str, path: str, *, params: dict[str, str] | None = None, timeout: float | None = None
+    ) -> Any:
         url = self.base_url + path
         try:
-            response = self._session.request(method, url, params=params, headers=self._headers, timeout=self.timeout)
+            response = self._session.request(
+                method, url, params=params, headers=self._headers, timeout=timeout or self.timeout
+            )
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise TorchServeUnreachable(f"{url}: {exc.__class__.__name__}: {exc}") from exc
         if response.status_code >= 400:

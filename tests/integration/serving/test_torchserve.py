@@ -35,7 +35,12 @@ def test_batches_answer_each_request_on_its_own(torchserve: local.TorchServe, pn
     sequential = [requests.post(url, data=body, timeout=10) for body in bodies[:10]]
     concurrent = local.post_many(url, bodies, concurrency=8)
     assert [r.status_code for r in concurrent] == [400 if i % 5 == 0 else 200 for i in range(80)]
-    assert [r.json() for r in concurrent[:10]] == [r.json() for r in sequential]
+    for batched, alone in zip(concurrent[:10], sequential, strict=True):  # float noise aside, batching changes nothing
+        if alone.status_code == 200:
+            assert [e["label"] for e in batched.json()["top_k"]] == [e["label"] for e in alone.json()["top_k"]]
+            assert batched.json()["top_k"][0]["score"] == pytest.approx(alone.json()["top_k"][0]["score"], abs=1e-4)
+        else:
+            assert batched.json() == alone.json()
     correct = sum(r.json()["top_k"][0]["label"] == str(pngs[i][1]) for i, r in enumerate(concurrent) if i % 5)
     assert correct >= 0.95 * 64
 
