@@ -128,9 +128,9 @@ def _build_into(out: Path, *, log: Any) -> None:
     work = out / "work"
     work.mkdir()
     scripted = {
-        "1.0": torch.jit.trace(fp32, test_x[:1]),
-        "2.0": torch.jit.trace(int8, test_x[:1]),
-        "3.0": torch.jit.trace(shifted, test_x[:1]),
+        "1.0": torch.jit.trace(fp32, test_x[:1]),  # type: ignore[no-untyped-call]
+        "2.0": torch.jit.trace(int8, test_x[:1]),  # type: ignore[no-untyped-call]
+        "3.0": torch.jit.trace(shifted, test_x[:1]),  # type: ignore[no-untyped-call]
     }
     scripted["4.0"] = scripted["1.0"]
     reference = scripted["1.0"](test_x).argmax(1)
@@ -193,12 +193,12 @@ def _quantize(fp32: Any, calibration: Any) -> Any:
 
     torch.backends.quantized.engine = "x86"
     net = copy.deepcopy(fp32).eval()
-    net.qconfig = tq.get_default_qconfig("x86")
-    fused = tq.fuse_modules(net, [list(pair) for pair in net.fusable])
-    prepared = tq.prepare(fused)
+    net.qconfig = tq.get_default_qconfig("x86")  # type: ignore[no-untyped-call]
+    fused = tq.fuse_modules(net, [list(pair) for pair in net.fusable])  # type: ignore[no-untyped-call]
+    prepared = tq.prepare(fused)  # type: ignore[no-untyped-call]
     with torch.inference_mode():
         prepared(calibration)
-    return tq.convert(prepared)
+    return tq.convert(prepared)  # type: ignore[no-untyped-call]
 
 
 def _latency_ms(module: Any, inputs: Any, *, repeats: int = 300) -> float:

@@ -180,7 +180,7 @@ class VisionHandler:
         yaml_config = getattr(context, "model_yaml_config", None) or {}
         self.settings = HandlerSettings.from_config(yaml_config.get("handler", {}))
         serialized = manifest["model"]["serializedFile"]
-        self.model = torch.jit.load(os.path.join(model_dir, serialized), map_location="cpu")
+        self.model = torch.jit.load(os.path.join(model_dir, serialized), map_location="cpu")  # type: ignore[no-untyped-call]
         self.model.eval()
         seed = yaml_config.get("handler", {}).get("faults", {}).get("seed")
         self._rng = random.Random(None if seed is None else int(seed) + os.getpid())

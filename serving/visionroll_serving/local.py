@@ -162,7 +162,7 @@ class _Process:
 
 def _descendants(pid: int) -> list[Any]:
     try:
-        import psutil
+        import psutil  # type: ignore[import-untyped]
 
         return list(psutil.Process(pid).children(recursive=True))
     except Exception:  # psutil missing or the process already gone: nothing more to wait for

@@ -32,6 +32,7 @@ class DigitsNet(nn.Module):
         x = self.relu1(self.conv1(x))
         x = self.pool(self.relu2(self.conv2(x)))
         x = self.relu3(self.fc1(self.flatten(x)))
-        return self.dequant(self.fc2(x))
+        out: torch.Tensor = self.dequant(self.fc2(x))
+        return out
 
     fusable = (("conv1", "relu1"), ("conv2", "relu2"), ("fc1", "relu3"))

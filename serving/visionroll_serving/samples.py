@@ -35,7 +35,7 @@ def to_pixels(raw: NDArray[np.float64]) -> NDArray[np.uint8]:
 
 @lru_cache(maxsize=1)
 def digits_split() -> DigitsSplit:
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # type: ignore[import-untyped]
 
     data = load_digits()
     images = to_pixels(data.data)

@@ -103,9 +103,9 @@ class ConfigMapSource:
 
         try:
             if self._kubeconfig or os.environ.get("KUBECONFIG"):
-                config.load_kube_config(config_file=self._kubeconfig)
+                config.load_kube_config(config_file=self._kubeconfig)  # type: ignore[no-untyped-call]
             else:
-                config.load_incluster_config()
+                config.load_incluster_config()  # type: ignore[no-untyped-call]
         except Exception:
             log.exception("cannot load Kubernetes credentials; the ConfigMap is not watched")
             return
@@ -116,11 +116,11 @@ class ConfigMapSource:
                 listing = api.list_namespaced_config_map(self.namespace, field_selector=selector)
                 for item in listing.items:
                     self._deliver(item)
-                stream = watch.Watch().stream(
+                stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
                     api.list_namespaced_config_map,
                     self.namespace,
                     field_selector=selector,
-                    resource_version=listing.metadata.resource_version,
+                    resource_version=listing.metadata.resource_version if listing.metadata else None,
                     timeout_seconds=20,
                 )
                 for event in stream:
