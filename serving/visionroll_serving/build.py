@@ -63,12 +63,13 @@ class BuildResult:
 
 
 def build_hash() -> str:
-    import torch
+    """Of the build's sources and the torch version (read from metadata: a cached build never imports torch)."""
+    from importlib.metadata import version
 
     digest = hashlib.sha256()
     for name in SOURCES:
         digest.update(name.encode() + b"\0" + (_HERE / name).read_bytes() + b"\0")
-    digest.update(f"torch={torch.__version__}".encode())
+    digest.update(f"torch={version('torch')}".encode())
     return digest.hexdigest()[:16]
 
 
