@@ -175,9 +175,10 @@ def test_split_promotes_the_better_variant(stack: Stack) -> None:
     _stable_on(stack, "1.0", "2.0", split)
     stack.deploy("2.0", split)
     end = stack.until(
-        "split decided", lambda st: st.get("phase") in ("Stable", "RolledBack") and not st.get("candidate")
+        "split decided",
+        lambda st: not st.get("candidate") and any(h["version"] == "2.0" for h in st.get("history") or []),
     )
-    assert end["stable"]["version"] == "2.0"
+    assert end["stable"]["version"] == "2.0", end["history"][-1]["reason"]
 
 
 def test_prometheus_stopped_mid_analysis_never_promotes(
