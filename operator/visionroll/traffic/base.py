@@ -42,7 +42,7 @@ class TrafficPlan:
     metadata: Callable[..., dict[str, Any]]
     """`metadata(name, extra_labels=...)`: name, namespace, labels and owner reference for an owned object."""
     front_service: Callable[..., Manifest]
-    """`front_service(selector=..., target_port=...)`: the client-facing Service `<visionmodel>`."""
+    """`front_service(selector=..., target_port=..., metrics_port=None)`: the client-facing Service `<visionmodel>`."""
     mirror_percent: int = 0
     """Percent of live traffic copied to the candidate (shadow); clients never see those answers."""
     sticky_header: str = DEFAULT_STICKY_HEADER

@@ -33,17 +33,21 @@ def variant_service(owner: Owner, variant: Variant) -> Manifest:
     )
 
 
-def front_service(owner: Owner, *, selector: dict[str, str], target_port: int | str) -> Manifest:
-    """The stable client address `http://<name>.<namespace>.svc:8080`."""
+def front_service(
+    owner: Owner, *, selector: dict[str, str], target_port: int | str, metrics_port: int | None = None
+) -> Manifest:
+    """The stable client address `http://<name>.<namespace>.svc:8080`; with `metrics_port`, also the port that
+    Prometheus scrapes the router on (one Service per VisionModel for both: cluster IPs are a finite range)."""
+    ports: list[dict[str, object]] = [
+        {"name": "http", "port": FRONT_PORT, "targetPort": target_port, "protocol": "TCP"}
+    ]
+    if metrics_port is not None:
+        ports.append({"name": "metrics", "port": metrics_port, "targetPort": "metrics", "protocol": "TCP"})
     return manifest(
         "v1",
         "Service",
         metadata(owner, owner.name, extra_labels={naming.LABEL_ROLE: "front"}),
-        spec={
-            "type": "ClusterIP",
-            "selector": dict(selector),
-            "ports": [{"name": "http", "port": FRONT_PORT, "targetPort": target_port, "protocol": "TCP"}],
-        },
+        spec={"type": "ClusterIP", "selector": dict(selector), "ports": ports},
     )
 
 

@@ -43,7 +43,6 @@ def test_create_builds_every_owned_object(kube: Any, operator: OperatorProcess) 
         "Role/digits-router",
         "RoleBinding/digits-router",
         "Deployment/digits-router",
-        "Service/digits-router",
         "Service/digits",
     }
     for obj in objects.values():
@@ -79,6 +78,9 @@ def test_create_builds_every_owned_object(kube: Any, operator: OperatorProcess) 
     routing = json.loads(objects["ConfigMap/digits-routing"]["data"]["router.json"])
     assert [(v["name"], v["revision"], v["weight"]) for v in routing["variants"]] == [("stable", rev, 100)]
     assert objects["Role/digits-router"]["rules"][0]["resourceNames"] == ["digits-routing"]
+    front = objects["Service/digits"]["spec"]
+    assert [(p["name"], p["port"]) for p in front["ports"]] == [("http", 8080), ("metrics", 9090)]
+    assert front["selector"] == objects["Deployment/digits-router"]["spec"]["selector"]["matchLabels"]
 
     status = vm["status"]
     assert status["phase"] == "Stable"

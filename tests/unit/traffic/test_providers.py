@@ -21,7 +21,7 @@ def _metadata(name: str, extra_labels: dict[str, str] | None = None) -> dict[str
     return {"name": name, "namespace": "default", "labels": {**naming.labels("digits"), **(extra_labels or {})}}
 
 
-def _front(selector: dict[str, str], target_port: int | str) -> dict[str, Any]:
+def _front(selector: dict[str, str], target_port: int | str, metrics_port: int | None = None) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Service", "metadata": _metadata("digits"), "spec": {"selector": selector}}
 
 
