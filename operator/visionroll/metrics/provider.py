@@ -92,6 +92,8 @@ class PrometheusProvider:
         producers: dict[str, Callable[[], Measurement]] = {
             g.LATENCY_P99: lambda: run.latency(g.LATENCY_P99, cand),
             g.LATENCY_P99_STABLE: lambda: run.latency(g.LATENCY_P99_STABLE, stable),
+            g.LATENCY_P50: lambda: run.latency(g.LATENCY_P50, cand, quantile="p50"),
+            g.LATENCY_P50_STABLE: lambda: run.latency(g.LATENCY_P50_STABLE, stable, quantile="p50"),
             g.ERROR_RATE: lambda: run.error_rate(g.ERROR_RATE, cand),
             g.ERROR_RATE_STABLE: lambda: run.error_rate(g.ERROR_RATE_STABLE, stable),
             g.DRIFT: lambda: run.drift(cand, stable),
@@ -136,8 +138,8 @@ class _Run:
     def by_label(self, name: str, revision: str, label: str) -> dict[str, float]:
         return by_label(self.template(name, revision), label)
 
-    def latency(self, gate: str, revision: str) -> Measurement:
-        seconds = self.scalar("analysis:latency_p99_seconds", revision)
+    def latency(self, gate: str, revision: str, *, quantile: str = "p99") -> Measurement:
+        seconds = self.scalar(f"analysis:latency_{quantile}_seconds", revision)
         samples = _count(self.scalar("analysis:latency_observations", revision))
         return Measurement(gate=gate, value=None if seconds is None else seconds * 1000.0, samples=samples)
 

@@ -25,6 +25,10 @@ TEMPLATES: dict[str, str] = {
         "histogram_quantile(0.99, sum by (le) "
         f"(increase(visionroll_router_request_duration_seconds_bucket{{{_SEL}}}[$window])))"
     ),
+    "analysis:latency_p50_seconds": (
+        "histogram_quantile(0.5, sum by (le) "
+        f"(increase(visionroll_router_request_duration_seconds_bucket{{{_SEL}}}[$window])))"
+    ),
     "analysis:latency_observations": (
         f"sum(increase(visionroll_router_request_duration_seconds_count{{{_SEL}}}[$window]))"
     ),

@@ -31,8 +31,9 @@ def judge(analysis: Analysis, stage: str | None, measurements: Measurements) -> 
         if ratio is not None:
             results.append(_ratio(g.LATENCY_RATIO, cand, measurements.get(g.LATENCY_P99_STABLE), minimum, ratio))
         elif stage == "split":
-            stable = measurements.get(g.LATENCY_P99_STABLE)
-            results.append(_ratio(g.LATENCY_VS_STABLE, cand, stable, minimum, g.SPLIT_LATENCY_TOLERANCE))
+            results.append(
+                _median_vs_stable(measurements.get(g.LATENCY_P50), measurements.get(g.LATENCY_P50_STABLE), minimum)
+            )
     if spec.error_rate is not None:
         cand = measurements.get(g.ERROR_RATE)
         results.append(_error_rate(cand, minimum, spec.error_rate.max, spec.error_rate.confidence))
@@ -115,6 +116,22 @@ def _ratio(name: str, cand: Measurement | None, stable: Measurement | None, mini
     verdict: Verdict = "pass" if ratio <= limit else "fail"
     message = f"candidate {cand.value:.4g}ms, stable {stable.value:.4g}ms"
     return GateResult(name=name, value=ratio, threshold=text, samples=cand.samples, verdict=verdict, message=message)
+
+
+def _median_vs_stable(cand: Measurement | None, stable: Measurement | None, minimum: int) -> GateResult:
+    """A split's "not slower than stable": candidate median <= tolerance x stable median + slack."""
+    tol, slack = g.SPLIT_LATENCY_TOLERANCE, g.SPLIT_LATENCY_SLACK_MS
+    text = f"median <= {tol:g}x stable + {slack:g}ms"
+    missing = _missing(g.LATENCY_VS_STABLE, cand, minimum, text) or _missing(g.LATENCY_VS_STABLE, stable, minimum, text)
+    if missing is not None:
+        return missing
+    assert cand is not None and stable is not None and cand.value is not None and stable.value is not None
+    verdict: Verdict = "pass" if cand.value <= tol * stable.value + slack else "fail"
+    ratio = cand.value / stable.value if stable.value > 0 else None
+    message = f"candidate median {cand.value:.4g}ms, stable median {stable.value:.4g}ms"
+    return GateResult(
+        name=g.LATENCY_VS_STABLE, value=ratio, threshold=text, samples=cand.samples, verdict=verdict, message=message
+    )
 
 
 def _error_rate(m: Measurement | None, minimum: int, limit: float, confidence: float) -> GateResult:

@@ -24,11 +24,20 @@ def test_a_candidate_worse_than_stable_loses_even_below_the_absolute_limit() -> 
 
 
 def test_split_latency_must_not_be_worse_without_a_configured_ratio() -> None:
+    # Without maxRatioToStable the split compares medians: 30 ms vs 20 ms is beyond 1.2x + 2 ms.
     spec = make_spec("split", failureLimit=10, gates={"latencyP99": {"maxMs": 500}})
-    slow = script(latencyP99=(120.0, 500), latencyP99_stable=(80.0, 4000))
+    slow = script(latencyP50=(30.0, 500), latencyP50_stable=(20.0, 4000))
     result = run(spec, stable_status(), measure=slow)
     assert result.outcomes[-1] == (60, "rolled-back")
-    assert "latencyP99VsStable" in result.status.history[-1].reason
+    assert "latencyP50VsStable" in result.status.history[-1].reason
+
+
+def test_split_is_not_decided_by_tail_noise_when_medians_agree() -> None:
+    # Tails 2x apart (scheduling noise on a busy node) with equal medians: the candidate is not slower.
+    spec = make_spec("split", failureLimit=10, gates={"latencyP99": {"maxMs": 500}})
+    noisy = script(latencyP99=(46.5, 1000), latencyP50=(9.0, 1000), latencyP50_stable=(8.5, 1000))
+    result = run(spec, stable_status(), measure=noisy)
+    assert result.outcomes[-1] == (60, "promoted")
 
 
 def test_manual_split_waits_in_paused_for_a_person() -> None:
