@@ -31,6 +31,8 @@ bins: venv
 
 crds: venv
 	$(PY) -m visionroll.api.crdgen --write
+	$(PY) -m visionroll.api.reference --write
+	$(PY) -m visionroll.dashboards --write
 
 lint: venv
 	$(VENV)/bin/ruff check operator serving devenv tests bench

@@ -53,3 +53,9 @@ def test_printer_columns_and_names():
 def test_status_has_no_defaults():
     status = crdgen.crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
     assert not [p for p, node in _walk(status) if "default" in node]
+
+
+def test_committed_api_reference_is_fresh():
+    from visionroll.api import reference
+
+    assert reference.REFERENCE_PATH.read_text() == reference.render(), "docs/api.md is stale: run `make crds`"
