@@ -98,8 +98,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             alive = p.running()
             ok &= alive
             print(f"{p.name:24} pid {p.pid:<8} {'running' if alive else 'STOPPED'}  log {p.log}")
-    if not (run_dir / "state.json").exists():
-        print(f"no cluster in {run_dir}")
+    if not (run_dir / "state.json").exists() or not Supervisor.load(run_dir).procs:
+        print(f"no cluster running in {run_dir} (start one with `python -m localkube up`)")
         return 1
     healthy = _healthy(run_dir)
     print(f"apiserver /readyz: {'ok' if healthy else 'FAILING'}")
