@@ -17,7 +17,7 @@ from visionroll.api import GROUP, PLURAL, VERSION
 from visionroll.errors import PermanentError, TransientError
 from visionroll.handlers.config import OWNED_RESOURCES, OWNED_SELECTOR, configure
 from visionroll.handlers.runner import TickRunner
-from visionroll.k8s import Client, Kube
+from visionroll.k8s import Client, Kube, OwnedCache
 from visionroll.reconcile import MeasurementProvider, Reconciler
 from visionroll.settings import Settings
 from visionroll.workloads import naming
@@ -42,7 +42,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo["settings"] = config
     configure(settings, config)
     observability.serve(config.metrics_port, address=config.bind_address)
-    kube = Kube(Client.from_environment(pool_size=config.workers * 2))
+    cache = OwnedCache(max_age=config.resync_seconds)
+    memo["cache"] = cache
+    kube = Kube(Client.from_environment(pool_size=config.workers * 2), cache=cache)
     measurements = memo.get("measurements", _measurements(config))
     reconciler = Reconciler(kube, config, measurements=measurements)
     if not reconciler.real_rollout:
@@ -76,19 +78,27 @@ async def visionmodel_event(*, type: str, namespace: str | None, name: str, memo
         runner: TickRunner | None = memo.get("runner")
         if runner is not None:
             runner.forget(namespace, name)
+        cache: OwnedCache | None = memo.get("cache")
+        if cache is not None:
+            cache.forget(namespace, name)
         observability.forget(namespace, name)
 
 
 async def owned_event(
-    *, type: str | None, namespace: str | None, labels: Mapping[str, str], memo: Any, **_: Any
+    *, type: str | None, event: Any, namespace: str | None, labels: Mapping[str, str], memo: Any, **_: Any
 ) -> None:
-    """An owned object changed or vanished: tick its VisionModel soon (a hand edit is reverted, a deletion
-    recreated, a Deployment's ready replicas reach the status)."""
+    """An owned object changed or vanished: remember it, and tick its VisionModel soon (a hand edit is reverted, a
+    deletion recreated, a Deployment's ready replicas reach the status)."""
+    cache: OwnedCache | None = memo.get("cache")
+    raw = event.get("object") if isinstance(event, Mapping) else None
+    if cache is not None and isinstance(raw, dict):
+        if type == "DELETED":
+            cache.drop(raw)
+        else:
+            cache.put(raw)
     owner = labels.get(naming.LABEL_MODEL)
     runner: TickRunner | None = memo.get("runner")
-    if (
-        owner and namespace and runner is not None and type is not None
-    ):  # type None: the initial listing, resume covers it
+    if owner and namespace and runner is not None and type is not None:  # None: initial listing; resume covers it
         runner.nudge(namespace, owner)
 
 

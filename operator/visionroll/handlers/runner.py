@@ -18,7 +18,7 @@ from visionroll.reconcile import Reconciler, TickResult
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
-NUDGE_DELAY = 1.0
+NUDGE_DELAY = 2.0  # coalesces the burst of watch events that one tick's applies cause
 MAX_ERROR_DELAY = 300.0
 
 

@@ -8,6 +8,7 @@ apply would change nothing, so it is skipped.
 from __future__ import annotations
 
 from visionroll.k8s.api import Kube, Obj
+from visionroll.k8s.cache import OwnedCache
 from visionroll.k8s.client import FIELD_MANAGER, Client, Conflict, NotFound
 from visionroll.k8s.compare import up_to_date
 from visionroll.k8s.resources import DEPLOYMENT, KINDS, OWNED, PVC, VISIONMODEL, Kind, kind_of
@@ -24,6 +25,7 @@ __all__ = [
     "Kind",
     "Kube",
     "NotFound",
+    "OwnedCache",
     "Obj",
     "kind_of",
     "up_to_date",

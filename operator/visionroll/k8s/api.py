@@ -7,8 +7,9 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from visionroll.k8s.cache import OwnedCache
 from visionroll.k8s.client import APPLY, FIELD_MANAGER, MERGE, Client, Conflict, NotFound
-from visionroll.k8s.resources import EVENT, VISIONMODEL, Kind, kind_of
+from visionroll.k8s.resources import EVENT, OWNED, VISIONMODEL, Kind, kind_of
 
 log = logging.getLogger(__name__)
 
@@ -16,8 +17,9 @@ Obj = dict[str, Any]
 
 
 class Kube:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, *, cache: OwnedCache | None = None) -> None:
         self.client = client
+        self.cache = cache
 
     def get(self, kind: Kind, namespace: str, name: str) -> Obj | None:
         try:
@@ -25,7 +27,7 @@ class Kube:
         except NotFound:
             return None
 
-    def list(self, kind: Kind, namespace: str, *, selector: str) -> list[Obj]:
+    def list_kind(self, kind: Kind, namespace: str, *, selector: str) -> list[Obj]:
         """Objects of a kind matching a label selector; an API the cluster does not serve lists as empty."""
         try:
             answer = self.client.request("GET", kind.path(namespace), query={"labelSelector": selector})
@@ -37,23 +39,48 @@ class Kube:
             item.setdefault("kind", kind.kind)
         return items
 
+    def owned(self, namespace: str, visionmodel: str, *, selector: str) -> list[Obj]:
+        """Every object of the owned kinds labelled for this VisionModel: from the watch-fed cache while it is
+        fresh, else listed (which refreshes the cache)."""
+        if self.cache is not None:
+            cached = self.cache.fresh(namespace, visionmodel)
+            if cached is not None:
+                return cached
+        objects = [obj for kind in OWNED for obj in self.list_kind(kind, namespace, selector=selector)]
+        if self.cache is not None:
+            self.cache.replace(namespace, visionmodel, objects)
+        return objects
+
     def apply(self, obj: Obj) -> Obj:
         """Server-side apply; `force` because these objects are ours (a hand edit is reverted, by design)."""
         meta = obj["metadata"]
-        return self.client.request(
+        answer = self.client.request(
             "PATCH",
             kind_of(obj).path(meta["namespace"], meta["name"]),
             query={"fieldManager": FIELD_MANAGER, "force": "true"},
             body=obj,
             content_type=APPLY,
         )
+        if self.cache is not None:
+            self.cache.put(answer)
+        return answer
 
-    def delete(self, kind: Kind, namespace: str, name: str, *, uid: str | None = None) -> bool:
+    def delete(
+        self, kind: Kind, namespace: str, name: str, *, uid: str | None = None, labels: dict[str, str] | None = None
+    ) -> bool:
         """Delete (background propagation); False when it was already gone. `uid` guards against a same-name
         object created since it was read."""
         body: Obj = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
         if uid:
             body["preconditions"] = {"uid": uid}
+        if self.cache is not None:
+            self.cache.drop(
+                {
+                    "apiVersion": kind.api_version,
+                    "kind": kind.kind,
+                    "metadata": {"namespace": namespace, "name": name, "labels": dict(labels or {})},
+                }
+            )
         try:
             self.client.request("DELETE", kind.path(namespace, name), body=body)
         except (NotFound, Conflict):

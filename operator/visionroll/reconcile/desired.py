@@ -7,6 +7,7 @@ cannot be rebuilt is reported and its objects are left untouched (never deleted,
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from visionroll.api import ModelSource, Revision, Serving, VisionModelSpec, VisionModelStatus
@@ -98,10 +99,8 @@ def build(
             visionmodel=snap.name,
             model=spec.model.name,
             backends=tuple(backends),
-            metadata=lambda name, extra_labels=None: metadata(owner, name, extra_labels=extra_labels),
-            front_service=lambda selector, target_port: front_service(
-                owner, selector=selector, target_port=target_port
-            ),
+            metadata=functools.partial(metadata, owner),
+            front_service=functools.partial(front_service, owner),
             mirror_percent=status.mirror_percent,
             sticky_header=spec.traffic.sticky_header or DEFAULT_STICKY_HEADER,
             router_image=settings.router_image,

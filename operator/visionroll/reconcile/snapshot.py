@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from visionroll.k8s import OWNED, PVC, VISIONMODEL, Kube, Obj
+from visionroll.k8s import PVC, VISIONMODEL, Kube, Obj
 from visionroll.workloads import naming
 
 
@@ -50,10 +50,9 @@ def read(kube: Kube, namespace: str, name: str) -> Snapshot | None:
         return None
     snap = Snapshot(visionmodel=vm)
     selector = f"{naming.LABEL_MODEL}={name},app.kubernetes.io/managed-by={naming.MANAGED_BY}"
-    for kind in OWNED:
-        for obj in kube.list(kind, namespace, selector=selector):
-            if _owned_by(obj, snap.uid):
-                snap.owned[key_of(obj)] = obj
+    for obj in kube.owned(namespace, name, selector=selector):
+        if _owned_by(obj, snap.uid):
+            snap.owned[key_of(obj)] = obj
     return snap
 
 

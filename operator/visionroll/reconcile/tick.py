@@ -174,7 +174,8 @@ class Reconciler:
                     continue
                 if not revision and not want.traffic and not want.up:
                     continue  # nothing is decided yet (no stable): keep whatever traffic objects exist
-                self.kube.delete(kind_of(obj), snap.namespace, key[1], uid=obj["metadata"].get("uid"))
+                meta = obj["metadata"]
+                self.kube.delete(kind_of(obj), snap.namespace, key[1], uid=meta.get("uid"), labels=meta.get("labels"))
                 del snap.owned[key]
                 gone.append(f"{key[0]}/{key[1]}")
         return gone
@@ -192,8 +193,8 @@ class Reconciler:
             old = before.get(cond.type)
             if old is not None and old.status == cond.status and old.reason == cond.reason:
                 continue
-            if old is None and cond.type != "Ready" and cond.status == "False":
-                continue  # a first "not progressing / not degraded" is no news
+            if old is None and cond.status == "False":
+                continue  # a first "not ready yet / not progressing / not degraded" is no news
             warn = (cond.type == "Degraded" and cond.status == "True") or (
                 cond.type == "Ready" and cond.status == "False" and cond.reason == "InvalidReference"
             )

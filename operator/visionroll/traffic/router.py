@@ -1,8 +1,9 @@
 """The built-in router (serving/visionroll_serving/router) as a traffic provider.
 
 Per VisionModel: the routing ConfigMap `<name>-routing` (key `router.json`, format in docs/contracts.md), the router's
-ServiceAccount with a Role that can read only that ConfigMap, its Deployment and Service, and the front Service
-`<name>` pointing at the router. Weights change by rewriting the ConfigMap; the router watches it, so no pod restarts.
+ServiceAccount with a Role that can read only that ConfigMap, its Deployment, and the front Service `<name>` pointing
+at the router (client port 8080, and the router's metrics port 9090 for Prometheus). Weights change by rewriting the
+ConfigMap; the router watches it, so no pod restarts.
 """
 
 from __future__ import annotations
@@ -135,21 +136,9 @@ class RouterProvider:
             "metadata": plan.metadata(routing_configmap_name(plan.visionmodel), extra_labels=_labels(plan)),
             "data": {ROUTING_KEY: json.dumps(routing_config(plan), indent=2, sort_keys=True)},
         }
-        router_service = {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": plan.metadata(router_name(plan.visionmodel), extra_labels=_labels(plan)),
-            "spec": {
-                "type": "ClusterIP",
-                "selector": _pod_labels(plan),
-                "ports": [
-                    {"name": "http", "port": ROUTER_PORT, "targetPort": "http", "protocol": "TCP"},
-                    {"name": "metrics", "port": ROUTER_METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"},
-                ],
-            },
-        }
-        front = plan.front_service(selector=_pod_labels(plan), target_port="http")
-        return [routing, *_rbac(plan), _deployment(plan), router_service, front]
+        # The front Service `<name>` is the router's Service: clients on `http`, Prometheus on `metrics`.
+        front = plan.front_service(selector=_pod_labels(plan), target_port="http", metrics_port=ROUTER_METRICS_PORT)
+        return [routing, *_rbac(plan), _deployment(plan), front]
 
     def owned_kinds(self) -> tuple[tuple[str, str], ...]:
         return (

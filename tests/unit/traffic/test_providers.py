@@ -111,8 +111,8 @@ def test_router_role_reads_only_its_own_configmap() -> None:
 
 
 def test_front_service_points_at_the_router() -> None:
-    services = by_kind(provider("router").objects(plan(STABLE)))["Service"]
-    front = next(s for s in services if s["metadata"]["name"] == "digits")
+    (front,) = by_kind(provider("router").objects(plan(STABLE)))["Service"]
+    assert front["metadata"]["name"] == "digits"
     dep = by_kind(provider("router").objects(plan(STABLE)))["Deployment"][0]
     assert front["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
 
