@@ -76,6 +76,12 @@ def count_applied(cluster: Cluster, namespace: str) -> int:
     return sum(1 for n in names if n.count("-") == 1)  # service/vm-007 (variant Services are vm-007-<revision>)
 
 
+def count_ready_deployments(cluster: Cluster, namespace: str) -> int:
+    """Deployments (serving and router) whose status already says a replica is ready: the controllers' part."""
+    items = cluster.kubectl_json("get", "deployments", "-n", namespace)["items"]
+    return sum(1 for d in items if (d.get("status", {}).get("readyReplicas") or 0) > 0)
+
+
 def operator_summary(metrics: str) -> str:
     values = {}
     for line in metrics.splitlines():
@@ -128,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
                     if applied >= args.count:
                         applied_at = time.monotonic() - t0
                 if time.monotonic() - last_print > 5:
+                    deployments_ready = count_ready_deployments(cluster, namespace)
                     print(
-                        f"  {time.monotonic() - t0:5.1f} s: {applied}/{args.count} applied, {ready}/{args.count} Ready",
+                        f"  {time.monotonic() - t0:5.1f} s: {applied}/{args.count} applied, "
+                        f"{deployments_ready}/{2 * args.count} Deployments ready, {ready}/{args.count} Ready",
                         flush=True,
                     )
                     last_print = time.monotonic()
