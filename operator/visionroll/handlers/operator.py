@@ -59,9 +59,10 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await runner.close()
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL, retries=RETRIES, backoff=BACKOFF)
-@kopf.on.create(GROUP, VERSION, PLURAL, retries=RETRIES, backoff=BACKOFF)
-@kopf.on.update(GROUP, VERSION, PLURAL, retries=RETRIES, backoff=BACKOFF)
+# Distinct ids: one function under three causes must not share one retry counter in the progress annotations.
+@kopf.on.resume(GROUP, VERSION, PLURAL, id="resume", retries=RETRIES, backoff=BACKOFF)
+@kopf.on.create(GROUP, VERSION, PLURAL, id="create", retries=RETRIES, backoff=BACKOFF)
+@kopf.on.update(GROUP, VERSION, PLURAL, id="update", retries=RETRIES, backoff=BACKOFF)
 async def reconcile_visionmodel(*, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
     runner: TickRunner = memo["runner"]
     try:
