@@ -30,7 +30,8 @@ from localkube.procs import Proc, Supervisor, free_port, reset_run_dir, wait_unt
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-SERVICE_CIDR = "10.0.0.0/24"
+# Room for thousands of Services (the operator makes two or more per VisionModel); 10.0.0.1 is the `kubernetes` one.
+SERVICE_CIDR = "10.0.0.0/16"
 POD_CIDR = "10.244.0.0/16"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 NODE_ANNOTATION = "kwok.x-k8s.io/node"
