@@ -49,6 +49,10 @@ def config_properties(model: ModelSource, serving: Serving) -> str:
         # The management API can register models, and a model archive is code: loopback only, never in a Service.
         ("management_address", f"http://127.0.0.1:{MANAGEMENT_PORT}"),
         ("metrics_address", f"http://0.0.0.0:{METRICS_PORT}"),
+        # TorchServe also opens gRPC inference *and management* servers on every interface by default: the gRPC
+        # management API can register a model (code) just like the REST one, so both bind to loopback.
+        ("grpc_inference_address", "127.0.0.1"),
+        ("grpc_management_address", "127.0.0.1"),
         ("metrics_mode", "prometheus"),
         ("model_store", MODEL_STORE),
         ("load_models", f"{model.name}={archive}"),

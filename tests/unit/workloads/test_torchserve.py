@@ -19,6 +19,7 @@ def test_addresses(make_spec: Callable[..., VisionModelSpec]) -> None:
     p = props(config_properties(spec.model, spec.serving))
     assert p["inference_address"] == "http://0.0.0.0:8080"
     assert p["management_address"] == "http://127.0.0.1:8081"
+    assert p["grpc_inference_address"] == p["grpc_management_address"] == "127.0.0.1"
     assert p["metrics_address"] == "http://0.0.0.0:8082"
     assert p["metrics_mode"] == "prometheus"
     assert p["enable_model_api"] == "false"
