@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from visionroll.errors import ApiRejected
 from visionroll.k8s.cache import OwnedCache
 from visionroll.k8s.client import APPLY, FIELD_MANAGER, MERGE, Client, Conflict, NotFound
 from visionroll.k8s.resources import EVENT, OWNED, VISIONMODEL, Kind, kind_of
@@ -54,13 +55,19 @@ class Kube:
     def apply(self, obj: Obj) -> Obj:
         """Server-side apply; `force` because these objects are ours (a hand edit is reverted, by design)."""
         meta = obj["metadata"]
-        answer = self.client.request(
-            "PATCH",
-            kind_of(obj).path(meta["namespace"], meta["name"]),
-            query={"fieldManager": FIELD_MANAGER, "force": "true"},
-            body=obj,
-            content_type=APPLY,
-        )
+        kind = kind_of(obj)
+        try:
+            answer = self.client.request(
+                "PATCH",
+                kind.path(meta["namespace"], meta["name"]),
+                query={"fieldManager": FIELD_MANAGER, "force": "true"},
+                body=obj,
+                content_type=APPLY,
+            )
+        except NotFound as exc:  # SSA creates objects, so a 404 means the kind itself is not served
+            raise ApiRejected(
+                f"{kind.kind} ({kind.api_version}) is not served here (CRD not installed?)", status=404
+            ) from exc
         if self.cache is not None:
             self.cache.put(answer)
         return answer

@@ -74,7 +74,9 @@ def finish(
     rolling = decided.phase in ROLLING_PHASES
     degraded = bool(problems) or decided.phase in ("RolledBack", "Failed")
     if problems:
-        degraded_reason, degraded_message = "InvalidReference", "; ".join(problems)
+        refused = any(p.startswith("the API server refused") for p in problems)
+        degraded_reason = "ApplyFailed" if refused else "InvalidReference"
+        degraded_message = "; ".join(problems)
     elif degraded:
         degraded_reason, degraded_message = decided.phase, decided.message
     else:
@@ -83,7 +85,7 @@ def finish(
     if ready:
         ready_reason, ready_message = "Serving", f"{stable_ready} stable replica(s) ready"
     elif problems:
-        ready_reason, ready_message = "InvalidReference", "; ".join(problems)
+        ready_reason, ready_message = degraded_reason, degraded_message
     elif stable_ready == 0:
         ready_reason, ready_message = "StableNotReady", "no ready stable replica yet"
     else:

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from visionroll import observability
 from visionroll.api import Revision, VisionModelSpec, VisionModelStatus
-from visionroll.errors import InvalidSpec
+from visionroll.errors import ApiRejected, InvalidSpec
 from visionroll.k8s import OWNED, Kube, Obj, kind_of, up_to_date
 from visionroll.reconcile import decision as decisions
 from visionroll.reconcile import desired as desired_objects
@@ -131,8 +131,16 @@ class Reconciler:
         )
         for claim in snapshot.missing_claims(self.kube, namespace, want.claims):
             want.problems.append(f"PersistentVolumeClaim {claim} (in spec.model.storageUri) does not exist")
-        applied = self._apply(snap, want.up) + self._apply(snap, want.traffic)
-        deleted = self._down(snap, want)
+        applied: list[str] = []
+        deleted: list[str] = []
+        refused: ApiRejected | None = None
+        try:
+            applied += self._apply(snap, want.up)
+            applied += self._apply(snap, want.traffic)
+            deleted += self._down(snap, want)
+        except ApiRejected as exc:  # reported as Degraded, then raised so that the tick is retried with backoff
+            refused = exc
+            want.problems.append(f"the API server refused an object: {exc}")
         status = report.finish(
             snap, spec, verdict.status, previous=previous, generation=generation, problems=want.problems, now=now
         )
@@ -143,6 +151,8 @@ class Reconciler:
         events = list(verdict.events) + self._own_events(previous, status, applied, deleted)
         for event in events:
             self._post(vm, event)
+        if refused is not None:
+            raise refused
         return TickResult(
             requeue_after=verdict.requeue_after,
             applied=tuple(applied),
@@ -196,7 +206,7 @@ class Reconciler:
             if old is None and cond.status == "False":
                 continue  # a first "not ready yet / not progressing / not degraded" is no news
             warn = (cond.type == "Degraded" and cond.status == "True") or (
-                cond.type == "Ready" and cond.status == "False" and cond.reason == "InvalidReference"
+                cond.type == "Ready" and cond.status == "False" and cond.reason in ("InvalidReference", "ApplyFailed")
             )
             out.append(
                 Event(

@@ -114,3 +114,20 @@ def test_missing_claim_degrades_with_a_message(kube: Any, operator: OperatorProc
         lambda: (c := kube.condition(kube.get("visionmodel", "broken"), "Degraded")) and c["status"] == "False",
         timeout=30,
     )
+
+
+def test_a_kind_the_cluster_does_not_serve_degrades_with_a_message(kube: Any, operator: OperatorProcess) -> None:
+    """Gateway API traffic on a cluster without the Gateway API CRDs: Degraded, the workloads still run."""
+    traffic = {"provider": "gateway-api", "gatewayApi": {"parentRefs": [{"name": "public"}]}}
+    kube.apply(kube.visionmodel("gw", traffic=traffic))
+
+    def degraded() -> dict[str, Any] | None:
+        cond = kube.condition(kube.get("visionmodel", "gw"), "Degraded")
+        return cond if cond and cond["status"] == "True" else None
+
+    cond = kube.wait("gw Degraded", degraded)
+    assert cond["reason"] == "ApplyFailed"
+    assert "HTTPRoute" in cond["message"] and "not served" in cond["message"]
+    vm = kube.must("visionmodel", "gw")
+    assert kube.get("deployment", f"gw-{rev_of(vm)}") is not None  # workloads were applied before traffic
+    assert operator.healthy()
