@@ -15,7 +15,7 @@ import kopf
 from visionroll import observability
 from visionroll.api import GROUP, PLURAL, VERSION
 from visionroll.errors import PermanentError, TransientError
-from visionroll.handlers.config import OWNED_RESOURCES, OWNED_SELECTOR, configure
+from visionroll.handlers.config import OWNED_RESOURCES, configure
 from visionroll.handlers.runner import TickRunner
 from visionroll.k8s import Client, Kube, OwnedCache
 from visionroll.reconcile import MeasurementProvider, Reconciler
@@ -105,5 +105,3 @@ async def owned_event(
 
 for _group, _version, _plural in OWNED_RESOURCES:
     kopf.on.event(_group, _version, _plural, labels={"app.kubernetes.io/managed-by": naming.MANAGED_BY})(owned_event)
-
-__all__ = ["OWNED_SELECTOR", "startup"]
