@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import localkube.cluster
 from localkube.cluster import Cluster, LocalCluster
 from visionroll.testing import OperatorProcess
 
@@ -36,9 +35,6 @@ def a_cluster(base: Path, nodes: int) -> Iterator[Cluster]:
     if external is not None:
         yield external
         return
-    # 200 VisionModels need ~400 Services (a variant Service and the front Service each); localkube's default /24
-    # service range holds 254 cluster IPs.
-    localkube.cluster.SERVICE_CIDR = "10.0.0.0/20"
     t0 = time.monotonic()
     cluster = LocalCluster.start(base / "cluster", nodes=nodes)
     print(f"control plane started in {time.monotonic() - t0:.1f} s ({nodes} kwok nodes)", flush=True)
