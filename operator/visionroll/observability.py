@@ -6,7 +6,9 @@ weights, gate values and thresholds) that the dashboard plots next to the router
 
 from __future__ import annotations
 
+import contextlib
 import re
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -42,6 +44,18 @@ GATE_VERDICTS = Counter(
     ["namespace", "visionmodel", "gate", "verdict"],
     registry=REGISTRY,
 )
+ROLLOUT_STARTED = Gauge(
+    "visionroll_rollout_started_timestamp_seconds",
+    "Unix time the rollout in progress began; absent when none is in progress.",
+    ["namespace", "visionmodel"],
+    registry=REGISTRY,
+)
+PROGRESS_DEADLINE = Gauge(
+    "visionroll_rollout_progress_deadline_seconds",
+    "spec.rollout.progressDeadline in seconds: a rollout running longer is reported stuck.",
+    ["namespace", "visionmodel"],
+    registry=REGISTRY,
+)
 DECISIONS = Counter(
     "visionroll_rollout_decisions",
     "Rollout decisions by outcome (promoted | rolled_back | advanced | paused | ...).",
@@ -57,8 +71,23 @@ def record_tick(*, ok: bool, seconds: float) -> None:
     RECONCILE_DURATION.observe(seconds)
 
 
-def record_decision(namespace: str, visionmodel: str, decision: Decision, *, previous: VisionModelStatus) -> None:
+def record_decision(
+    namespace: str,
+    visionmodel: str,
+    decision: Decision,
+    *,
+    previous: VisionModelStatus,
+    progress_deadline_seconds: float | None = None,
+) -> None:
     status = decision.status
+    if progress_deadline_seconds is not None:
+        PROGRESS_DEADLINE.labels(namespace, visionmodel).set(progress_deadline_seconds)
+    if status.candidate is not None and status.rollout_started_at:
+        started = datetime.fromisoformat(status.rollout_started_at.replace("Z", "+00:00"))
+        ROLLOUT_STARTED.labels(namespace, visionmodel).set(started.timestamp())
+    else:
+        with contextlib.suppress(KeyError):  # no rollout in progress: nothing can be stuck
+            ROLLOUT_STARTED.remove(namespace, visionmodel)
     for phase in PHASES:
         ROLLOUT_PHASE.labels(namespace, visionmodel, phase).set(1 if status.phase == phase else 0)
     ROLLOUT_WEIGHT.labels(namespace, visionmodel, "stable").set(status.weights.stable)
@@ -79,7 +108,7 @@ def record_decision(namespace: str, visionmodel: str, decision: Decision, *, pre
 
 def forget(namespace: str, visionmodel: str) -> None:
     """Drop the gauges of a deleted VisionModel so the dashboard does not plot a ghost."""
-    for gauge in (ROLLOUT_PHASE, ROLLOUT_WEIGHT, GATE_VALUE, GATE_THRESHOLD):
+    for gauge in (ROLLOUT_PHASE, ROLLOUT_WEIGHT, GATE_VALUE, GATE_THRESHOLD, ROLLOUT_STARTED, PROGRESS_DEADLINE):
         for labels in list(gauge._metrics):  # prometheus-client has no public "remove by prefix"
             if labels[:2] == (namespace, visionmodel):
                 gauge.remove(*labels)

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from visionroll import observability
-from visionroll.api import Revision, VisionModelSpec, VisionModelStatus
+from visionroll.api import Revision, VisionModelSpec, VisionModelStatus, parse_duration
 from visionroll.errors import ApiRejected, InvalidSpec
 from visionroll.k8s import OWNED, Kube, Obj, kind_of, up_to_date
 from visionroll.reconcile import decision as decisions
@@ -125,7 +125,13 @@ class Reconciler:
             controls=Controls.from_annotations(vm["metadata"].get("annotations") or {}),
             now=now,
         )
-        observability.record_decision(namespace, name, verdict, previous=previous)
+        observability.record_decision(
+            namespace,
+            name,
+            verdict,
+            previous=previous,
+            progress_deadline_seconds=parse_duration(spec.rollout.progress_deadline),
+        )
         want = desired_objects.build(
             snap, spec, verdict.status, desired_revision=desired.revision, settings=self.settings
         )
