@@ -334,6 +334,12 @@ class LocalCluster(Cluster):
                 f"--root-ca-file={pki.ca_cert}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--horizontal-pod-autoscaler-sync-period=5s",
+                # The defaults (20 qps, 5 deployment/replicaset workers) are sized for shared production API servers;
+                # here they made 400 Deployments crawl to Ready long after their pods ran (bench_operator_scale).
+                "--kube-api-qps=100",
+                "--kube-api-burst=200",
+                "--concurrent-deployment-syncs=20",
+                "--concurrent-replicaset-syncs=20",
                 "--v=1",
             ],
             env,

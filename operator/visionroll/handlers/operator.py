@@ -47,8 +47,6 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     kube = Kube(Client.from_environment(pool_size=config.workers * 2), cache=cache)
     measurements = memo.get("measurements", _measurements(config))
     reconciler = Reconciler(kube, config, measurements=measurements)
-    if not reconciler.real_rollout:
-        log.warning("visionroll.rollout.decide is not available: using the stand-in (new revisions go live at once)")
     memo["runner"] = TickRunner(reconciler, workers=config.workers, resync_seconds=config.resync_seconds)
 
 

@@ -22,9 +22,10 @@ from visionroll import observability
 from visionroll.api import Revision, VisionModelSpec, VisionModelStatus, parse_duration
 from visionroll.errors import ApiRejected, InvalidSpec
 from visionroll.k8s import OWNED, Kube, Obj, kind_of, up_to_date
-from visionroll.reconcile import decision as decisions
+from visionroll.metrics import MetricsProvider
 from visionroll.reconcile import desired as desired_objects
 from visionroll.reconcile import report, snapshot
+from visionroll.rollout import analysis_due, decide
 from visionroll.rollout.types import Controls, Event, Measurements
 from visionroll.settings import Settings
 from visionroll.workloads import naming
@@ -70,14 +71,13 @@ class Reconciler:
         kube: Kube,
         settings: Settings,
         *,
-        measurements: decisions.MeasurementProvider | None = None,
+        measurements: MetricsProvider | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.kube = kube
         self.settings = settings
         self.measurements = measurements
         self.clock = clock
-        self.decide, self.analysis_due, self.real_rollout = decisions.load()
 
     def tick(self, namespace: str, name: str) -> TickResult:
         started = time.monotonic()
@@ -92,7 +92,7 @@ class Reconciler:
     def _measure(
         self, snap: snapshot.Snapshot, spec: VisionModelSpec, status: VisionModelStatus, now: datetime
     ) -> Measurements | None:
-        if self.measurements is None or not self.analysis_due(spec, status, now):
+        if self.measurements is None or not analysis_due(spec, status, now):
             return None
         return self.measurements.measure(
             namespace=snap.namespace, visionmodel=snap.name, spec=spec, status=status, now=now
@@ -116,7 +116,7 @@ class Reconciler:
             revision=naming.revision(spec.model, spec.serving),
             storage_uri=spec.model.storage_uri,
         )
-        verdict = self.decide(
+        verdict = decide(
             spec=spec,
             status=previous,
             generation=generation,
