@@ -83,7 +83,7 @@ def render(record: dict[str, Any], path: Path) -> Path:
         ax.grid(alpha=0.3)
         handles, _ = ax.get_legend_handles_labels()
         if handles:
-            ax.legend(loc="upper left", fontsize=8, framealpha=0.8)
+            ax.legend(loc="center left" if ax is traffic else "upper left", fontsize=8, framealpha=0.8)
     fig.suptitle(record.get("title", "visionroll rollouts"), fontsize=13)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
