@@ -20,6 +20,8 @@ PHASES: tuple[Phase, ...] = ("Pending", "Progressing", "Promoting", "Stable", "R
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 RECONCILES = Counter("visionroll_reconcile", "Reconcile ticks by result (ok | error).", ["result"], registry=REGISTRY)
+for _result in ("ok", "error"):  # both series exist from the start: an error ratio of 0 is data, not a gap
+    RECONCILES.labels(result=_result)
 RECONCILE_DURATION = Histogram(
     "visionroll_reconcile_duration_seconds",
     "Duration of one reconcile tick.",

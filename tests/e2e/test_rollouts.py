@@ -10,14 +10,19 @@ The scenarios run in order against one stack (each starts from the stable the pr
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
 from localkube.cluster import Cluster
 from localkube.prometheus import Prometheus
+from visionroll.dashboards.boards import DASHBOARDS
+from visionroll.dashboards.grafana import expressions
 from visionroll_demo.scenarios import SCENARIOS, Recorder, Scenario, play
-from visionroll_demo.stack import Stack, running_stack
+from visionroll_demo.stack import REPO, Stack, running_stack
 from visionroll_demo.traffic import TrafficDriver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster, pytest.mark.prometheus, pytest.mark.torchserve]
@@ -91,3 +96,31 @@ def test_candidate_failing_under_load_is_rolled_back(stack: Stack, recorder: Rec
     assert status["rolledBack"]["revision"] == stack.revision("4.0")
     routing = stack.cluster.kubectl_json("get", "configmap", "digits-routing", "-n", stack.namespace)
     assert '"candidate"' not in routing["data"]["router.json"] or '"weight": 0' in routing["data"]["router.json"]
+
+
+def test_every_dashboard_and_alert_query_has_data_after_the_rollouts(stack: Stack, recorder: Recorder) -> None:
+    """The panels and alerts read the same names the analysis and the operator write: after three real rollouts,
+    each dashboard expression returns data from the real Prometheus, and each metric an alert reads exists.
+    Expressions over kube-state-metrics are the exception (it does not run in the local stack)."""
+    time.sleep(3)  # one more scrape of the router and the operator after the last rollout
+    values = {"namespace": stack.namespace, "visionmodel": "digits", "variant": ".*", "window": "10m"}
+    empty = []
+    checked = 0
+    for name, build in DASHBOARDS.items():
+        for expr in expressions(build()):
+            if "kube_" in expr:
+                continue
+            promql = re.sub(r"\$(\w+)", lambda m: values[m.group(1)], expr)
+            checked += 1
+            if not stack.prometheus.query(promql):
+                empty.append(f"{name}: {promql}")
+    assert checked >= 25 and not empty, "dashboard expressions without data:\n" + "\n".join(empty)
+
+    rules = yaml.safe_load((REPO / "charts" / "visionroll" / "files" / "alerts.yaml").read_text())
+    exprs = [r["expr"] for group in rules["groups"] for r in group["rules"]]
+    metrics = {m for e in exprs for m in re.findall(r"\b(visionroll_[a-z_]+|up)\b", e)}
+    # Over the run, not only now: the rollout start time exists only while a rollout is in progress.
+    missing = [
+        m for m in sorted(metrics) if not stack.prometheus.query(f'count(last_over_time({{__name__="{m}"}}[10m]))')
+    ]
+    assert len(metrics) >= 5 and not missing, f"metrics the alerts read that Prometheus does not have: {missing}"

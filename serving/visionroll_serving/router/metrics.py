@@ -65,6 +65,10 @@ class RouterMetrics:
         found = self._series.get(key)
         if found is None:
             found = self._series[key] = VariantSeries(self, key)
+            if traffic == "shadow":
+                # Drops are rare events: start their series at 0 so a dashboard shows 0, not "no data".
+                for reason in ("queue_full", "shutdown"):
+                    self.shadow_dropped.labels(*key, reason)
         return found
 
 
