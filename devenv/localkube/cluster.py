@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localkube import build, certs, versions
-from localkube.procs import Proc, Supervisor, free_port, reset_run_dir, wait_until
+from localkube.procs import Supervisor, free_port, reset_run_dir, wait_until
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -172,10 +172,6 @@ class Cluster:
             f"--timeout={int(timeout)}s",
             timeout=timeout + 10,
         )
-
-    def describe(self) -> str:
-        where = f"run dir {self.run_dir}, logs {self.log_dir}" if self.run_dir else "external cluster"
-        return f"kubeconfig {self.kubeconfig} ({where})"
 
 
 class LocalCluster(Cluster):
@@ -458,9 +454,6 @@ class LocalCluster(Cluster):
         }
         self.kubeconfig.write_text(json.dumps(config, indent=1))  # JSON is YAML
         self.kubeconfig.chmod(0o600)
-
-    def processes(self) -> list[Proc]:
-        return list(self.supervisor.procs)
 
 
 def _nodes(count: int) -> dict[str, Any]:

@@ -15,7 +15,6 @@ import contextlib
 import fcntl
 import json
 import shutil
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -237,9 +236,3 @@ class Prometheus:
 
         wait_until(f"prometheus query {promql!r}", check, timeout, 0.25)
         return found[-1]
-
-    def wait_scrapes(self, n: int = 2) -> None:
-        """Sleep about ``n`` scrape intervals."""
-        interval = self.config()["global"]["scrape_interval"]
-        seconds = float(interval.rstrip("s")) if interval.endswith("s") and not interval.endswith("ms") else 1.0
-        time.sleep(n * seconds)

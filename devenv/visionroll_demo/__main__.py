@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from localkube.build import cache_root
 from visionroll_demo import timeline
 from visionroll_demo.scenarios import SCENARIOS, Recorder, Result, play, thresholds
 from visionroll_demo.stack import REPO, running_stack
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "out", help="where the PNG and JSON go")
     parser.add_argument("--rate", type=float, default=40.0, help="client requests per second")
     args = parser.parse_args(argv)
-    run_dir = Path.home() / ".cache" / "visionroll" / "run" / "demo"
+    run_dir = cache_root() / "run" / "demo"
     results: list[Result] = []
     failed = False
     with running_stack(run_dir, log=log) as stack:
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(3600)
             except KeyboardInterrupt:
                 pass
-    return 1 if failed or len(results) != len(SCENARIOS) else 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from typing import Any
 from kubernetes import client
 
 from localkube.cluster import Cluster, LocalCluster
+from localkube.procs import wait_until
 from localkube.prometheus import Prometheus
 from visionroll import api
 from visionroll.testing import OperatorProcess
@@ -52,10 +53,8 @@ class Stack:
     namespace: str
     operator: OperatorProcess
     router: Router
-    torchserves: dict[str, TorchServe]
     archive_base: str
-    run_dir: Path
-    stack: contextlib.ExitStack = field(repr=False)
+    custom: client.CustomObjectsApi = field(repr=False)  # one API client for every status read of the run
 
     def manifest(self, version: str, rollout: dict[str, Any]) -> dict[str, Any]:
         return manifest(self.namespace, self.archive_base, version, rollout)
@@ -67,11 +66,7 @@ class Stack:
         self.cluster.apply(manifest, namespace=self.namespace)
 
     def get(self) -> dict[str, Any]:
-        custom = client.CustomObjectsApi(self.cluster.api_client())
-        obj: dict[str, Any] = custom.get_namespaced_custom_object(
-            api.GROUP, api.VERSION, self.namespace, api.PLURAL, NAME
-        )
-        return obj
+        return _get(self.custom, self.namespace)
 
     @property
     def predictions_url(self) -> str:
@@ -109,13 +104,9 @@ def _upstream(namespace: str, revision: str) -> str:
     return f"{naming.variant_name(NAME, revision)}.{namespace}.svc:{INFERENCE_PORT}"
 
 
-def _wait(what: str, check: Callable[[], bool], timeout: float, interval: float = 0.5) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+def _get(custom: client.CustomObjectsApi, namespace: str) -> dict[str, Any]:
+    obj: dict[str, Any] = custom.get_namespaced_custom_object(api.GROUP, api.VERSION, namespace, api.PLURAL, NAME)
+    return obj
 
 
 @contextlib.contextmanager
@@ -183,13 +174,13 @@ def running_stack(
         }
         log("deploying digits 1.0 (the first version goes straight to stable)")
         cluster.apply(manifest(namespace, archive_base, "1.0", {"strategy": "immediate"}), namespace=namespace)
-        custom = client.CustomObjectsApi(cluster.api_client())
-
-        def phase() -> str:
-            obj = custom.get_namespaced_custom_object(api.GROUP, api.VERSION, namespace, api.PLURAL, NAME)
-            return str(obj.get("status", {}).get("phase", ""))
-
-        _wait("digits 1.0 to be Stable", lambda: phase() == "Stable", 120)
+        custom = client.CustomObjectsApi(stack.enter_context(cluster.api_client()))
+        wait_until(
+            "digits 1.0 to be Stable",
+            lambda: _get(custom, namespace).get("status", {}).get("phase") == "Stable",
+            120,
+            interval=0.5,
+        )
 
         log("starting the router (watching the routing ConfigMap the operator writes)")
         router = Router(
@@ -201,4 +192,4 @@ def running_stack(
         stack.callback(router.stop)
         prometheus.add_scrape_target("visionroll-router", router.metrics_url.removeprefix("http://"))
         log(f"everything is up in {time.monotonic() - started:.0f}s")
-        yield Stack(cluster, prometheus, namespace, operator, router, torchserves, archive_base, run_dir, stack)
+        yield Stack(cluster, prometheus, namespace, operator, router, archive_base, custom)

@@ -6,27 +6,14 @@ stops on `stop()`, at `max_requests`, or at `max_seconds` — whichever comes fi
 
 from __future__ import annotations
 
-import io
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-import numpy as np
 import requests
-from PIL import Image
-from sklearn.datasets import load_digits
 
-
-def digits_pngs(limit: int = 400) -> list[bytes]:
-    """The held-out end of scikit-learn's bundled digits, encoded as PNG (what a client would send)."""
-    images = load_digits().images[-limit:]
-    out = []
-    for img in images:
-        buf = io.BytesIO()
-        Image.fromarray((img * (255.0 / 16.0)).astype(np.uint8), mode="L").save(buf, format="PNG")
-        out.append(buf.getvalue())
-    return out
+from visionroll_serving.samples import held_out_pngs
 
 
 @dataclass
@@ -50,12 +37,8 @@ class TrafficDriver:
         if self._thread:
             self._thread.join(timeout=self.timeout_seconds + 2)
 
-    @property
-    def sent(self) -> int:
-        return sum(self.codes.values())
-
     def _run(self) -> None:
-        images = digits_pngs()
+        images = [png for png, _ in held_out_pngs()]  # the serving side's own encoding and held-out split
         session = requests.Session()
         started = time.monotonic()
         period = 1.0 / self.rate_per_second

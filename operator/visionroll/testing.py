@@ -80,15 +80,10 @@ class OperatorProcess:
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.health_port}/healthz"
         while time.monotonic() < deadline:
             self.check_alive()
-            try:
-                with urllib.request.urlopen(url, timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
+            if self.healthy():
+                return
             time.sleep(0.2)
         raise TimeoutError(f"operator not healthy after {timeout}s; log: {self.log_path}")
 

@@ -48,6 +48,7 @@ class Faults:
 
     error_rate: float = 0.0
     extra_latency_ms: float = 0.0
+    seed: int | None = None  # per worker: seed + pid, so the workers of one model fail on different requests
 
     @classmethod
     def from_config(cls, raw: dict[str, Any] | None) -> Faults:
@@ -55,7 +56,12 @@ class Faults:
         error_rate = float(raw.get("error_rate", 0.0))
         if not 0.0 <= error_rate <= 1.0:
             raise ValueError(f"faults.error_rate must be within [0, 1], got {error_rate}")
-        return cls(error_rate=error_rate, extra_latency_ms=max(0.0, float(raw.get("extra_latency_ms", 0.0))))
+        seed = raw.get("seed")
+        return cls(
+            error_rate=error_rate,
+            extra_latency_ms=max(0.0, float(raw.get("extra_latency_ms", 0.0))),
+            seed=None if seed is None else int(seed),
+        )
 
 
 @dataclass(frozen=True)
@@ -182,8 +188,8 @@ class VisionHandler:
         serialized = manifest["model"]["serializedFile"]
         self.model = torch.jit.load(os.path.join(model_dir, serialized), map_location="cpu")  # type: ignore[no-untyped-call]
         self.model.eval()
-        seed = yaml_config.get("handler", {}).get("faults", {}).get("seed")
-        self._rng = random.Random(None if seed is None else int(seed) + os.getpid())
+        seed = self.settings.faults.seed
+        self._rng = random.Random(None if seed is None else seed + os.getpid())
         self.initialized = True
         log.info("loaded %s %s with %s", self.model_name, self.version, self.settings)
 

@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import requests
 
+from localkube.procs import free_port
 from visionroll_serving.management import TorchServeError, TorchServeManagement
 
 LOOPBACK = "127.0.0.1"
@@ -46,12 +46,6 @@ def build_archives(*, force: bool = False) -> BuildResult:
     from visionroll_serving.build import build
 
     return build(force=force, log=lambda message: print(message, file=sys.stderr))
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 def post_many(

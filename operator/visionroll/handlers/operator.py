@@ -18,7 +18,8 @@ from visionroll.errors import PermanentError, TransientError
 from visionroll.handlers.config import OWNED_RESOURCES, configure
 from visionroll.handlers.runner import TickRunner
 from visionroll.k8s import Client, Kube, OwnedCache
-from visionroll.reconcile import MeasurementProvider, Reconciler
+from visionroll.metrics import PrometheusProvider
+from visionroll.reconcile import Reconciler
 from visionroll.settings import Settings
 from visionroll.workloads import naming
 
@@ -26,14 +27,6 @@ log = logging.getLogger(__name__)
 
 RETRIES = 12
 BACKOFF = 5.0
-
-
-def _measurements(config: Settings) -> MeasurementProvider | None:
-    try:
-        from visionroll.metrics.provider import PrometheusProvider
-    except ImportError:  # the metrics provider is optional for a process that only reconciles workloads
-        return None
-    return PrometheusProvider.from_url(config.prometheus_url)
 
 
 @kopf.on.startup()
@@ -45,7 +38,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     cache = OwnedCache(max_age=config.resync_seconds)
     memo["cache"] = cache
     kube = Kube(Client.from_environment(pool_size=config.workers * 2), cache=cache)
-    measurements = memo.get("measurements", _measurements(config))
+    # Tests may put their own provider (or None) in memo; the operator measures in Prometheus.
+    measurements = (
+        memo["measurements"] if "measurements" in memo else PrometheusProvider.from_url(config.prometheus_url)
+    )
     reconciler = Reconciler(kube, config, measurements=measurements)
     memo["runner"] = TickRunner(reconciler, workers=config.workers, resync_seconds=config.resync_seconds)
 

@@ -17,18 +17,17 @@ from visionroll.workloads import endpoint, naming
 ROLLING_PHASES = ("Progressing", "Promoting", "Paused")
 
 
-def ready_replicas(snap: Snapshot, revision: str | None) -> int:
-    if revision is None:
-        return 0
-    dep = snap.get("Deployment", naming.variant_name(snap.name, revision))
+def _ready(snap: Snapshot, deployment: str) -> int:
+    dep = snap.get("Deployment", deployment)
     return int((dep or {}).get("status", {}).get("readyReplicas") or 0)
 
 
+def ready_replicas(snap: Snapshot, revision: str | None) -> int:
+    return 0 if revision is None else _ready(snap, naming.variant_name(snap.name, revision))
+
+
 def _traffic_ready(snap: Snapshot, spec: VisionModelSpec) -> bool:
-    if spec.traffic.provider != "router":
-        return True
-    dep = snap.get("Deployment", naming.router_name(snap.name))
-    return int((dep or {}).get("status", {}).get("readyReplicas") or 0) > 0
+    return spec.traffic.provider != "router" or _ready(snap, naming.router_name(snap.name)) > 0
 
 
 def _condition(

@@ -121,10 +121,7 @@ def advance_if_done(status: VisionModelStatus, spec: VisionModelSpec, generation
         steps = t.canary_of(spec).steps
         nxt = min(status.step or 0, len(steps) - 1) + 1
         if nxt < len(steps):
-            new = status.model_copy(
-                update=t.canary_step(spec, nxt)
-                | {"step_started_at": stamp(now), "failed_checks": 0, "inconclusive_checks": 0}
-            )
+            new = status.model_copy(update=t.canary_step(spec, nxt) | t.step_begins(now))
             new = new.model_copy(update={"message": t.describe(new)})
             return Step(
                 new,

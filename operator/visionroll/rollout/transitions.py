@@ -59,14 +59,14 @@ def with_history(
     return [*status.history, entry][-HISTORY_LIMIT:]
 
 
+def step_begins(now: datetime) -> dict[str, Any]:
+    """Status fields of a step or stage that begins now: its clock starts and both counters reset."""
+    return {"step_started_at": stamp(now), "failed_checks": 0, "inconclusive_checks": 0}
+
+
 def enter_stage(spec: VisionModelSpec, stage: str, now: datetime) -> dict[str, Any]:
     """Status fields at the start of `stage` (weights, mirror, step, clocks, counters)."""
-    common: dict[str, Any] = {
-        "stage": stage,
-        "step_started_at": stamp(now),
-        "failed_checks": 0,
-        "inconclusive_checks": 0,
-    }
+    common: dict[str, Any] = {"stage": stage, **step_begins(now)}
     if stage == "shadow":
         return common | {
             "step": None,
@@ -86,9 +86,7 @@ def activate(status: VisionModelStatus, spec: VisionModelSpec, now: datetime) ->
     """The candidate is ready: its stage begins now, with the stage's weights."""
     stage = status.stage or "canary"
     fields = canary_step(spec, status.step or 0) if stage == "canary" else enter_stage(spec, stage, now)
-    new = status.model_copy(
-        update=fields | {"step_started_at": stamp(now), "failed_checks": 0, "inconclusive_checks": 0}
-    )
+    new = status.model_copy(update=fields | step_begins(now))
     new = new.model_copy(update={"message": describe(new)})
     cand = status.candidate.version if status.candidate else "?"
     return new, Event("Normal", "CandidateReady", f"candidate {cand} has ready pods: {new.message}")
@@ -108,10 +106,9 @@ def start(
     status: VisionModelStatus, spec: VisionModelSpec, desired: Revision, now: datetime
 ) -> tuple[VisionModelStatus, Event]:
     strategy = spec.rollout.strategy
-    first = "canary" if strategy == "canary" else strategy
     # The stage's weights wait until the candidate has ready pods (`activate`): traffic sent to pods that are still
     # starting would fail for clients and count against the candidate.
-    fields = enter_stage(spec, first, now) | WAITING
+    fields = enter_stage(spec, strategy, now) | WAITING
     retiring = status.retiring if status.retiring is None or status.retiring.revision != desired.revision else None
     new = status.model_copy(
         update=fields
@@ -137,24 +134,37 @@ def start(
     )
 
 
+def _new_stable(
+    status: VisionModelStatus,
+    spec: VisionModelSpec,
+    rev: Revision,
+    outcome: Outcome,
+    reason: str,
+    message: str,
+    now: datetime,
+) -> VisionModelStatus:
+    """`rev` becomes stable with all the traffic; the old stable drains (`retiring`) until `retireAt`."""
+    old = status.stable
+    return status.model_copy(
+        update=_IDLE
+        | {
+            "phase": "Stable",
+            "stable": rev,
+            "retiring": old,
+            "retire_at": later(now, drain_seconds(spec)) if old else None,
+            "rolled_back": None,
+            "history": with_history(status, rev, outcome, reason, now),
+            "message": message,
+        }
+    )
+
+
 def promote(
     status: VisionModelStatus, spec: VisionModelSpec, reason: str, now: datetime
 ) -> tuple[VisionModelStatus, Event]:
     cand = status.candidate
     assert cand is not None, "promote needs a candidate"
-    old = status.stable
-    new = status.model_copy(
-        update=_IDLE
-        | {
-            "phase": "Stable",
-            "stable": cand,
-            "retiring": old,
-            "retire_at": later(now, drain_seconds(spec)) if old else None,
-            "rolled_back": None,
-            "history": with_history(status, cand, "promoted", reason, now),
-            "message": f"promoted {cand.version}: {reason}",
-        }
-    )
+    new = _new_stable(status, spec, cand, "promoted", reason, f"promoted {cand.version}: {reason}", now)
     return new, Event("Normal", "Promoted", f"{cand.version} ({cand.revision}) is stable: {reason}")
 
 
@@ -192,20 +202,8 @@ def replace(
 ) -> tuple[VisionModelStatus, Event]:
     """`immediate`: the desired revision becomes stable at once; the old stable drains like after a promotion."""
     old = status.stable
-    new = status.model_copy(
-        update=_IDLE
-        | {
-            "phase": "Stable",
-            "stable": desired,
-            "retiring": old,
-            "retire_at": later(now, drain_seconds(spec)) if old else None,
-            "rolled_back": None,
-            "history": with_history(
-                status, desired, "replaced", f"immediate replace of {old.version if old else 'none'}", now
-            ),
-            "message": f"replaced by {desired.version} (immediate)",
-        }
-    )
+    reason = f"immediate replace of {old.version if old else 'none'}"
+    new = _new_stable(status, spec, desired, "replaced", reason, f"replaced by {desired.version} (immediate)", now)
     return new, Event(
         "Normal",
         "Replaced",

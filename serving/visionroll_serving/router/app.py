@@ -58,7 +58,13 @@ class Router:
         self.shadow = ShadowMirror(
             self._send_shadow, queue_size=settings.shadow_queue, concurrency=settings.shadow_concurrency
         )
-        self._random = random.random
+        # Built once: every live and mirrored request uses one of these.
+        self._live_timeout = aiohttp.ClientTimeout(
+            total=settings.upstream_timeout, sock_connect=settings.connect_timeout
+        )
+        self._shadow_timeout = aiohttp.ClientTimeout(
+            total=settings.shadow_timeout, sock_connect=settings.connect_timeout
+        )
 
     @property
     def config(self) -> RouterConfig | None:
@@ -78,9 +84,7 @@ class Router:
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
-            timeout=aiohttp.ClientTimeout(
-                total=self.settings.upstream_timeout, sock_connect=self.settings.connect_timeout
-            ),
+            timeout=self._live_timeout,
             auto_decompress=False,
             skip_auto_headers=("User-Agent",),
         )
@@ -91,13 +95,15 @@ class Router:
         if self._session is not None:
             await self._session.close()
 
-    async def _post(self, url: str, body: bytes, content_type: str, timeout: float) -> tuple[int, bytes, str]:
+    async def _post(
+        self, url: str, body: bytes, content_type: str, timeout: aiohttp.ClientTimeout
+    ) -> tuple[int, bytes, str]:
         assert self._session is not None
         async with self._session.post(
             url,
             data=body,
             headers={"Content-Type": content_type},
-            timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=self.settings.connect_timeout),
+            timeout=timeout,
         ) as response:
             return response.status, await response.read(), response.headers.get("Content-Type", "application/json")
 
@@ -118,7 +124,7 @@ class Router:
             return error(413, f"request body exceeds the limit of {limit} bytes")
         content_type = request.headers.get("Content-Type", "application/octet-stream")
         sticky = request.headers.get(config.sticky_header) if config.sticky_header else None
-        route = picker.route(draw=self._random(), mirror_draw=self._random(), sticky=sticky)
+        route = picker.route(draw=random.random(), mirror_draw=random.random(), sticky=sticky)
         live = route.live
         series = self.metrics.series(config, live, "live")
         url = f"{live.upstream}/predictions/{config.model}/{live.version}"
@@ -126,7 +132,7 @@ class Router:
         started = time.perf_counter()
         top: TopOne | None = None
         try:
-            status, payload, answer_type = await self._post(url, body, content_type, self.settings.upstream_timeout)
+            status, payload, answer_type = await self._post(url, body, content_type, self._live_timeout)
         except TimeoutError:
             series.observe(UNREACHABLE, time.perf_counter() - started)
             response: web.StreamResponse = error(504, f"upstream {live.name} timed out", **headers)
@@ -155,7 +161,7 @@ class Router:
     async def _send_shadow(self, job: ShadowJob) -> UpstreamAnswer:
         started = time.perf_counter()
         try:
-            status, payload, _ = await self._post(job.url, job.body, job.content_type, self.settings.shadow_timeout)
+            status, payload, _ = await self._post(job.url, job.body, job.content_type, self._shadow_timeout)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             job.series.observe(UNREACHABLE, time.perf_counter() - started)
             log.debug("shadow request to %s failed: %r", job.url, exc)

@@ -80,6 +80,7 @@ class VariantSeries:
     labels: tuple[str, ...]
     _codes: dict[str, Counter] = field(default_factory=dict)
     _classes: dict[str, Counter] = field(default_factory=dict)
+    _results: dict[str, Counter] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.duration = self.metrics.duration.labels(*self.labels)
@@ -98,8 +99,11 @@ class VariantSeries:
             predicted.inc()
             self.confidence.observe(top.score)
 
-    def compared(self, result: str) -> None:
-        self.metrics.shadow_comparisons.labels(*self.labels, result).inc()
+    def compared(self, result: str) -> None:  # once per mirrored request: the child is looked up once
+        counter = self._results.get(result)
+        if counter is None:
+            counter = self._results[result] = self.metrics.shadow_comparisons.labels(*self.labels, result)
+        counter.inc()
 
     def dropped(self, reason: str) -> None:
         self.metrics.shadow_dropped.labels(*self.labels, reason).inc()

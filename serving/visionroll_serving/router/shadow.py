@@ -53,10 +53,6 @@ class ShadowMirror:
             job.series.dropped("queue_full")
             return False
 
-    @property
-    def pending(self) -> int:
-        return self._queue.qsize()
-
     async def close(self, *, drain_seconds: float = 2.0) -> None:
         """Gives queued copies a short while to finish, then cancels the senders; leftovers count as dropped."""
         deadline = time.monotonic() + drain_seconds

@@ -6,7 +6,6 @@ evaluates is exact up to scrape jitter, and every ratio (error rate, quantile po
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -14,6 +13,8 @@ from dataclasses import dataclass, field
 import pytest
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+
+from localkube.procs import free_port
 
 NAMESPACE, VISIONMODEL = "itest", "digits"
 LABELS = ["namespace", "visionmodel", "variant", "revision", "traffic"]
@@ -55,13 +56,6 @@ class RouterExporter:
             for result, frac in v.comparisons.items():
                 shadow.add_metric([*base, result], total * frac)
         yield from (requests, duration, predictions, shadow)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
