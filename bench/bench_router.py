@@ -8,7 +8,11 @@
 
 then the ratios against direct side by side. Everything on loopback; every process is stopped by its PID.
 
-    .venv/bin/python bench/bench_router.py [--requests 3000] [--concurrency 8]
+    .venv/bin/python bench/bench_router.py [--rounds 5] [--requests 3000] [--concurrency 8]
+
+Every path is measured once per round, in a rotating order, and the tables give each figure's median over the
+rounds (and the spread of the p99s), because one 1,500-request p99 on a shared 2-core machine moves by a
+millisecond from run to run.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiohttp
+import requests
 
 from visionroll_serving import local
 from visionroll_serving.samples import held_out_pngs
@@ -38,6 +43,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    shadow_answers: int = 0  # digits 2.0 inferences TorchServe counted during the row: proof a mirror reached it
 
 
 async def load(url: str, bodies: list[bytes], *, requests: int, concurrency: int, warmup: int) -> Result:
@@ -133,6 +139,26 @@ http {{
 """
 
 
+def settled_shadow_inferences(ts: local.TorchServe, *, quiet: float = 0.5, timeout: float = 30.0) -> int:
+    """Requests TorchServe has answered for digits 2.0 (the shadow in the mirroring rows), once the count has stopped
+    moving: mirrored copies still queued would otherwise load the next row."""
+
+    def count() -> int:
+        text = requests.get(ts.metrics_url + "/metrics", timeout=5).text
+        samples = local.metric_samples(text, "ts_inference_requests_total")
+        return int(sum(v for labels, v in samples if labels.get("model_version") == "2.0"))
+
+    deadline = time.monotonic() + timeout
+    last = count()
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = count()
+        if now == last:
+            return now
+        last = now
+    raise RuntimeError(f"the shadow was still answering after {timeout:.0f}s")
+
+
 class Nginx:
     def __init__(self, torchserve: str) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="visionroll-nginx-"))
@@ -170,6 +196,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=150.0, help="request rate of the fixed-rate rows")
     parser.add_argument("--paced-requests", type=int, default=1500)
     parser.add_argument("--workers", type=int, default=1, help="TorchServe workers per model version")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the tables show medians")
     args = parser.parse_args()
 
     archives = local.build_archives()
@@ -208,36 +235,63 @@ def main() -> None:
                     ("nginx", f"http://127.0.0.1:{nginx.port}/predictions/digits"),
                     ("nginx + 100% mirror", f"http://127.0.0.1:{nginx.mirror_port}/predictions/digits"),
                 ]
-                for name, url in targets:
-                    saturated = asyncio.run(
-                        load(url, bodies, requests=args.requests, concurrency=args.concurrency, warmup=args.warmup)
-                    )
-                    paced = asyncio.run(fixed_rate(url, bodies, requests=args.paced_requests, rate=args.rate))
-                    saturation.append(replace(saturated, name=name))
-                    latency.append(replace(paced, name=name))
-                    print(f"  measured {name}: {saturated.rps:.0f} req/s saturated", flush=True)
+                for round_ in range(args.rounds):  # interleaved, so drift in machine load hits every path alike
+                    for name, url in targets[round_ % len(targets) :] + targets[: round_ % len(targets)]:
+                        before = settled_shadow_inferences(ts)
+                        saturated = asyncio.run(
+                            load(url, bodies, requests=args.requests, concurrency=args.concurrency, warmup=args.warmup)
+                        )
+                        middle = settled_shadow_inferences(ts)  # a mirror backlog must not spill into the next row
+                        paced = asyncio.run(fixed_rate(url, bodies, requests=args.paced_requests, rate=args.rate))
+                        after = settled_shadow_inferences(ts)
+                        saturation.append(replace(saturated, name=name, shadow_answers=middle - before))
+                        latency.append(replace(paced, name=name, shadow_answers=after - middle))
+                        print(f"  round {round_ + 1}/{args.rounds} {name}: {saturated.rps:.0f} req/s saturated,"
+                              f" p99 {paced.p99_ms:.2f} ms at {args.rate:.0f} req/s", flush=True)  # fmt: skip
         finally:
             nginx.stop()
             shutil.rmtree(tmp, ignore_errors=True)
     report(args, saturation, latency, time.perf_counter() - started)
 
 
+def medians(results: list[Result]) -> list[tuple[Result, float, float]]:
+    """Per path, in first-seen order: the median of each figure over the rounds, and the lowest and highest p99."""
+    by_name: dict[str, list[Result]] = {}
+    for r in results:
+        by_name.setdefault(r.name, []).append(r)
+    rows = []
+    for name, rounds in by_name.items():
+        med = Result(
+            name,
+            statistics.median(r.rps for r in rounds),
+            statistics.median(r.p50_ms for r in rounds),
+            statistics.median(r.p99_ms for r in rounds),
+            sum(r.errors for r in rounds),
+            sum(r.shadow_answers for r in rounds),
+        )
+        rows.append((med, min(r.p99_ms for r in rounds), max(r.p99_ms for r in rounds)))
+    return rows
+
+
 def report(args: argparse.Namespace, saturation: list[Result], latency: list[Result], seconds: float) -> None:
     print(f"\n{os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f} (shared machine); {args.workers} TorchServe"
-          f" worker(s) per version; {seconds:.0f}s in all")  # fmt: skip
+          f" worker(s) per version; {args.rounds} interleaved rounds, medians; {seconds:.0f}s")  # fmt: skip
+    sat, paced = medians(saturation), medians(latency)
     print(f"\nsaturation: {args.requests} requests per row after {args.warmup} warm-up, {args.concurrency} concurrent")
-    print(f"{'path':24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'rps/direct':>10}")
-    for r in saturation:
-        print(
-            f"{r.name:24} {r.rps:8.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:6d} {r.rps / saturation[0].rps:10.1%}"
-        )
+    print(f"{'path':24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99 range':>13} {'errors':>6} {'rps/direct':>10}"
+          f" {'shadow':>7}")  # fmt: skip
+    for r, low, high in sat:
+        print(f"{r.name:24} {r.rps:8.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {low:6.2f}-{high:6.2f} {r.errors:6d}"
+              f" {r.rps / sat[0][0].rps:10.1%} {r.shadow_answers:7d}")  # fmt: skip
     print(f"\nfixed rate: {args.paced_requests} requests per row at {args.rate:.0f} req/s (open loop)")
-    print(f"{'path':24} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'+p50 ms':>8} {'+p99 ms':>8}")
-    for r in latency:
-        print(f"{r.name:24} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:6d} {r.p50_ms - latency[0].p50_ms:8.2f}"
-              f" {r.p99_ms - latency[0].p99_ms:8.2f}")  # fmt: skip
-    s = {r.name: r for r in saturation}
-    f = {r.name: r for r in latency}
+    print(f"{'path':24} {'p50 ms':>8} {'p99 ms':>8} {'p99 range':>13} {'errors':>6} {'+p50 ms':>8} {'+p99 ms':>8}"
+          f" {'shadow':>7}")  # fmt: skip
+    base = paced[0][0]
+    for r, low, high in paced:
+        print(f"{r.name:24} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {low:6.2f}-{high:6.2f} {r.errors:6d}"
+              f" {r.p50_ms - base.p50_ms:8.2f} {r.p99_ms - base.p99_ms:8.2f} {r.shadow_answers:7d}")  # fmt: skip
+    s = {r.name: r for r, _, _ in sat}
+    f = {r.name: r for r, _, _ in paced}
     direct, router, mirror, nginx = (f[n] for n in ("direct TorchServe", "router", "router + 100% mirror", "nginx"))
     throughput = s["router"].rps / s["direct TorchServe"].rps
     added, nginx_added = router.p99_ms - direct.p99_ms, nginx.p99_ms - direct.p99_ms
@@ -246,8 +300,10 @@ def report(args: argparse.Namespace, saturation: list[Result], latency: list[Res
         ("router added p99 <= nginx added p99 + 1 ms", added <= nginx_added + 1.0,
          f"{added:.2f} ms vs nginx {nginx_added:.2f} ms"),
         ("mirroring adds <= 10% to client p99", mirror.p99_ms <= router.p99_ms * 1.10,
-         f"{mirror.p99_ms / router.p99_ms - 1:+.1%} at {args.rate:.0f} req/s;"
-         f" saturated {s['router + 100% mirror'].p99_ms / s['router'].p99_ms - 1:+.1%}"),
+         f"{mirror.p99_ms / router.p99_ms - 1:+.1%} at {args.rate:.0f} req/s (nginx's mirror:"
+         f" {f['nginx + 100% mirror'].p99_ms / nginx.p99_ms - 1:+.1%});"
+         f" saturated {s['router + 100% mirror'].p99_ms / s['router'].p99_ms - 1:+.1%}"
+         f" (nginx's: {s['nginx + 100% mirror'].p99_ms / s['nginx'].p99_ms - 1:+.1%})"),
     ]  # fmt: skip
     print()
     for goal, met, value in goals:

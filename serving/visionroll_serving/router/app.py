@@ -9,6 +9,7 @@ and four metric updates.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -129,34 +130,38 @@ class Router:
         series = self.metrics.series(config, live, "live")
         url = f"{live.upstream}/predictions/{config.model}/{live.version}"
         headers = {VARIANT_HEADER: live.name, REVISION_HEADER: live.revision}
-        started = time.perf_counter()
-        top: TopOne | None = None
-        try:
-            status, payload, answer_type = await self._post(url, body, content_type, self._live_timeout)
-        except TimeoutError:
-            series.observe(UNREACHABLE, time.perf_counter() - started)
-            response: web.StreamResponse = error(504, f"upstream {live.name} timed out", **headers)
-        except (aiohttp.ClientError, OSError) as exc:
-            series.observe(UNREACHABLE, time.perf_counter() - started)
-            response = error(502, f"upstream {live.name} failed: {exc.__class__.__name__}: {exc}", **headers)
-        else:
-            elapsed = time.perf_counter() - started
-            top = top_one(payload) if status == 200 else None
-            series.observe(str(status), elapsed, top)
-            headers["Content-Type"] = answer_type
-            response = web.Response(status=status, body=payload, headers=headers)
+        live_top: asyncio.Future[TopOne | None] | None = None
         if route.shadow is not None:
+            live_top = asyncio.get_running_loop().create_future()
             shadow = route.shadow
             self.shadow.offer(
                 ShadowJob(
                     url=f"{shadow.upstream}/predictions/{config.model}/{shadow.version}",
                     body=body,
                     content_type=content_type,
-                    live=top,
+                    live=live_top,
                     series=self.metrics.series(config, shadow, "shadow"),
                 )
             )
-        return response
+        top: TopOne | None = None
+        started = time.perf_counter()
+        try:
+            status, payload, answer_type = await self._post(url, body, content_type, self._live_timeout)
+        except TimeoutError:
+            series.observe(UNREACHABLE, time.perf_counter() - started)
+            return error(504, f"upstream {live.name} timed out", **headers)
+        except (aiohttp.ClientError, OSError) as exc:
+            series.observe(UNREACHABLE, time.perf_counter() - started)
+            return error(502, f"upstream {live.name} failed: {exc.__class__.__name__}: {exc}", **headers)
+        else:
+            elapsed = time.perf_counter() - started
+            top = top_one(payload) if status == 200 else None
+            series.observe(str(status), elapsed, top)
+            headers["Content-Type"] = answer_type
+            return web.Response(status=status, body=payload, headers=headers)
+        finally:  # also when the client went away and the handler was cancelled
+            if live_top is not None:
+                live_top.set_result(top)
 
     async def _send_shadow(self, job: ShadowJob) -> UpstreamAnswer:
         started = time.perf_counter()

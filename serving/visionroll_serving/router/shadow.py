@@ -1,11 +1,16 @@
 """Shadow mirroring: a bounded queue and a fixed number of senders, so a slow or dead shadow costs the client
 nothing but one `put_nowait`. A full queue drops the copy and counts it; a shadow that fails counts as `error`.
+
+The copy is offered before the live request is sent, so the shadow's inference runs beside the live one (as nginx's
+`mirror` does) instead of landing on the upstreams while the next client request is being served. The live top-1
+reaches the sender through a future that the live request resolves when its answer (or failure) is known.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -22,7 +27,7 @@ class ShadowJob:
     url: str
     body: bytes
     content_type: str
-    live: TopOne | None  # the live answer's top-1; None when the live request failed
+    live: asyncio.Future[TopOne | None]  # the live answer's top-1; None when the live request failed
     series: VariantSeries
 
 
@@ -46,6 +51,7 @@ class ShadowMirror:
         self._workers = [asyncio.create_task(self._work(), name=f"shadow-{i}") for i in range(self._concurrency)]
 
     def offer(self, job: ShadowJob) -> bool:
+        """Queues a copy without waiting; False (and counted as dropped) when the queue is full."""
         try:
             self._queue.put_nowait(job)
             return True
@@ -70,18 +76,23 @@ class ShadowMirror:
         while True:
             job = await self._queue.get()
             try:
-                answer = await self._send(job)
-                if job.live is not None:
-                    job.series.compared(_compare(job.live, answer))
+                answer: UpstreamAnswer | None = await self._send(job)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a shadow must never take the router down
                 log.exception("shadow request to %s failed unexpectedly", job.url)
-                if job.live is not None:
-                    job.series.compared("error")
+                answer = None
+            # Compared once the live answer is known too; the sender does not wait for it.
+            job.live.add_done_callback(functools.partial(_record, job.series, answer))
 
 
-def _compare(live: TopOne, answer: UpstreamAnswer) -> str:
-    if answer.top is None:
+def _record(series: VariantSeries, answer: UpstreamAnswer | None, live: asyncio.Future[TopOne | None]) -> None:
+    top = None if live.cancelled() else live.result()
+    if top is not None:  # no comparison when the live request itself failed
+        series.compared(_compare(top, answer))
+
+
+def _compare(live: TopOne, answer: UpstreamAnswer | None) -> str:
+    if answer is None or answer.top is None:
         return "error"
     return "agree" if answer.top.label == live.label else "disagree"

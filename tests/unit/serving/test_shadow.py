@@ -21,6 +21,12 @@ def sample(metrics: RouterMetrics, name: str, **labels: str) -> float:
     return value or 0.0
 
 
+def done(top: TopOne | None) -> asyncio.Future[TopOne | None]:
+    future: asyncio.Future[TopOne | None] = asyncio.get_running_loop().create_future()
+    future.set_result(top)
+    return future
+
+
 def test_full_queue_drops_and_answers_are_compared() -> None:
     metrics = RouterMetrics()
     release = asyncio.Event()
@@ -33,7 +39,7 @@ def test_full_queue_drops_and_answers_are_compared() -> None:
         mirror = ShadowMirror(send, queue_size=2, concurrency=1)
         mirror.start()
         series = metrics.series(CONFIG, CANDIDATE, "shadow")
-        live = TopOne("7", 0.99)
+        live = done(TopOne("7", 0.99))
         accepted = [mirror.offer(ShadowJob("u", body, "image/png", live, series)) for body in (b"same", b"other")]
         await asyncio.sleep(0)  # the sender takes the first job and blocks
         accepted += [mirror.offer(ShadowJob("u", b"same", "image/png", live, series)) for _ in range(3)]
@@ -56,8 +62,42 @@ def test_a_failing_sender_counts_as_error() -> None:
     async def scenario() -> None:
         mirror = ShadowMirror(send, queue_size=4, concurrency=2)
         mirror.start()
-        mirror.offer(ShadowJob("u", b"x", "image/png", TopOne("7", 0.9), metrics.series(CONFIG, CANDIDATE, "shadow")))
+        job = ShadowJob("u", b"x", "image/png", done(TopOne("7", 0.9)), metrics.series(CONFIG, CANDIDATE, "shadow"))
+        mirror.offer(job)
         await mirror.close()
 
     asyncio.run(scenario())
     assert sample(metrics, "visionroll_router_shadow_comparisons_total", result="error") == 1
+
+
+def test_the_copy_is_sent_before_the_live_answer_and_compared_after_it() -> None:
+    """The shadow request does not wait for the live one; a failed live request means no comparison."""
+    metrics = RouterMetrics()
+    sent: list[bytes] = []
+
+    async def send(job: ShadowJob) -> UpstreamAnswer:
+        sent.append(job.body)
+        return UpstreamAnswer("200", TopOne("7", 0.9))
+
+    async def scenario() -> None:
+        mirror = ShadowMirror(send, queue_size=4, concurrency=2)
+        mirror.start()
+        series = metrics.series(CONFIG, CANDIDATE, "shadow")
+        loop = asyncio.get_running_loop()
+        agreeing, failed = loop.create_future(), loop.create_future()
+        mirror.offer(ShadowJob("u", b"a", "image/png", agreeing, series))
+        mirror.offer(ShadowJob("u", b"b", "image/png", failed, series))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert sent == [b"a", b"b"]  # both copies went out while the live answers were still pending
+        assert sample(metrics, "visionroll_router_shadow_comparisons_total", result="agree") == 0
+        agreeing.set_result(TopOne("7", 0.99))
+        failed.set_result(None)
+        await asyncio.sleep(0)
+        await mirror.close()
+
+    asyncio.run(scenario())
+    assert sample(metrics, "visionroll_router_shadow_comparisons_total", result="agree") == 1
+    assert (
+        sum(sample(metrics, "visionroll_router_shadow_comparisons_total", result=r) for r in ("disagree", "error")) == 0
+    )
