@@ -3,16 +3,19 @@
   1. directly to TorchServe,
   2. through the router (90/10 split, both to digits 1.0),
   3. through the router with 100% mirroring to digits 2.0,
-  4. through nginx (split_clients, the peer), and
-  5. through nginx with 100% `mirror` to digits 2.0,
+  4. through the router with 100% mirroring to a no-op model that answers at once (the router's own share of the
+     mirroring cost, apart from the shadow's inference competing for the CPUs),
+  5. through nginx (split_clients, the peer), and
+  6. through nginx with 100% `mirror` to digits 2.0,
 
-then the ratios against direct side by side. Everything on loopback; every process is stopped by its PID.
+then the ratios against direct side by side. The `shadow` column counts the digits 2.0 answers TorchServe gave during
+each row, which shows that a mirror really reached the shadow.
 
     .venv/bin/python bench/bench_router.py [--rounds 5] [--requests 3000] [--concurrency 8]
 
 Every path is measured once per round, in a rotating order, and the tables give each figure's median over the
-rounds (and the spread of the p99s), because one 1,500-request p99 on a shared 2-core machine moves by a
-millisecond from run to run.
+rounds (and the spread of the p99s), because one 2,000-request p99 on a shared 2-core machine moves by a
+millisecond from run to run. Everything on loopback; every process is stopped by its PID.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -34,6 +39,8 @@ import requests
 
 from visionroll_serving import local
 from visionroll_serving.samples import held_out_pngs
+
+NOOP_ROW = "router + mirror to no-op"
 
 
 @dataclass(frozen=True)
@@ -159,33 +166,58 @@ def settled_shadow_inferences(ts: local.TorchServe, *, quiet: float = 0.5, timeo
     raise RuntimeError(f"the shadow was still answering after {timeout:.0f}s")
 
 
-class Nginx:
-    def __init__(self, torchserve: str) -> None:
-        self.tmp = Path(tempfile.mkdtemp(prefix="visionroll-nginx-"))
-        self.port, self.mirror_port = local.free_port(), local.free_port()
-        conf = NGINX_CONF.format(tmp=self.tmp, ts=torchserve, port=self.port, mirror_port=self.mirror_port)
-        (self.tmp / "nginx.conf").write_text(conf)
-        self.process = subprocess.Popen(
-            ["nginx", "-p", str(self.tmp), "-c", str(self.tmp / "nginx.conf")],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.tmp / "stderr.log", "wb"),  # noqa: SIM115 - closed with the process
-            start_new_session=True,
-        )
+class Listener:
+    """A child process in its own session serving on a loopback port; stopped, with its children, by its PID."""
+
+    def __init__(self, name: str, command: list[str], port: int, log: Path) -> None:
+        self.name, self.port = name, port
+        with open(log, "wb") as stderr:
+            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                with __import__("socket").create_connection(("127.0.0.1", self.port), timeout=0.2):
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                     return
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError("nginx did not start")
+        raise RuntimeError(f"{name} did not start; see {log}")
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)  # its own session: master and worker, by the master's PID
+            os.killpg(self.process.pid, signal.SIGTERM)  # its own session: e.g. nginx's master and worker
             self.process.wait(timeout=10)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def start_nginx(torchserve: str, tmp: Path) -> tuple[Listener, int, int]:
+    """nginx with two servers: split_clients only, and split_clients plus a 100% `mirror`."""
+    port, mirror_port = local.free_port(), local.free_port()
+    conf = NGINX_CONF.format(tmp=tmp, ts=torchserve, port=port, mirror_port=mirror_port)
+    (tmp / "nginx.conf").write_text(conf)
+    command = ["nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf")]
+    return Listener("nginx", command, port, tmp / "nginx.stderr"), port, mirror_port
+
+
+NOOP_ANSWER = b'{"top_k": [{"label": "0", "score": 1.0}]}'
+
+
+def start_noop_model(tmp: Path) -> Listener:
+    """An upstream that answers every POST at once without inference: mirroring to it shows the router's own cost."""
+    port = local.free_port()
+    command = [sys.executable, __file__, "--serve-noop-model", str(port)]
+    return Listener("no-op model", command, port, tmp / "noop.stderr")
+
+
+def serve_noop_model(port: int) -> None:
+    from aiohttp import web
+
+    async def answer(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=NOOP_ANSWER, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", answer)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
 def main() -> None:
@@ -194,10 +226,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=400)
     parser.add_argument("--rate", type=float, default=150.0, help="request rate of the fixed-rate rows")
-    parser.add_argument("--paced-requests", type=int, default=1500)
+    parser.add_argument("--paced-requests", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=1, help="TorchServe workers per model version")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the tables show medians")
+    parser.add_argument("--serve-noop-model", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_noop_model:
+        serve_noop_model(args.serve_noop_model)
+        return
 
     archives = local.build_archives()
     bodies = [png for png, _ in held_out_pngs(200)]
@@ -220,20 +256,30 @@ def main() -> None:
         mirror_cfg = local.write_router_config(
             tmp / "mirror.json", local.router_config(mirrored, shadow={"variant": "candidate", "percent": 100})
         )
-        nginx = Nginx(upstream.removeprefix("http://"))
+        noop = start_noop_model(tmp)
+        noop_cfg = local.write_router_config(
+            tmp / "noop.json",
+            local.router_config(
+                [mirrored[0], local.variant("candidate", "2.0", f"http://127.0.0.1:{noop.port}", weight=0)],
+                shadow={"variant": "candidate", "percent": 100},
+            ),
+        )
+        nginx, nginx_port, nginx_mirror_port = start_nginx(upstream.removeprefix("http://"), tmp)
         try:
             with (
                 local.Router(config_file=plain_cfg, log_level="WARNING") as plain,
                 local.Router(config_file=mirror_cfg, log_level="WARNING") as mirror,
+                local.Router(config_file=noop_cfg, log_level="WARNING") as mirror_noop,
             ):
-                plain.start()
-                mirror.start()
+                for router in (plain, mirror, mirror_noop):
+                    router.start()
                 targets = [
                     ("direct TorchServe", f"{upstream}/predictions/digits/1.0"),
                     ("router", f"{plain.url}/predictions/digits"),
                     ("router + 100% mirror", f"{mirror.url}/predictions/digits"),
-                    ("nginx", f"http://127.0.0.1:{nginx.port}/predictions/digits"),
-                    ("nginx + 100% mirror", f"http://127.0.0.1:{nginx.mirror_port}/predictions/digits"),
+                    (NOOP_ROW, f"{mirror_noop.url}/predictions/digits"),
+                    ("nginx", f"http://127.0.0.1:{nginx_port}/predictions/digits"),
+                    ("nginx + 100% mirror", f"http://127.0.0.1:{nginx_mirror_port}/predictions/digits"),
                 ]
                 for round_ in range(args.rounds):  # interleaved, so drift in machine load hits every path alike
                     for name, url in targets[round_ % len(targets) :] + targets[: round_ % len(targets)]:
@@ -250,6 +296,7 @@ def main() -> None:
                               f" p99 {paced.p99_ms:.2f} ms at {args.rate:.0f} req/s", flush=True)  # fmt: skip
         finally:
             nginx.stop()
+            noop.stop()
             shutil.rmtree(tmp, ignore_errors=True)
     report(args, saturation, latency, time.perf_counter() - started)
 
@@ -303,7 +350,8 @@ def report(args: argparse.Namespace, saturation: list[Result], latency: list[Res
          f"{mirror.p99_ms / router.p99_ms - 1:+.1%} at {args.rate:.0f} req/s (nginx's mirror:"
          f" {f['nginx + 100% mirror'].p99_ms / nginx.p99_ms - 1:+.1%});"
          f" saturated {s['router + 100% mirror'].p99_ms / s['router'].p99_ms - 1:+.1%}"
-         f" (nginx's: {s['nginx + 100% mirror'].p99_ms / s['nginx'].p99_ms - 1:+.1%})"),
+         f" (nginx's: {s['nginx + 100% mirror'].p99_ms / s['nginx'].p99_ms - 1:+.1%});"
+         f" the router's own share, mirroring to a no-op: {f[NOOP_ROW].p99_ms / router.p99_ms - 1:+.1%}"),
     ]  # fmt: skip
     print()
     for goal, met, value in goals:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -78,6 +79,10 @@ async def serve(args: argparse.Namespace) -> None:
     log.info(
         "router on %s:%d, metrics on :%d, settings %s", args.host, args.port, args.metrics_port, describe(settings)
     )
+    # Everything made so far (modules, the app, the config) lives until exit: moved out of the collector's sight,
+    # a full collection no longer walks ~40k start-up objects (about 8 ms each time, seen in the p99) between
+    # client requests.
+    gc.freeze()
 
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
