@@ -22,26 +22,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from localkube.cluster import Cluster, LocalCluster
-from visionroll.testing import OperatorProcess
-
-REPO = Path(__file__).resolve().parents[1]
-CRD = REPO / "crds" / "visionmodels.visionroll.io.yaml"
+from localkube.cluster import Cluster, LocalCluster, env_or_local
+from visionroll.testing import OperatorProcess, install_crd
 
 
 @contextlib.contextmanager
 def a_cluster(base: Path, nodes: int) -> Iterator[Cluster]:
-    external = Cluster.external_from_env()
-    if external is not None:
-        yield external
-        return
     t0 = time.monotonic()
-    cluster = LocalCluster.start(base / "cluster", nodes=nodes)
-    print(f"control plane started in {time.monotonic() - t0:.1f} s ({nodes} kwok nodes)", flush=True)
-    try:
+    with env_or_local(base / "cluster", nodes=nodes) as cluster:
+        if isinstance(cluster, LocalCluster):
+            print(f"control plane started in {time.monotonic() - t0:.1f} s ({nodes} kwok nodes)", flush=True)
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def visionmodel(i: int) -> dict[str, Any]:
@@ -100,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="bench-operator-") as tmp, a_cluster(Path(tmp), args.nodes) as cluster:
-        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-        cluster.kubectl("wait", "--for=condition=Established", "crd/visionmodels.visionroll.io", "--timeout=60s")
+        install_crd(cluster.kubectl)
         namespace = cluster.create_namespace("bench-operator")
         log = Path(tmp) / "operator.log"
         op = OperatorProcess(

@@ -11,6 +11,8 @@ import pytest
 from localkube import testing
 from localkube.cluster import Cluster
 from localkube.prometheus import Prometheus
+from support.kube import Kube
+from visionroll.testing import install_crd
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +33,18 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
     """A Prometheus on loopback, scraping every 1s: `.url`, `.add_scrape_target(job, "127.0.0.1:PORT", labels={})`,
     `.query(promql)`, `.wait_for(promql, predicate)`, `.add_rule_file(path)`, `.remove_job(job)`."""
     yield from testing.session_prometheus(tmp_path_factory.mktemp("prometheus"))
+
+
+@pytest.fixture(scope="session")
+def crd(cluster: Cluster) -> None:
+    """The generated VisionModel CRD, installed once and served."""
+    install_crd(cluster.kubectl)
+
+
+@pytest.fixture
+def kube(cluster: Cluster, namespace: str, crd: None) -> Kube:
+    """kubectl in the test's namespace, with polling (tests/support/kube.py)."""
+    return Kube(cluster, namespace)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

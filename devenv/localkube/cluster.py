@@ -21,6 +21,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -501,3 +502,18 @@ def http_get(url: str, ctx: ssl.SSLContext | None = None, timeout: float = 5.0) 
     with contextlib.closing(opener.open(url, timeout=timeout)) as resp:
         body: bytes = resp.read()
         return body
+
+
+@contextlib.contextmanager
+def env_or_local(run_dir: Path, *, nodes: int = 2) -> Iterator[Cluster]:
+    """$KUBECONFIG's cluster, used as it is and left running; otherwise a fresh LocalCluster in ``run_dir``, stopped
+    on the way out."""
+    external = Cluster.external_from_env()
+    if external is not None:
+        yield external
+        return
+    cluster = LocalCluster.start(run_dir, nodes=nodes)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

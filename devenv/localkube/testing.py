@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from localkube.cluster import Cluster, LocalCluster
+from localkube.cluster import Cluster, LocalCluster, env_or_local
 from localkube.prometheus import Prometheus
 
 CLUSTER_FIXTURES = {"cluster", "namespace"}
@@ -25,23 +25,19 @@ _summary: list[str] = []
 
 
 def session_cluster(base: Path) -> Iterator[Cluster]:
-    external = Cluster.external_from_env()
-    if external is not None:
-        _summary.append(f"localkube: using $KUBECONFIG={external.kubeconfig} (nothing started)")
-        yield external
-        return
     t0 = time.monotonic()
-    cluster = LocalCluster.start(base / "cluster")
-    assert cluster.log_dir is not None
-    _log_dirs["control plane"] = cluster.log_dir
-    phases = ", ".join(f"{k} {v}" for k, v in cluster.phases.items())
-    _summary.append(
-        f"localkube: control plane started in {time.monotonic() - t0:.1f} s ({phases}), logs in {cluster.log_dir}"
-    )
-    try:
+    with env_or_local(base / "cluster") as cluster:
+        if isinstance(cluster, LocalCluster):
+            assert cluster.log_dir is not None
+            _log_dirs["control plane"] = cluster.log_dir
+            phases = ", ".join(f"{k} {v}" for k, v in cluster.phases.items())
+            _summary.append(
+                f"localkube: control plane started in {time.monotonic() - t0:.1f} s ({phases}),"
+                f" logs in {cluster.log_dir}"
+            )
+        else:
+            _summary.append(f"localkube: using $KUBECONFIG={cluster.kubeconfig} (nothing started)")
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def session_prometheus(base: Path) -> Iterator[Prometheus]:

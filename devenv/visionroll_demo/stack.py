@@ -22,11 +22,11 @@ from typing import Any
 
 from kubernetes import client
 
-from localkube.cluster import Cluster, LocalCluster
+from localkube.cluster import Cluster, env_or_local
 from localkube.procs import wait_until
 from localkube.prometheus import Prometheus
 from visionroll import api
-from visionroll.testing import OperatorProcess
+from visionroll.testing import OperatorProcess, install_crd
 from visionroll.workloads import naming
 from visionroll.workloads.torchserve import INFERENCE_PORT
 from visionroll_serving.local import Router, TorchServe, build_archives
@@ -126,20 +126,16 @@ def running_stack(
     run_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         started = time.monotonic()
-        cluster = cluster or Cluster.external_from_env()
         if cluster is None:
-            log("starting the control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
-            local = LocalCluster.start(run_dir / "cluster")
-            stack.callback(local.stop)
-            cluster = local
+            log("control plane: $KUBECONFIG's, or a new local one (etcd, kube-apiserver, controller-manager, kwok)")
+            cluster = stack.enter_context(env_or_local(run_dir / "cluster"))
         if prometheus is None:
             log("starting Prometheus")
             prometheus = Prometheus.start(run_dir / "prometheus")
             stack.callback(prometheus.stop)
 
         log("installing the CRD from the Helm chart")
-        cluster.kubectl("apply", "--server-side", "-f", str(CHART_CRDS))
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{api.PLURAL}.{api.GROUP}", "--timeout=60s")
+        install_crd(cluster.kubectl, path=CHART_CRDS)
         cluster.kubectl("create", "namespace", namespace, check=False)
         stack.callback(cluster.delete_namespace, namespace)
 

@@ -17,8 +17,12 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+
+from visionroll.api import GROUP, PLURAL
+from visionroll.api.crdgen import CRD_PATHS
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -29,6 +33,13 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def install_crd(kubectl: Callable[..., object], *, path: Path = CRD_PATHS[0]) -> None:
+    """Server-side apply of the generated VisionModel CRD (a file or a directory), then wait until it is served.
+    `kubectl` runs kubectl with the given arguments against the cluster, raising on failure."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
+    kubectl("wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}", "--timeout=60s")
 
 
 class OperatorProcess:

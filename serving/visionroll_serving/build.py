@@ -12,6 +12,7 @@ metrics; a second run with unchanged sources finds them under ~/.cache/visionrol
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -79,6 +80,16 @@ def build(*, cache_root: Path = CACHE_ROOT, force: bool = False, log: Any = prin
     if not force and (target / "metrics.json").is_file():
         return _load(target, cached=True)
     cache_root.mkdir(parents=True, exist_ok=True)
+    # One build at a time per cache: a second process (another test session, the demo) waits here, then finds
+    # the first one's archives instead of training again and racing it for the directory.
+    with open(cache_root / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not force and (target / "metrics.json").is_file():
+            return _load(target, cached=True)
+        return _build_locked(target, cache_root, force=force, log=log)
+
+
+def _build_locked(target: Path, cache_root: Path, *, force: bool, log: Any) -> BuildResult:
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=cache_root))
     try:
         with warnings.catch_warnings():
@@ -89,8 +100,7 @@ def build(*, cache_root: Path = CACHE_ROOT, force: bool = False, log: Any = prin
             _build_into(staging, log=log)
         if force and target.exists():
             shutil.rmtree(target)
-        if not target.exists():
-            os.replace(staging, target)  # atomic: a concurrent build loses the race harmlessly
+        os.replace(staging, target)  # atomic: a reader sees no archive or all of them
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return _load(target, cached=False)

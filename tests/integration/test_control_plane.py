@@ -14,7 +14,6 @@ import yaml
 from localkube.cluster import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD = ROOT / "crds" / "visionmodels.visionroll.io.yaml"
 CANARY = ROOT / "examples" / "canary.yaml"
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -42,10 +41,7 @@ def test_server_reports_the_pinned_version(cluster: Cluster) -> None:
         assert version["clientVersion"]["gitVersion"] == versions.KUBERNETES
 
 
-def test_visionmodel_crd_applies_defaults(cluster: Cluster, namespace: str) -> None:
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/visionmodels.visionroll.io", "--timeout=60s")
-
+def test_visionmodel_crd_applies_defaults(cluster: Cluster, namespace: str, crd: None) -> None:
     cluster.kubectl("apply", "-n", namespace, "-f", str(CANARY))
     vm = cluster.kubectl_json("get", "visionmodel", "digits", "-n", namespace)
 

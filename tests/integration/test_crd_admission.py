@@ -9,16 +9,9 @@ import subprocess
 import pytest
 
 from localkube.cluster import Cluster
-from support.api_cases import CASES, EXAMPLES, REPO, Case, example
+from support.api_cases import CASES, EXAMPLES, Case, example
 
 pytestmark = pytest.mark.cluster
-CRD = REPO / "crds" / "visionmodels.visionroll.io.yaml"
-
-
-@pytest.fixture(scope="module")
-def crd(cluster: Cluster) -> None:
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/visionmodels.visionroll.io", "--timeout=60s")
 
 
 def _dry_run(cluster: Cluster, namespace: str, doc: dict) -> subprocess.CompletedProcess[str]:

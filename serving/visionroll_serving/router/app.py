@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from visionroll_serving.router.answers import TopOne, top_one
+from visionroll_serving.router.answers import TopOne, error_body, top_one
 from visionroll_serving.router.config import RouterConfig
 from visionroll_serving.router.metrics import UNREACHABLE, RouterMetrics
 from visionroll_serving.router.routing import Picker
@@ -157,6 +157,8 @@ class Router:
             elapsed = time.perf_counter() - started
             top = top_one(payload) if status == 200 else None
             series.observe(str(status), elapsed, top)
+            if status >= 300 and (rewritten := error_body(status, payload, live.name)) is not None:
+                payload, answer_type = rewritten, "application/json"
             headers["Content-Type"] = answer_type
             return web.Response(status=status, body=payload, headers=headers)
         finally:  # also when the client went away and the handler was cancelled

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from support.kube import Kube
 from visionroll.api import VisionModelSpec
 from visionroll.testing import OperatorProcess
 from visionroll.workloads.naming import revision
@@ -15,7 +16,7 @@ def rev_of(vm: dict[str, Any]) -> str:
     return revision(spec.model, spec.serving)
 
 
-def test_spec_change_updates_the_objects(kube: Any, operator: OperatorProcess) -> None:
+def test_spec_change_updates_the_objects(kube: Kube, operator: OperatorProcess) -> None:
     kube.apply(kube.visionmodel("digits"))
     old = rev_of(kube.wait("Ready", lambda: kube.ready("digits")))
 
@@ -51,7 +52,7 @@ def test_spec_change_updates_the_objects(kube: Any, operator: OperatorProcess) -
     assert kube.get("deployment", f"digits-{new}") is not None
 
 
-def test_hand_edits_and_deletions_are_reverted(kube: Any, operator: OperatorProcess) -> None:
+def test_hand_edits_and_deletions_are_reverted(kube: Kube, operator: OperatorProcess) -> None:
     kube.apply(kube.visionmodel("digits"))
     rev = rev_of(kube.wait("Ready", lambda: kube.ready("digits")))
     name = f"digits-{rev}"
@@ -82,7 +83,7 @@ def test_hand_edits_and_deletions_are_reverted(kube: Any, operator: OperatorProc
     assert operator.healthy()
 
 
-def test_missing_claim_degrades_with_a_message(kube: Any, operator: OperatorProcess) -> None:
+def test_missing_claim_degrades_with_a_message(kube: Kube, operator: OperatorProcess) -> None:
     kube.apply(kube.visionmodel("broken", storage_uri="pvc://no-such-claim/digits/digits-1.0.mar"))
     kube.apply(kube.visionmodel("healthy"))
 
@@ -116,7 +117,7 @@ def test_missing_claim_degrades_with_a_message(kube: Any, operator: OperatorProc
     )
 
 
-def test_a_kind_the_cluster_does_not_serve_degrades_with_a_message(kube: Any, operator: OperatorProcess) -> None:
+def test_a_kind_the_cluster_does_not_serve_degrades_with_a_message(kube: Kube, operator: OperatorProcess) -> None:
     """Gateway API traffic on a cluster without the Gateway API CRDs: Degraded, the workloads still run."""
     traffic = {"provider": "gateway-api", "gatewayApi": {"parentRefs": [{"name": "public"}]}}
     kube.apply(kube.visionmodel("gw", traffic=traffic))

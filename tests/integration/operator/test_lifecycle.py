@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any
 
+from support.kube import Kube
 from visionroll.api import VisionModelSpec
 from visionroll.testing import OperatorProcess
 from visionroll.workloads.naming import revision
@@ -20,12 +21,12 @@ def rev_of(vm: dict[str, Any]) -> str:
     return revision(spec.model, spec.serving)
 
 
-def owned(kube: Any, name: str) -> dict[str, dict[str, Any]]:
+def owned(kube: Kube, name: str) -> dict[str, dict[str, Any]]:
     items = kube.list(OWNED_KINDS, f"visionroll.io/model={name}")
     return {f"{o['kind']}/{o['metadata']['name']}": o for o in items}
 
 
-def test_create_builds_every_owned_object(kube: Any, operator: OperatorProcess) -> None:
+def test_create_builds_every_owned_object(kube: Kube, operator: OperatorProcess) -> None:
     kube.apply(kube.visionmodel("digits", serving={"workers": 2, "batchSize": 8}))
     vm = kube.wait("VisionModel digits Ready", lambda: kube.ready("digits"))
     rev = rev_of(vm)
@@ -105,7 +106,7 @@ def _fingerprint(obj: dict[str, Any]) -> Any:
     return (obj["metadata"].get("generation"), json.dumps(ours, sort_keys=True), rv)
 
 
-def test_reconciling_an_unchanged_visionmodel_writes_nothing(kube: Any, operator: OperatorProcess) -> None:
+def test_reconciling_an_unchanged_visionmodel_writes_nothing(kube: Kube, operator: OperatorProcess) -> None:
     kube.apply(kube.visionmodel("digits"))
     kube.wait("Ready", lambda: kube.ready("digits"))
     time.sleep(3)  # let the last watch events of the creation settle
@@ -121,7 +122,7 @@ def test_reconciling_an_unchanged_visionmodel_writes_nothing(kube: Any, operator
     assert ticks and float(ticks[0].split()[-1]) >= 3
 
 
-def test_delete_removes_everything_it_owned(kube: Any, operator: OperatorProcess) -> None:
+def test_delete_removes_everything_it_owned(kube: Kube, operator: OperatorProcess) -> None:
     kube.apply(kube.visionmodel("digits"))
     kube.wait("Ready", lambda: kube.ready("digits"))
     assert owned(kube, "digits")

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from localkube.prometheus import Prometheus
+from support.kube import Kube
 from visionroll.api import ModelSource, Serving
 from visionroll.testing import OperatorProcess
 from visionroll.workloads import naming
@@ -45,7 +46,7 @@ def manifest(version: str, rollout: dict[str, Any]) -> dict[str, Any]:
 class Stack:
     """Operator + router + load for one namespace; TorchServe and Prometheus are shared."""
 
-    def __init__(self, kube: Any, cluster: Any, prometheus: Prometheus, ts: local.TorchServe, tmp: Path) -> None:
+    def __init__(self, kube: Kube, cluster: Any, prometheus: Prometheus, ts: local.TorchServe, tmp: Path) -> None:
         self.kube, self.cluster, self.prometheus, self.ts, self.tmp = kube, cluster, prometheus, ts, tmp
         self.operator: OperatorProcess | None = None
         self.router: local.Router | None = None
@@ -120,7 +121,7 @@ def torchserve() -> Iterator[local.TorchServe]:
 
 @pytest.fixture
 def stack(
-    kube: Any, cluster: Any, prometheus: Prometheus, torchserve: local.TorchServe, tmp_path: Path
+    kube: Kube, cluster: Any, prometheus: Prometheus, torchserve: local.TorchServe, tmp_path: Path
 ) -> Iterator[Stack]:
     s = Stack(kube, cluster, prometheus, torchserve, tmp_path)
     s.start_operator()
@@ -182,7 +183,7 @@ def test_split_promotes_the_better_variant(stack: Stack) -> None:
 
 
 def test_prometheus_stopped_mid_analysis_never_promotes(
-    kube: Any, cluster: Any, torchserve: local.TorchServe, tmp_path: Path
+    kube: Kube, cluster: Any, torchserve: local.TorchServe, tmp_path: Path
 ) -> None:
     own = Prometheus.start(tmp_path / "own-prometheus")
     s = Stack(kube, cluster, own, torchserve, tmp_path)

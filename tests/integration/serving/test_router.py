@@ -137,6 +137,12 @@ def test_bad_requests_and_failing_upstreams_get_json_reasons(torchserve: local.T
     unknown = requests.post(router.url + "/predictions/cats", data=b"x", timeout=10)
     assert unknown.status_code == 404 and unknown.json()["code"] == 404
 
+    # TorchServe's own errors (here: a version it does not hold) reach the client in the router's error form
+    missing = start_router([local.variant("stable", "9.0", torchserve.inference_url, weight=100)])
+    not_held = requests.post(missing.url + "/predictions/digits", data=b"x", timeout=10)
+    assert not_held.status_code == 404 and not_held.json()["code"] == 404
+    assert not_held.json()["error"].startswith("upstream stable answered 404: ") and "9.0" in not_held.json()["error"]
+
     down = start_router([local.variant("stable", "1.0", dead, weight=100)])
     unreachable = requests.post(down.url + "/predictions/digits", data=b"x", timeout=10)
     assert unreachable.status_code == 502 and "stable" in unreachable.json()["error"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from visionroll_serving.router.answers import TopOne, top_one
+from visionroll_serving.router.answers import TopOne, error_body, top_one
 from visionroll_serving.router.config import ConfigError, parse_config, parse_resolve
 from visionroll_serving.router.routing import Picker
 
@@ -105,3 +105,19 @@ def test_top_one_reads_the_handler_answer() -> None:
     assert top_one(body) == TopOne("7", 0.98)
     assert top_one(b'{"error": "bad", "code": 400}') is None
     assert top_one(b"<html>") is None
+
+
+def test_upstream_errors_reach_clients_in_one_form() -> None:
+    torchserve_503 = (
+        b'{"code": 503, "type": "ServiceUnavailableException", "message": "Model \\"digits\\" has no worker"}'
+    )
+    assert json.loads(error_body(503, torchserve_503, "candidate") or b"") == {
+        "error": 'upstream candidate answered 503: Model "digits" has no worker',
+        "code": 503,
+    }
+    assert json.loads(error_body(502, b"<html>Bad Gateway</html>", "stable") or b"") == {
+        "error": "upstream stable answered 502: <html>Bad Gateway</html>",
+        "code": 502,
+    }
+    assert json.loads(error_body(500, b"", "stable") or b"")["error"] == "upstream stable answered 500: no body"
+    assert error_body(400, b'{"error": "not a decodable image", "code": 400}', "stable") is None  # the handler's
