@@ -103,6 +103,15 @@ class Kube:
             content_type=MERGE,
         )
 
+    def remove_annotations(self, namespace: str, name: str, keys: tuple[str, ...]) -> None:
+        """One merge patch of the VisionModel's metadata."""
+        self.client.request(
+            "PATCH",
+            VISIONMODEL.path(namespace, name),
+            body={"metadata": {"annotations": dict.fromkeys(keys)}},
+            content_type=MERGE,
+        )
+
     def post_event(self, involved: Obj, *, type: str, reason: str, message: str, component: str) -> None:
         meta = involved["metadata"]
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -26,7 +26,7 @@ from visionroll.metrics import MetricsProvider
 from visionroll.reconcile import desired as desired_objects
 from visionroll.reconcile import report, snapshot
 from visionroll.rollout import analysis_due, decide
-from visionroll.rollout.types import Controls, Event, Measurements
+from visionroll.rollout.types import Controls, Event, Measurements, spent_controls
 from visionroll.settings import Settings
 from visionroll.workloads import naming
 
@@ -111,6 +111,7 @@ class Reconciler:
         previous = _status_of(vm)
         now = self.clock()
         generation = int(vm["metadata"].get("generation") or 0)
+        annotations = vm["metadata"].get("annotations") or {}
         desired = Revision(
             version=spec.model.version,
             revision=naming.revision(spec.model, spec.serving),
@@ -122,7 +123,7 @@ class Reconciler:
             generation=generation,
             desired=desired,
             measurements=self._measure(snap, spec, previous, now),
-            controls=Controls.from_annotations(vm["metadata"].get("annotations") or {}),
+            controls=Controls.from_annotations(annotations),
             now=now,
         )
         observability.record_decision(
@@ -154,6 +155,10 @@ class Reconciler:
         if _wire(status) != _wire(previous):
             self.kube.write_status(namespace, name, _wire(status))
             written = True
+        # Only once the status saying what was done is written: a promote/abort is consumed, never lost.
+        spent = spent_controls(annotations, status.candidate.revision if status.candidate else None)
+        if spent:
+            self.kube.remove_annotations(namespace, name, spent)
         events = list(verdict.events) + self._own_events(previous, status, applied, deleted)
         for event in events:
             self._post(vm, event)

@@ -60,6 +60,14 @@ class Controls:
         )
 
 
+def spent_controls(annotations: dict[str, str], candidate: str | None) -> tuple[str, ...]:
+    """The promote/abort annotations that name no revision in flight (`candidate`) any more: acted on, or never
+    valid. Left in place, an `abort` would abort the same revision again if it were ever deployed again."""
+    return tuple(
+        key for key in (ANNOTATION_PROMOTE, ANNOTATION_ABORT) if annotations.get(key) and annotations[key] != candidate
+    )
+
+
 @dataclass(frozen=True)
 class Event:
     type: EventType

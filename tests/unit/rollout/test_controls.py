@@ -5,7 +5,7 @@ from __future__ import annotations
 from support.rollout_sim import CAND, OTHER, STABLE, make_spec, run, script, stable_status, tick
 from visionroll.rollout import analysis_due
 from visionroll.rollout.clock import parse
-from visionroll.rollout.types import Controls
+from visionroll.rollout.types import ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE, Controls, spent_controls
 
 
 def _in_step_one(t: float = 20) -> object:
@@ -70,3 +70,11 @@ def test_controls_without_a_rollout_do_nothing() -> None:
     everything = Controls(paused=True, promote=CAND.revision, abort=CAND.revision)
     decision = tick(make_spec(), stable_status(), 0, desired=STABLE, controls=everything)
     assert decision.outcome is None and decision.status.phase == "Stable"
+
+
+def test_a_promote_or_abort_is_spent_once_its_revision_is_not_in_flight() -> None:
+    both = {ANNOTATION_PROMOTE: "r2", ANNOTATION_ABORT: "r2", ANNOTATION_PAUSED: "true"}
+    assert spent_controls(both, "r2") == ()  # still the candidate: not acted on yet
+    assert spent_controls(both, None) == (ANNOTATION_PROMOTE, ANNOTATION_ABORT)  # acted on: the rollout ended
+    assert spent_controls({ANNOTATION_ABORT: "r1"}, "r2") == (ANNOTATION_ABORT,)  # names another revision
+    assert spent_controls({ANNOTATION_PAUSED: "true"}, None) == ()  # pause is a state, removed by a person
