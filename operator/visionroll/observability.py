@@ -1,22 +1,23 @@
 """The operator's own Prometheus metrics (names in docs/contracts.md) and the HTTP endpoint that serves them.
 
 Per tick the reconcile layer calls `record_tick`; per decision `record_decision` sets the rollout gauges (phase,
-weights, gate values and thresholds) that the dashboard plots next to the router's metrics.
+weights, gate values and thresholds) that the dashboard plots next to the router's metrics. Gate thresholds come from
+`Decision.thresholds` (the spec's numeric limits), not from the human-readable `GateResult.threshold` text.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
-from datetime import datetime
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from visionroll.api import VisionModelStatus
 from visionroll.api.status import Phase
+from visionroll.rollout.clock import parse
 from visionroll.rollout.types import Decision
 
-PHASES: tuple[Phase, ...] = ("Pending", "Progressing", "Promoting", "Stable", "RolledBack", "Paused", "Failed")
+PHASES: tuple[Phase, ...] = get_args(Phase)
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 RECONCILES = Counter("visionroll_reconcile", "Reconcile ticks by result (ok | error).", ["result"], registry=REGISTRY)
@@ -65,8 +66,6 @@ DECISIONS = Counter(
     registry=REGISTRY,
 )
 
-_NUMBER = re.compile(r"[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?")
-
 
 def record_tick(*, ok: bool, seconds: float) -> None:
     RECONCILES.labels(result="ok" if ok else "error").inc()
@@ -84,8 +83,8 @@ def record_decision(
     status = decision.status
     if progress_deadline_seconds is not None:
         PROGRESS_DEADLINE.labels(namespace, visionmodel).set(progress_deadline_seconds)
-    if status.candidate is not None and status.rollout_started_at:
-        started = datetime.fromisoformat(status.rollout_started_at.replace("Z", "+00:00"))
+    started = parse(status.rollout_started_at) if status.candidate is not None else None
+    if started is not None:
         ROLLOUT_STARTED.labels(namespace, visionmodel).set(started.timestamp())
     else:
         with contextlib.suppress(KeyError):  # no rollout in progress: nothing can be stuck
@@ -103,9 +102,12 @@ def record_decision(
         GATE_VERDICTS.labels(namespace, visionmodel, gate.name, gate.verdict).inc()
         if gate.value is not None:
             GATE_VALUE.labels(namespace, visionmodel, gate.name).set(gate.value)
-        threshold = _NUMBER.search(gate.threshold)
-        if threshold:
-            GATE_THRESHOLD.labels(namespace, visionmodel, gate.name).set(float(threshold.group()))
+        limit = decision.thresholds.get(gate.name)
+        if limit is not None:
+            GATE_THRESHOLD.labels(namespace, visionmodel, gate.name).set(limit)
+        else:  # no single numeric limit (a test or formula against stable): no number beats a wrong one
+            with contextlib.suppress(KeyError):
+                GATE_THRESHOLD.remove(namespace, visionmodel, gate.name)
 
 
 def forget(namespace: str, visionmodel: str) -> None:

@@ -53,8 +53,6 @@ class PrometheusProvider:
         url: str,
         *,
         timeout_seconds: float = 5.0,
-        verify_tls: bool = True,
-        headers: dict[str, str] | None = None,
         min_window_seconds: float = 20.0,
     ) -> PrometheusProvider:
         """A provider on a `PrometheusConnect` without the library's retry-with-backoff (a stopped Prometheus must
@@ -64,12 +62,9 @@ class PrometheusProvider:
         from urllib3.util.retry import Retry
 
         session = requests.Session()
-        session.verify = verify_tls
         session.trust_env = False  # no proxy from the environment between the operator and its Prometheus
         client = PrometheusConnect(
             url=url,
-            headers=headers,
-            disable_ssl=not verify_tls,
             retry=Retry(total=0, raise_on_status=False),
             session=session,
             timeout=timeout_seconds,

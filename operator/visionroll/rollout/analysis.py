@@ -9,8 +9,9 @@ the rollout then advances on time alone, which is what a spec without gates asks
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
-from visionroll.api import Analysis, GateResult
+from visionroll.api import Analysis, GateResult, Gates
 from visionroll.api.status import Verdict
 from visionroll.rollout import gates as g
 from visionroll.rollout.stats import two_proportion_z, wilson_interval, z_quantile
@@ -53,6 +54,29 @@ def judge(analysis: Analysis, stage: str | None, measurements: Measurements) -> 
     return tuple(results)
 
 
+def thresholds(gates: Gates) -> dict[str, float]:
+    """The numeric limit of each gate in `gates` that has a single one, by gate name: the number its `threshold` text
+    holds the gate's value to. A gate judged against stable by a test or a formula (errorRateVsStable,
+    latencyP50VsStable) and a custom gate with both min and max have no single limit and are left out."""
+    limits: dict[str, float] = {}
+    if gates.latency_p99 is not None:
+        if gates.latency_p99.max_ms is not None:
+            limits[g.LATENCY_P99] = gates.latency_p99.max_ms
+        if gates.latency_p99.max_ratio_to_stable is not None:
+            limits[g.LATENCY_RATIO] = gates.latency_p99.max_ratio_to_stable
+    if gates.error_rate is not None:
+        limits[g.ERROR_RATE] = gates.error_rate.max
+    if gates.drift is not None:
+        limits[g.DRIFT] = gates.drift.max
+    if gates.agreement is not None:
+        limits[g.AGREEMENT] = gates.agreement.min
+    for c in gates.custom:
+        bounds = [b for b in (c.min, c.max) if b is not None]
+        if len(bounds) == 1:
+            limits[g.custom(c.name)] = bounds[0]
+    return limits
+
+
 def overall(results: Iterable[GateResult]) -> Verdict:
     verdicts = {r.verdict for r in results}
     if "fail" in verdicts:
@@ -76,77 +100,87 @@ def _opt(op: str, bound: float | None) -> str:
     return "" if bound is None else f"{op} {bound:g}"
 
 
-def _missing(name: str, m: Measurement | None, minimum: int, text: str) -> GateResult | None:
-    """The inconclusive result when `m` cannot be judged, else None."""
-    if m is None:
-        return GateResult(name=name, threshold=text, verdict="inconclusive", message="not measured")
-    if m.error is not None:
-        return GateResult(name=name, threshold=text, samples=m.samples, verdict="inconclusive", message=m.error)
-    if m.value is None:
-        return GateResult(name=name, threshold=text, samples=m.samples, verdict="inconclusive", message="no data")
-    if m.samples < minimum:
-        message = f"{m.samples} samples < minSamples {minimum}"
-        return GateResult(
-            name=name, value=m.value, threshold=text, samples=m.samples, verdict="inconclusive", message=message
-        )
-    return None
+class _Known(NamedTuple):
+    """A measurement that can be judged: it has a value and at least `minSamples` samples."""
+
+    value: float
+    samples: int
+
+
+def _known(name: str, minimum: int, text: str, *ms: Measurement | None) -> GateResult | tuple[_Known, ...]:
+    """The measurements `ms` ready to judge, or the inconclusive result of the first that cannot be judged."""
+    known: list[_Known] = []
+    for m in ms:
+        if m is None:
+            return GateResult(name=name, threshold=text, verdict="inconclusive", message="not measured")
+        if m.error is not None:
+            return GateResult(name=name, threshold=text, samples=m.samples, verdict="inconclusive", message=m.error)
+        if m.value is None:
+            return GateResult(name=name, threshold=text, samples=m.samples, verdict="inconclusive", message="no data")
+        if m.samples < minimum:
+            message = f"{m.samples} samples < minSamples {minimum}"
+            return GateResult(
+                name=name, value=m.value, threshold=text, samples=m.samples, verdict="inconclusive", message=message
+            )
+        known.append(_Known(m.value, m.samples))
+    return tuple(known)
 
 
 def _bounded(
     name: str, m: Measurement | None, minimum: int, *, lo: float | None = None, hi: float | None = None, text: str
 ) -> GateResult:
-    missing = _missing(name, m, minimum, text)
-    if missing is not None or m is None or m.value is None:
-        return missing or GateResult(name=name, threshold=text, verdict="inconclusive")
-    ok = (lo is None or m.value >= lo) and (hi is None or m.value <= hi)
-    return GateResult(name=name, value=m.value, threshold=text, samples=m.samples, verdict="pass" if ok else "fail")
+    known = _known(name, minimum, text, m)
+    if isinstance(known, GateResult):
+        return known
+    ((value, samples),) = known
+    ok = (lo is None or value >= lo) and (hi is None or value <= hi)
+    return GateResult(name=name, value=value, threshold=text, samples=samples, verdict="pass" if ok else "fail")
 
 
 def _ratio(name: str, cand: Measurement | None, stable: Measurement | None, minimum: int, limit: float) -> GateResult:
     text = f"<= {limit:g}x stable"
-    missing = _missing(name, cand, minimum, text) or _missing(name, stable, minimum, text)
-    if missing is not None:
-        return missing
-    assert cand is not None and stable is not None and cand.value is not None and stable.value is not None
-    if stable.value <= 0:
+    known = _known(name, minimum, text, cand, stable)
+    if isinstance(known, GateResult):
+        return known
+    c, s = known
+    if s.value <= 0:
         return GateResult(
-            name=name, threshold=text, samples=cand.samples, verdict="inconclusive", message="stable p99 is 0"
+            name=name, threshold=text, samples=c.samples, verdict="inconclusive", message="stable p99 is 0"
         )
-    ratio = cand.value / stable.value
+    ratio = c.value / s.value
     verdict: Verdict = "pass" if ratio <= limit else "fail"
-    message = f"candidate {cand.value:.4g}ms, stable {stable.value:.4g}ms"
-    return GateResult(name=name, value=ratio, threshold=text, samples=cand.samples, verdict=verdict, message=message)
+    message = f"candidate {c.value:.4g}ms, stable {s.value:.4g}ms"
+    return GateResult(name=name, value=ratio, threshold=text, samples=c.samples, verdict=verdict, message=message)
 
 
 def _median_vs_stable(cand: Measurement | None, stable: Measurement | None, minimum: int) -> GateResult:
     """A split's "not slower than stable": candidate median <= tolerance x stable median + slack."""
     tol, slack = g.SPLIT_LATENCY_TOLERANCE, g.SPLIT_LATENCY_SLACK_MS
     text = f"median <= {tol:g}x stable + {slack:g}ms"
-    missing = _missing(g.LATENCY_VS_STABLE, cand, minimum, text) or _missing(g.LATENCY_VS_STABLE, stable, minimum, text)
-    if missing is not None:
-        return missing
-    assert cand is not None and stable is not None and cand.value is not None and stable.value is not None
-    verdict: Verdict = "pass" if cand.value <= tol * stable.value + slack else "fail"
-    ratio = cand.value / stable.value if stable.value > 0 else None
-    message = f"candidate median {cand.value:.4g}ms, stable median {stable.value:.4g}ms"
+    known = _known(g.LATENCY_VS_STABLE, minimum, text, cand, stable)
+    if isinstance(known, GateResult):
+        return known
+    c, s = known
+    verdict: Verdict = "pass" if c.value <= tol * s.value + slack else "fail"
+    ratio = c.value / s.value if s.value > 0 else None
+    message = f"candidate median {c.value:.4g}ms, stable median {s.value:.4g}ms"
     return GateResult(
-        name=g.LATENCY_VS_STABLE, value=ratio, threshold=text, samples=cand.samples, verdict=verdict, message=message
+        name=g.LATENCY_VS_STABLE, value=ratio, threshold=text, samples=c.samples, verdict=verdict, message=message
     )
 
 
 def _error_rate(m: Measurement | None, minimum: int, limit: float, confidence: float) -> GateResult:
     text = f"<= {limit:g} ({confidence:.0%} one-sided Wilson)"
-    missing = _missing(g.ERROR_RATE, m, minimum, text)
-    if missing is not None or m is None or m.value is None:
-        return missing or GateResult(name=g.ERROR_RATE, threshold=text, verdict="inconclusive")
-    errors = min(m.samples, max(0, round(m.value * m.samples)))
-    low, high = wilson_interval(errors, m.samples, z=z_quantile(confidence))
+    known = _known(g.ERROR_RATE, minimum, text, m)
+    if isinstance(known, GateResult):
+        return known
+    ((value, samples),) = known
+    errors = min(samples, max(0, round(value * samples)))
+    low, high = wilson_interval(errors, samples, z=z_quantile(confidence))
     # H0: rate <= max. Fail only when even the lower confidence bound is above max.
     verdict: Verdict = "fail" if low > limit else "pass"
-    message = f"{errors}/{m.samples} errors, bounds [{low:.4f}, {high:.4f}]"
-    return GateResult(
-        name=g.ERROR_RATE, value=m.value, threshold=text, samples=m.samples, verdict=verdict, message=message
-    )
+    message = f"{errors}/{samples} errors, bounds [{low:.4f}, {high:.4f}]"
+    return GateResult(name=g.ERROR_RATE, value=value, threshold=text, samples=samples, verdict=verdict, message=message)
 
 
 def _error_vs_stable(
@@ -154,20 +188,15 @@ def _error_vs_stable(
 ) -> GateResult:
     name = g.ERROR_RATE_VS_STABLE
     text = f"not worse than stable ({confidence:.0%} one-sided z)"
-    missing = _missing(name, cand, minimum, text) or _missing(name, stable, minimum, text)
-    if missing is not None:
-        return missing
-    assert cand is not None and stable is not None and cand.value is not None and stable.value is not None
-    x1 = min(cand.samples, round(cand.value * cand.samples))
-    x2 = min(stable.samples, round(stable.value * stable.samples))
-    z = two_proportion_z(x1, cand.samples, x2, stable.samples)
+    known = _known(name, minimum, text, cand, stable)
+    if isinstance(known, GateResult):
+        return known
+    c, s = known
+    x1 = min(c.samples, round(c.value * c.samples))
+    x2 = min(s.samples, round(s.value * s.samples))
+    z = two_proportion_z(x1, c.samples, x2, s.samples)
     verdict: Verdict = "fail" if z > z_quantile(confidence) else "pass"
-    message = f"candidate {x1}/{cand.samples}, stable {x2}/{stable.samples}, z={z:.2f}"
+    message = f"candidate {x1}/{c.samples}, stable {x2}/{s.samples}, z={z:.2f}"
     return GateResult(
-        name=name,
-        value=cand.value - stable.value,
-        threshold=text,
-        samples=cand.samples,
-        verdict=verdict,
-        message=message,
+        name=name, value=c.value - s.value, threshold=text, samples=c.samples, verdict=verdict, message=message
     )

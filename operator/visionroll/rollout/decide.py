@@ -18,6 +18,7 @@ from datetime import datetime
 
 from visionroll.api import Revision, VisionModelSpec, VisionModelStatus, Weights, parse_duration
 from visionroll.rollout import transitions as t
+from visionroll.rollout.analysis import thresholds
 from visionroll.rollout.clock import elapsed, parse, stamp
 from visionroll.rollout.progress import Step, advance_if_done, has_gates, record, stage_seconds
 from visionroll.rollout.types import Controls, Decision, Event, Measurements
@@ -50,7 +51,11 @@ def decide(
     step = _decide(spec, current, generation, desired, measurements, controls, now)
     final = step.status.model_copy(update={"observed_generation": generation})
     return Decision(
-        status=final, events=(*retired, *step.events), outcome=step.outcome, requeue_after=_requeue(spec, final, now)
+        status=final,
+        events=(*retired, *step.events),
+        outcome=step.outcome,
+        requeue_after=_requeue(spec, final, now),
+        thresholds=thresholds(spec.rollout.analysis.gates),
     )
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from visionroll.api import Analysis
 
-Stage = str  # "shadow" | "canary" | "split"
-
 # Measurements (candidate unless suffixed `.stable`).
 LATENCY_P99 = "latencyP99"  # milliseconds; samples = requests in the window
 LATENCY_P99_STABLE = "latencyP99.stable"

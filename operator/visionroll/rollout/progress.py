@@ -104,11 +104,11 @@ def advance_if_done(status: VisionModelStatus, spec: VisionModelSpec, generation
     if spent is None or spent < stage_seconds(spec, status.stage):
         return Step(status)
     verdict = latest_verdict(status, spec)
+    evidence = summary(status.analysis.gates if status.analysis else ())
     if status.stage == "split" and verdict in ("pass", "fail"):
-        return _finish_split(status, spec, generation, verdict == "pass", now)
+        return _finish_split(status, spec, generation, verdict == "pass", evidence, now)
     if verdict != "pass":
         return Step(status)
-    evidence = summary(status.analysis.gates) if status.analysis else "no gates configured"
     if status.stage == "shadow" and t.shadow_of(spec).then_promote == "canary":
         new = status.model_copy(update=t.enter_stage(spec, "canary", now))
         new = new.model_copy(update={"message": t.describe(new)})
@@ -133,9 +133,13 @@ def advance_if_done(status: VisionModelStatus, spec: VisionModelSpec, generation
 
 
 def _finish_split(
-    status: VisionModelStatus, spec: VisionModelSpec, generation: int, candidate_wins: bool, now: datetime
+    status: VisionModelStatus,
+    spec: VisionModelSpec,
+    generation: int,
+    candidate_wins: bool,
+    evidence: str,
+    now: datetime,
 ) -> Step:
-    evidence = summary(status.analysis.gates) if status.analysis else "no gates configured"
     winner = "candidate" if candidate_wins else "stable"
     if t.split_of(spec).decide == "manual":
         message = f"split finished, {winner} is ahead ({evidence}); awaiting promote or abort"

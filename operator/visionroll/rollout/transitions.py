@@ -84,9 +84,7 @@ WAITING: dict[str, Any] = {"weights": Weights(stable=100, candidate=0), "mirror_
 
 def activate(status: VisionModelStatus, spec: VisionModelSpec, now: datetime) -> tuple[VisionModelStatus, Event]:
     """The candidate is ready: its stage begins now, with the stage's weights."""
-    stage = status.stage or "canary"
-    fields = canary_step(spec, status.step or 0) if stage == "canary" else enter_stage(spec, stage, now)
-    new = status.model_copy(update=fields | step_begins(now))
+    new = status.model_copy(update=enter_stage(spec, status.stage or "canary", now))
     new = new.model_copy(update={"message": describe(new)})
     cand = status.candidate.version if status.candidate else "?"
     return new, Event("Normal", "CandidateReady", f"candidate {cand} has ready pods: {new.message}")

@@ -8,6 +8,7 @@ The reconcile layer turns the new status into objects (workloads for `stable`, `
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -81,3 +82,5 @@ class Decision:
     events: tuple[Event, ...] = ()
     outcome: str | None = None  # promoted | rolled-back | advanced | paused | ... for the decisions metric
     requeue_after: float | None = field(default=None)  # seconds until the next tick is useful
+    # The numeric limit of each spec gate that has one, by gate name, for the gate threshold metric.
+    thresholds: Mapping[str, float] = field(default_factory=dict)

@@ -9,7 +9,7 @@ import pytest
 
 from support.rollout_sim import make_spec
 from visionroll.api import GateResult
-from visionroll.rollout.analysis import judge, overall, summary
+from visionroll.rollout.analysis import judge, overall, summary, thresholds
 from visionroll.rollout.types import Measurement, Measurements
 
 
@@ -91,3 +91,15 @@ def test_overall_and_summary() -> None:
     assert overall([]) == "pass"
     text = summary(results.values())
     assert "drift=0.3 (<= 0.1, n=500) fail" in text and "errorRate=n/a" in text and "[down]" in text
+
+
+def test_thresholds_are_the_numeric_limits_of_gates_that_have_exactly_one() -> None:
+    gates = {
+        "latencyP99": {"maxMs": 150, "maxRatioToStable": 1.5},
+        "errorRate": {"max": 0.01, "confidence": 0.95},
+        "drift": {"max": 0.1},
+        "custom": [{"name": "low", "query": "q", "min": 0.9}, {"name": "band", "query": "q", "min": 1, "max": 5}],
+    }
+    limits = thresholds(make_spec("canary", gates=gates).rollout.analysis.gates)
+    # errorRateVsStable (a z test) and a custom band have no single limit: never the 95 of "(95% one-sided z)".
+    assert limits == {"latencyP99": 150, "latencyP99Ratio": 1.5, "errorRate": 0.01, "drift": 0.1, "custom:low": 0.9}
