@@ -48,13 +48,13 @@ def visionmodel(i: int) -> dict[str, Any]:
     }
 
 
-def count_ready(cluster: Cluster, namespace: str) -> tuple[int, int]:
+def count_ready(cluster: Cluster, namespace: str) -> int:
     items = cluster.kubectl_json("get", "visionmodels", "-n", namespace)["items"]
     ready = 0
     for vm in items:
         conditions = {c["type"]: c["status"] for c in vm.get("status", {}).get("conditions", [])}
         ready += conditions.get("Ready") == "True"
-    return ready, len(items)
+    return ready
 
 
 def count_applied(cluster: Cluster, namespace: str) -> int:
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(op.log_tail(40))
                     return 1
                 op.check_alive()
-                ready, _ = count_ready(cluster, namespace)
+                ready = count_ready(cluster, namespace)
                 if applied_at is None:
                     applied = count_applied(cluster, namespace)
                     if applied >= args.count:

@@ -166,8 +166,6 @@ def main() -> None:
                 provider = PrometheusProvider.from_url(prom.url, min_window_seconds=20)
                 results: dict[str, list[tuple[str, float]]] = {"failing": [], "healthy": []}
                 for kind, version, runs in (("failing", "4.0", args.failing), ("healthy", "2.0", args.healthy)):
-                    if runs == 0:
-                        continue
                     for i in range(runs):
                         outcome, seconds = one_rollout(
                             spec, stable, ts.inference_url, ts.inference_url, config_path, provider, version=version

@@ -24,10 +24,8 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +35,7 @@ from pathlib import Path
 import aiohttp
 import requests
 
+from localkube.procs import Proc, Supervisor, free_port, wait_until
 from visionroll_serving import local
 from visionroll_serving.samples import held_out_pngs
 
@@ -166,46 +165,36 @@ def settled_shadow_inferences(ts: local.TorchServe, *, quiet: float = 0.5, timeo
     raise RuntimeError(f"the shadow was still answering after {timeout:.0f}s")
 
 
-class Listener:
-    """A child process in its own session serving on a loopback port; stopped, with its children, by its PID."""
+def start_listener(sup: Supervisor, name: str, command: list[str], port: int) -> Proc:
+    """Start ``command`` under ``sup`` (its own session, stopped with its children by ``sup.stop_all()``) and wait
+    until it accepts connections on the loopback ``port``."""
+    proc = sup.start(name, command)
 
-    def __init__(self, name: str, command: list[str], port: int, log: Path) -> None:
-        self.name, self.port = name, port
-        with open(log, "wb") as stderr:
-            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"{name} did not start; see {log}")
+    def accepting() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)  # its own session: e.g. nginx's master and worker
-            self.process.wait(timeout=10)
+    wait_until(f"{name} on port {port}", accepting, timeout=10, interval=0.05, alive=proc.check_alive)
+    return proc
 
 
-def start_nginx(torchserve: str, tmp: Path) -> tuple[Listener, int, int]:
+def start_nginx(sup: Supervisor, torchserve: str, tmp: Path) -> tuple[int, int]:
     """nginx with two servers: split_clients only, and split_clients plus a 100% `mirror`."""
-    port, mirror_port = local.free_port(), local.free_port()
+    port, mirror_port = free_port(), free_port()
     conf = NGINX_CONF.format(tmp=tmp, ts=torchserve, port=port, mirror_port=mirror_port)
     (tmp / "nginx.conf").write_text(conf)
-    command = ["nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf")]
-    return Listener("nginx", command, port, tmp / "nginx.stderr"), port, mirror_port
+    start_listener(sup, "nginx", ["nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf")], port)
+    return port, mirror_port
 
 
 NOOP_ANSWER = b'{"top_k": [{"label": "0", "score": 1.0}]}'
 
 
-def start_noop_model(tmp: Path) -> Listener:
+def start_noop_model(sup: Supervisor) -> int:
     """An upstream that answers every POST at once without inference: mirroring to it shows the router's own cost."""
-    port = local.free_port()
-    command = [sys.executable, __file__, "--serve-noop-model", str(port)]
-    return Listener("no-op model", command, port, tmp / "noop.stderr")
+    port = free_port()
+    start_listener(sup, "noop-model", [sys.executable, __file__, "--serve-noop-model", str(port)], port)
+    return port
 
 
 def serve_noop_model(port: int) -> None:
@@ -256,16 +245,17 @@ def main() -> None:
         mirror_cfg = local.write_router_config(
             tmp / "mirror.json", local.router_config(mirrored, shadow={"variant": "candidate", "percent": 100})
         )
-        noop = start_noop_model(tmp)
-        noop_cfg = local.write_router_config(
-            tmp / "noop.json",
-            local.router_config(
-                [mirrored[0], local.variant("candidate", "2.0", f"http://127.0.0.1:{noop.port}", weight=0)],
-                shadow={"variant": "candidate", "percent": 100},
-            ),
-        )
-        nginx, nginx_port, nginx_mirror_port = start_nginx(upstream.removeprefix("http://"), tmp)
+        sup = Supervisor(tmp, die_with_parent=True)
         try:
+            noop_port = start_noop_model(sup)
+            noop_cfg = local.write_router_config(
+                tmp / "noop.json",
+                local.router_config(
+                    [mirrored[0], local.variant("candidate", "2.0", f"http://127.0.0.1:{noop_port}", weight=0)],
+                    shadow={"variant": "candidate", "percent": 100},
+                ),
+            )
+            nginx_port, nginx_mirror_port = start_nginx(sup, upstream.removeprefix("http://"), tmp)
             with (
                 local.Router(config_file=plain_cfg, log_level="WARNING") as plain,
                 local.Router(config_file=mirror_cfg, log_level="WARNING") as mirror,
@@ -295,8 +285,7 @@ def main() -> None:
                         print(f"  round {round_ + 1}/{args.rounds} {name}: {saturated.rps:.0f} req/s saturated,"
                               f" p99 {paced.p99_ms:.2f} ms at {args.rate:.0f} req/s", flush=True)  # fmt: skip
         finally:
-            nginx.stop()
-            noop.stop()
+            sup.stop_all()
             shutil.rmtree(tmp, ignore_errors=True)
     report(args, saturation, latency, time.perf_counter() - started)
 

@@ -10,14 +10,14 @@ status  show what runs there
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 from localkube import build, versions
-from localkube.cluster import LocalCluster, default_run_dir, http_get
+from localkube.cluster import STATE_FILE, LocalCluster, default_run_dir, http_get
 from localkube.procs import Supervisor
+from localkube.prometheus import STATE_FILE as PROMETHEUS_STATE_FILE
 from localkube.prometheus import Prometheus
 
 
@@ -25,21 +25,33 @@ def _err(msg: str) -> None:
     print(f"[localkube] {msg}", file=sys.stderr, flush=True)
 
 
-def _exports(run_dir: Path) -> str:
+def _cluster(run_dir: Path) -> LocalCluster | None:
+    """The cluster started in ``run_dir``, or None when none was."""
+    return LocalCluster.attach(run_dir) if (run_dir / STATE_FILE).exists() else None
+
+
+def _prometheus(run_dir: Path) -> Prometheus | None:
+    """The Prometheus started beside the cluster in ``run_dir``, or None when none was."""
+    prom_dir = run_dir / "prometheus"
+    return Prometheus.attach(prom_dir) if (prom_dir / PROMETHEUS_STATE_FILE).exists() else None
+
+
+def _exports(run_dir: Path, prom: Prometheus | None) -> str:
     lines = [f"export KUBECONFIG={run_dir / 'kubeconfig'}"]
-    prom_state = run_dir / "prometheus" / "state.json"
-    if prom_state.exists():
-        lines.append(f"export VISIONROLL_PROMETHEUS_URL={json.loads(prom_state.read_text())['url']}")
+    if prom is not None:
+        lines.append(f"export VISIONROLL_PROMETHEUS_URL={prom.url}")
     return "\n".join(lines)
 
 
-def _healthy(run_dir: Path) -> bool:
-    if not (run_dir / "state.json").exists():
+def _healthy(local: LocalCluster | None, running: dict[str, bool] | None = None) -> bool:
+    """Every recorded process of ``local`` runs (``running``: their states, when already checked) and its API server
+    answers /readyz."""
+    if local is None:
         return False
-    cluster = LocalCluster.attach(run_dir)
-    if not cluster.supervisor.procs or not all(cluster.running().values()):
+    running = local.running() if running is None else running
+    if not running or not all(running.values()):
         return False
-    return cluster.kubectl("get", "--raw=/readyz", check=False, timeout=10).returncode == 0
+    return local.kubectl("get", "--raw=/readyz", check=False, timeout=10).returncode == 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -53,9 +65,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir
-    if _healthy(run_dir):
+    if _healthy(_cluster(run_dir)):
         _err(f"already running in {run_dir}")
-        print(_exports(run_dir))
+        print(_exports(run_dir, _prometheus(run_dir)))
         return 0
     _stop(run_dir)
     t0 = time.monotonic()
@@ -63,11 +75,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     k8s = versions.KUBERNETES
     _err(f"control plane (Kubernetes {k8s}) up in {cluster.start_seconds:.1f} s; logs in {cluster.log_dir}")
     _err("ready after (s): " + ", ".join(f"{k} {v}" for k, v in cluster.phases.items()))
-    if not args.no_prometheus:
+    if args.no_prometheus:
+        prom = _prometheus(run_dir)
+    else:
         prom = Prometheus.start(run_dir / "prometheus", scrape_interval=args.scrape_interval, persistent=True)
         _err(f"prometheus at {prom.url} (config {prom.config_path})")
     _err(f"all up in {time.monotonic() - t0:.1f} s; stop with `python -m localkube down`")
-    print(_exports(run_dir))
+    print(_exports(run_dir, prom))
     return 0
 
 
@@ -92,27 +106,28 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir
-    ok = True
-    for d in (run_dir, run_dir / "prometheus"):
-        for p in Supervisor.load(d).procs:
-            alive = p.running()
-            ok &= alive
-            print(f"{p.name:24} pid {p.pid:<8} {'running' if alive else 'STOPPED'}  log {p.log}")
-    if not (run_dir / "state.json").exists() or not Supervisor.load(run_dir).procs:
+    local, prom = _cluster(run_dir), _prometheus(run_dir)
+    cluster_sup = local.supervisor if local else Supervisor.load(run_dir)
+    prom_sup = prom.supervisor if prom else Supervisor.load(run_dir / "prometheus")
+    cluster_running = {p.name: p.running() for p in cluster_sup.procs}
+    prom_running = {p.name: p.running() for p in prom_sup.procs}
+    for sup, running in ((cluster_sup, cluster_running), (prom_sup, prom_running)):
+        for p in sup.procs:
+            print(f"{p.name:24} pid {p.pid:<8} {'running' if running[p.name] else 'STOPPED'}  log {p.log}")
+    ok = all(cluster_running.values()) and all(prom_running.values())
+    if local is None or not cluster_running:
         print(f"no cluster running in {run_dir} (start one with `python -m localkube up`)")
         return 1
-    healthy = _healthy(run_dir)
+    healthy = _healthy(local, cluster_running)
     print(f"apiserver /readyz: {'ok' if healthy else 'FAILING'}")
-    prom_state = run_dir / "prometheus" / "state.json"
-    if prom_state.exists():
-        url = json.loads(prom_state.read_text())["url"]
+    if prom is not None:
         try:
-            http_get(f"{url}/-/ready")
-            print(f"prometheus {url}: ready")
+            http_get(f"{prom.url}/-/ready")
+            print(f"prometheus {prom.url}: ready")
         except OSError:
-            print(f"prometheus {url}: NOT READY")
+            print(f"prometheus {prom.url}: NOT READY")
             ok = False
-    print(_exports(run_dir))
+    print(_exports(run_dir, prom))
     return 0 if ok and healthy else 1
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localkube import versions
+from localkube.procs import tail
 
 
 class BuildError(RuntimeError):
@@ -54,16 +55,17 @@ class BinPaths:
     kwok_stages: Path
     helm: Path
 
+    def kube_commands(self) -> dict[str, Path]:
+        """The binaries built from the k8s.io/kubernetes module, by command name (k8s.io/kubernetes/cmd/<name>)."""
+        return {
+            "kube-apiserver": self.kube_apiserver,
+            "kube-controller-manager": self.kube_controller_manager,
+            "kube-scheduler": self.kube_scheduler,
+            "kubectl": self.kubectl,
+        }
+
     def missing(self) -> list[Path]:
-        paths = [
-            self.etcd,
-            self.kube_apiserver,
-            self.kube_controller_manager,
-            self.kube_scheduler,
-            self.kubectl,
-            self.kwok,
-            self.helm,
-        ]
+        paths = [self.etcd, *self.kube_commands().values(), self.kwok, self.helm]
         return [p for p in paths if not os.access(p, os.X_OK)]
 
 
@@ -114,9 +116,8 @@ class _Go:
             proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
             log.write(proc.stdout)
         if proc.returncode != 0:
-            tail = self.log_path.read_text().splitlines()[-40:]
             raise BuildError(
-                f"{' '.join(cmd)} failed (exit {proc.returncode}); log {self.log_path}:\n" + "\n".join(tail)
+                f"{' '.join(cmd)} failed (exit {proc.returncode}); log {self.log_path}:\n{tail(self.log_path, 40)}"
             )
         return proc.stdout
 
@@ -201,7 +202,8 @@ def _timed(name: str, version: str, times: dict[str, float], fn: object) -> None
     _log(f"built {name} {version} in {times[name]:.1f} s")
 
 
-def _build_kubernetes(go: _Go, wanted: Sequence[str], times: dict[str, float]) -> None:
+def _build_kubernetes(go: _Go, wanted: dict[str, Path], times: dict[str, float]) -> None:
+    """Build the commands in ``wanted`` (name -> where the binary goes) from the k8s.io/kubernetes module."""
     version = versions.KUBERNETES
     staging_version = "v0" + version[version.index(".") :]  # v1.36.3 -> v0.36.3
     wrapper = cache_root() / "build" / f"kubernetes-{version}"
@@ -233,22 +235,15 @@ def _build_kubernetes(go: _Go, wanted: Sequence[str], times: dict[str, float]) -
         go.run(["get", "-tool", *[f"k8s.io/kubernetes/cmd/{b}@{version}" for b in versions.KUBE_BINARIES]], wrapper)
     times["kubernetes wrapper module + downloads"] = time.monotonic() - start
     ldflags = _kube_ldflags(version)
-    paths = bin_paths()
-    dest = {
-        "kube-apiserver": paths.kube_apiserver,
-        "kube-controller-manager": paths.kube_controller_manager,
-        "kube-scheduler": paths.kube_scheduler,
-        "kubectl": paths.kubectl,
-    }
-    for name in wanted:
+    for name, dest in wanted.items():
 
-        def one(name: str = name) -> None:
+        def one(name: str = name, dest: Path = dest) -> None:
             out = wrapper / "out" / name
             out.parent.mkdir(exist_ok=True)
             go.run(
                 ["build", "-trimpath", "-ldflags", ldflags, "-o", str(out), f"k8s.io/kubernetes/cmd/{name}"], wrapper
             )
-            _install_file(out, dest[name])
+            _install_file(out, dest)
             out.unlink()
 
         _timed(name, version, times, one)
@@ -347,13 +342,7 @@ def build_all(force: bool = False) -> BinPaths:
         _log(f"building with {go.exe}; go output in {log_path}")
         times: dict[str, float] = {}
         total_start = time.monotonic()
-        kube_dest = {
-            "kube-apiserver": paths.kube_apiserver,
-            "kube-controller-manager": paths.kube_controller_manager,
-            "kube-scheduler": paths.kube_scheduler,
-            "kubectl": paths.kubectl,
-        }
-        wanted = [n for n, p in kube_dest.items() if force or not os.access(p, os.X_OK)]
+        wanted = {n: p for n, p in paths.kube_commands().items() if force or not os.access(p, os.X_OK)}
         if wanted:
             _build_kubernetes(go, wanted, times)
         if force or not os.access(paths.etcd, os.X_OK):
@@ -373,11 +362,9 @@ def build_all(force: bool = False) -> BinPaths:
     return paths
 
 
-def ensure_binaries(build: bool = True) -> BinPaths:
-    """The binary paths, building what is missing (or failing, with ``build=False``)."""
+def ensure_binaries() -> BinPaths:
+    """The binary paths, building what is missing."""
     paths = bin_paths()
     if not paths.missing():
         return paths
-    if not build:
-        raise BuildError(f"missing binaries {paths.missing()}; run `python -m localkube build`")
     return build_all()

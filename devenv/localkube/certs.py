@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _VALIDITY = dt.timedelta(days=365)
+_SERVICE_IP = "10.0.0.1"  # the `kubernetes` Service: the first address of cluster.SERVICE_CIDR
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,46 @@ def _ca(cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     return key, cert
 
 
-def generate(pki_dir: Path, service_ip: str = "10.0.0.1") -> Pki:
+_LEAF_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=True,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
+def _leaf(
+    subject: x509.Name,
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca: x509.Certificate,
+    usage: x509.ObjectIdentifier,
+    cert_path: Path,
+    key_path: Path,
+    *,
+    san: x509.SubjectAlternativeName | None = None,
+) -> None:
+    """Write a fresh key and a certificate for it, signed by ``ca``, for one extended key usage."""
+    key = _key()
+    builder = (
+        _builder(subject, ca.subject, key.public_key())
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_LEAF_USAGE, critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    )
+    if san is not None:
+        builder = builder.add_extension(san, critical=False)
+    aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
+    cert = builder.add_extension(aki, critical=False).sign(ca_key, hashes.SHA256())
+    _write_key(key, key_path)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def generate(pki_dir: Path) -> Pki:
     """Write a fresh CA, serving cert, admin client cert and service-account key pair into ``pki_dir``."""
     pki_dir.mkdir(parents=True, exist_ok=True)
     pki = Pki(
@@ -113,22 +153,7 @@ def generate(pki_dir: Path, service_ip: str = "10.0.0.1") -> Pki:
     ca_key, ca = _ca("localkube-ca")
     _write_key(ca_key, pki.ca_key)
     pki.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    ca_name = ca.subject
 
-    leaf_usage = x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=True,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
-    aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
-
-    server_key = _key()
     dns = [
         "localhost",
         "kubernetes",
@@ -136,47 +161,19 @@ def generate(pki_dir: Path, service_ip: str = "10.0.0.1") -> Pki:
         "kubernetes.default.svc",
         "kubernetes.default.svc.cluster.local",
     ]
-    ips = [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address(service_ip)]
+    ips = [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address(_SERVICE_IP)]
     san = x509.SubjectAlternativeName([x509.DNSName(d) for d in dns] + [x509.IPAddress(i) for i in ips])
-    server = (
-        _builder(_name("kube-apiserver"), ca_name, server_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(leaf_usage, critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(san, critical=False)
-        .add_extension(aki, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    _write_key(server_key, pki.server_key)
-    pki.server_cert.write_bytes(server.public_bytes(serialization.Encoding.PEM))
-
-    admin_key = _key()
-    admin = (
-        _builder(_name("localkube-admin", "system:masters"), ca_name, admin_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(leaf_usage, critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(aki, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    _write_key(admin_key, pki.admin_key)
-    pki.admin_cert.write_bytes(admin.public_bytes(serialization.Encoding.PEM))
+    server_auth, client_auth = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
+    _leaf(_name("kube-apiserver"), ca_key, ca, server_auth, pki.server_cert, pki.server_key, san=san)
+    admin = _name("localkube-admin", "system:masters")
+    _leaf(admin, ca_key, ca, client_auth, pki.admin_cert, pki.admin_key)
 
     # Request-header ("front proxy") authentication, as kubeadm sets it up: the controller-manager and scheduler
     # look it up for delegated authentication, and aggregated API servers (e.g. metrics-server) rely on it.
     fp_ca_key, fp_ca = _ca("localkube-front-proxy-ca")
     pki.front_proxy_ca.write_bytes(fp_ca.public_bytes(serialization.Encoding.PEM))
-    fp_key = _key()
-    fp_client = (
-        _builder(_name("front-proxy-client"), fp_ca.subject, fp_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(leaf_usage, critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(fp_ca_key.public_key()), critical=False)
-        .sign(fp_ca_key, hashes.SHA256())
-    )
-    _write_key(fp_key, pki.front_proxy_client_key)
-    pki.front_proxy_client_cert.write_bytes(fp_client.public_bytes(serialization.Encoding.PEM))
+    fp_client = _name("front-proxy-client")
+    _leaf(fp_client, fp_ca_key, fp_ca, client_auth, pki.front_proxy_client_cert, pki.front_proxy_client_key)
 
     sa_key = _key()
     _write_key(sa_key, pki.sa_key)

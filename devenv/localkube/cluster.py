@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localkube import build, certs, versions
-from localkube.procs import Supervisor, free_port, reset_run_dir, wait_until
+from localkube.procs import PIDS_FILE, Supervisor, free_port, reset_run_dir, wait_until
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -49,7 +49,7 @@ CONTROLLERS = [
     "disruption-controller",
 ]
 STATE_FILE = "state.json"
-RUN_DIR_MARKERS = (STATE_FILE, "pids.json", "pki", "logs")
+RUN_DIR_MARKERS = (STATE_FILE, PIDS_FILE, "pki", "logs")
 
 
 def default_run_dir() -> Path:
@@ -147,13 +147,11 @@ class Cluster:
 
     # -- namespaces --------------------------------------------------------------------------------------------
 
-    def create_namespace(self, prefix: str = "t", labels: dict[str, str] | None = None) -> str:
+    def create_namespace(self, prefix: str = "t") -> str:
         """Create a uniquely named namespace and wait for its `default` ServiceAccount (Pods need it)."""
         slug = re.sub(r"[^a-z0-9-]+", "-", prefix.lower()).strip("-")[:40].strip("-") or "t"
         name = f"{slug}-{uuid.uuid4().hex[:6]}"
-        ns: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-        if labels:
-            ns["metadata"]["labels"] = labels
+        ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
         self.kubectl("create", "-f", "-", input=json.dumps(ns))
         wait_until(
             f"ServiceAccount default in namespace {name}",
@@ -194,10 +192,6 @@ class LocalCluster(Cluster):
         """Start a fresh cluster in ``run_dir`` (wiped first). With ``persistent`` the processes outlive this
         Python process (for `localkube up`); otherwise they are told to die with it (PR_SET_PDEATHSIG)."""
         bins = build.ensure_binaries()
-        if (run_dir / "pids.json").exists():
-            old = Supervisor.load(run_dir)
-            if any(p.running() for p in old.procs):
-                raise RuntimeError(f"a cluster is already running in {run_dir}; stop it first (localkube down)")
         t0 = time.monotonic()
         for attempt in (1, 2):
             reset_run_dir(run_dir, RUN_DIR_MARKERS)

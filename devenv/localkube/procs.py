@@ -51,7 +51,13 @@ def wait_until(
 
 
 def reset_run_dir(run_dir: Path, markers: Sequence[str]) -> None:
-    """Empty ``run_dir`` for a fresh start, refusing to wipe a non-empty directory that was not ours."""
+    """Empty ``run_dir`` for a fresh start, refusing to wipe a non-empty directory that was not ours or whose
+    recorded processes still run."""
+    running = [f"{p.name}[{p.pid}]" for p in Supervisor.load(run_dir).procs if p.running()]
+    if running:
+        raise RuntimeError(
+            f"already running in {run_dir}: {', '.join(running)}; stop it first (python -m localkube down)"
+        )
     if run_dir.exists() and any(run_dir.iterdir()):
         if not any((run_dir / m).exists() for m in markers):
             raise RuntimeError(f"refusing to wipe {run_dir}: not empty and not a localkube run directory")
@@ -148,7 +154,8 @@ class Supervisor:
         return sup
 
     def stop_all(self, timeout: float = 15.0) -> None:
-        """SIGTERM every recorded process (newest first), wait, SIGKILL what is left, wait again."""
+        """SIGTERM every recorded process (newest first, with its process group), wait, SIGKILL what is left, wait
+        again."""
         for proc in reversed(self.procs):
             self._stop(proc, timeout)
         self.procs.clear()
@@ -162,8 +169,7 @@ class Supervisor:
                 proc.popen.wait()
             return
         for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, sig)
+            _signal(proc.pid, sig)
             if proc.popen is not None:
                 try:
                     proc.popen.wait(wait)
@@ -177,3 +183,13 @@ class Supervisor:
                 time.sleep(0.05)
         if proc.running():
             raise RuntimeError(f"could not stop {proc.name} (pid {proc.pid})")
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    """Signal ``pid`` and, when it leads its own process group (everything `Supervisor.start` starts does), the whole
+    group with it: children such as nginx's workers go too, and none is left behind by a SIGKILL of its parent."""
+    with contextlib.suppress(ProcessLookupError):
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)

@@ -60,8 +60,6 @@ class Prometheus:
         timeout: float = 60.0,
     ) -> Prometheus:
         """Start a fresh Prometheus in ``run_dir`` (wiped first) on a free loopback port."""
-        if run_dir.exists() and any(p.running() for p in Supervisor.load(run_dir).procs):
-            raise RuntimeError(f"Prometheus already runs in {run_dir}")
         reset_run_dir(run_dir, (STATE_FILE, CONFIG_FILE, "logs", "data"))
         (run_dir / "rules").mkdir()
         port = free_port()

@@ -212,11 +212,11 @@ def play(stack: Stack, scenario: Scenario, recorder: Recorder, log: Log) -> Resu
     )
 
 
-def thresholds(scenarios: tuple[Scenario, ...] = SCENARIOS) -> dict[str, list[float]]:
+def thresholds() -> dict[str, list[float]]:
     """The gate limits the scenarios set, for the dotted lines of the timeline."""
     out: dict[str, set[float]] = {}
     keys = {"latencyP99": "maxMs", "errorRate": "max", "drift": "max", "agreement": "min"}
-    for scenario in scenarios:
+    for scenario in SCENARIOS:
         for gate, spec in scenario.rollout["analysis"].get("gates", {}).items():
             if gate in keys and keys[gate] in spec:
                 out.setdefault(gate, set()).add(float(spec[keys[gate]]))

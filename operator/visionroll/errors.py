@@ -20,11 +20,7 @@ class VisionrollError(Exception):
 
 
 class TransientError(VisionrollError):
-    """Retry later; `delay` (seconds) is a hint, None lets the caller's backoff decide."""
-
-    def __init__(self, message: str, *, delay: float | None = None) -> None:
-        super().__init__(message)
-        self.delay = delay
+    """Retry later, after the caller's backoff."""
 
 
 class ApiUnavailable(TransientError):
@@ -45,7 +41,3 @@ class UnknownProvider(PermanentError):
 
 class ApiRejected(PermanentError):
     """The API server refused a request (4xx other than 404/409/429)."""
-
-    def __init__(self, message: str, *, status: int) -> None:
-        super().__init__(message)
-        self.status = status

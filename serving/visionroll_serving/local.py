@@ -24,14 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import requests
 
-from localkube.procs import free_port
+from localkube.procs import free_port, tail
 from visionroll_serving.management import TorchServeError, TorchServeManagement
 
 LOOPBACK = "127.0.0.1"
@@ -90,7 +90,7 @@ def metric_samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
 class _Process:
     """A child process in its own session, stopped by PID with its descendants."""
 
-    name = "process"
+    name = "process"  # as start-up errors name it
 
     def __init__(self, *, keep_logs: bool = False) -> None:
         self.keep_logs = keep_logs
@@ -99,24 +99,29 @@ class _Process:
         self.returncode: int | None = None
 
     @property
-    def pid(self) -> int:
-        if self._process is None:
-            raise RuntimeError(f"{self.name} is not running")
-        return self._process.pid
-
-    @property
     def log_file(self) -> Path:
         assert self.workdir is not None
         return self.workdir / "output.log"
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return tail(self.log_file, lines)
 
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    def _wait_until_ready(self, probe: Callable[[], str | None], *, timeout: float, interval: float) -> None:
+        """Polls `probe` (None when ready, else why not) every `interval` seconds; fails early if the process exits."""
+        deadline = time.monotonic() + timeout
+        last = "not started"
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise RuntimeError(f"{self.name} exited during start-up:\n{self.log_tail()}")
+            reason = probe()
+            if reason is None:
+                return
+            last = reason
+            time.sleep(interval)
+        raise TimeoutError(f"{self.name} not ready after {timeout:.0f}s ({last}):\n{self.log_tail()}")
 
     def _spawn(self, command: list[str], *, env: Mapping[str, str] | None = None) -> None:
         assert self.workdir is not None
@@ -187,7 +192,7 @@ class TorchServe(_Process):
     Several versions of one model may be loaded together; they answer on /predictions/<model>/<version>.
     """
 
-    name = "torchserve"
+    name = "TorchServe"
 
     def __init__(
         self,
@@ -298,23 +303,19 @@ class TorchServe(_Process):
         return dict(json.loads((self.workdir / "key_file.json").read_text()))
 
     def wait_ready(self, *, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        token = None
-        last = "not started"
-        while time.monotonic() < deadline:
-            if not self.running():
-                raise RuntimeError(f"TorchServe exited during start-up:\n{self.log_tail()}")
+        token: str | None = None
+
+        def probe() -> str | None:
+            nonlocal token
             try:
                 if self.token_auth and token is None:
                     token = self.key_file()["management"]["key"]
                 readiness = self.management(token=token).readiness()
-                if readiness.ready:
-                    return
-                last = "; ".join(readiness.reasons)
             except (TorchServeError, OSError, KeyError, ValueError) as exc:
-                last = str(exc)
-            time.sleep(0.5)
-        raise TimeoutError(f"TorchServe not ready after {timeout:.0f}s ({last}):\n{self.log_tail()}")
+                return str(exc)
+            return None if readiness.ready else "; ".join(readiness.reasons)
+
+        self._wait_until_ready(probe, timeout=timeout, interval=0.5)
 
 
 def variant(name: str, version: str, upstream: str, *, weight: int, revision: str | None = None) -> dict[str, Any]:
@@ -422,32 +423,28 @@ class Router(_Process):
                 command += [flag, str(value)]
         return command
 
-    def start(self, *, timeout: float = 30.0, wait_config: bool = True) -> Self:
+    def start(self, *, timeout: float = 30.0) -> Self:
         self.workdir = Path(tempfile.mkdtemp(prefix="visionroll-router-"))
         self.port, self.metrics_port = free_port(), free_port()
         self._spawn(self.command())
         try:
-            self.wait_ready(timeout=timeout, path="/readyz" if wait_config else "/healthz")
+            self.wait_ready(timeout=timeout)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def wait_ready(self, *, timeout: float, path: str = "/readyz") -> None:
-        deadline = time.monotonic() + timeout
-        last = "not started"
-        while time.monotonic() < deadline:
-            if not self.running():
-                raise RuntimeError(f"router exited during start-up:\n{self.log_tail()}")
+    def wait_ready(self, *, timeout: float) -> None:
+        def probe() -> str | None:
             try:
-                response = requests.get(self.url + path, timeout=2)
+                response = requests.get(self.url + "/readyz", timeout=2)
                 if response.status_code == 200:
-                    return
-                last = f"{response.status_code} {response.text[:200]}"
+                    return None
+                return f"{response.status_code} {response.text[:200]}"
             except requests.RequestException as exc:
-                last = str(exc)
-            time.sleep(0.1)
-        raise TimeoutError(f"router not ready after {timeout:.0f}s ({last}):\n{self.log_tail()}")
+                return str(exc)
+
+        self._wait_until_ready(probe, timeout=timeout, interval=0.1)
 
     def metrics_text(self) -> str:
         return requests.get(self.metrics_url + "/metrics", timeout=5).text

@@ -4,30 +4,18 @@ and Ready (kwok), namespace deletion (namespace controller + garbage collector),
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from localkube.cluster import Cluster
+from support.kube import wait
 
 ROOT = Path(__file__).resolve().parents[2]
 CANARY = ROOT / "examples" / "canary.yaml"
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
-
-
-def _wait(what: str, check: Any, timeout: float = 60.0, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
 def test_server_reports_the_pinned_version(cluster: Cluster) -> None:
@@ -86,7 +74,7 @@ def test_deployment_pods_become_running_and_ready(cluster: Cluster, namespace: s
             and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
         ]
 
-    assert len(_wait("3 Running+Ready pods", lambda: len(ready_pods()) == 3 and ready_pods())) == 3
+    assert len(wait("3 Running+Ready pods", lambda: len(ready_pods()) == 3 and ready_pods())) == 3
     cluster.kubectl("rollout", "status", "deployment/web", "-n", namespace, "--timeout=60s")
     dep = cluster.kubectl_json("get", "deployment", "web", "-n", namespace)
     assert dep["status"]["readyReplicas"] == 3
@@ -115,7 +103,7 @@ def test_deployment_pods_become_running_and_ready(cluster: Cluster, namespace: s
     # Scaling down deletes pods, and kwok lets deleted pods go away.
     cluster.kubectl("delete", "hpa", "web", "-n", namespace)
     cluster.kubectl("scale", "deployment/web", "--replicas=1", "-n", namespace)
-    _wait("1 pod left", lambda: len(cluster.kubectl_json("get", "pods", "-n", namespace)["items"]) == 1)
+    wait("1 pod left", lambda: len(cluster.kubectl_json("get", "pods", "-n", namespace)["items"]) == 1)
 
 
 def test_garbage_collector_and_namespace_deletion(cluster: Cluster) -> None:
@@ -133,13 +121,13 @@ def test_garbage_collector_and_namespace_deletion(cluster: Cluster) -> None:
     }
     cluster.apply(dependent, namespace=name)
     cluster.kubectl("delete", "configmap", "owner", "-n", name)
-    _wait(
+    wait(
         "the garbage collector to delete the dependent",
         lambda: cluster.kubectl("get", "configmap", "dependent", "-n", name, check=False).returncode != 0,
     )
 
     cluster.kubectl("delete", "namespace", name, "--wait=false")
-    _wait(
+    wait(
         f"namespace {name} to be gone",
         lambda: "NotFound" in cluster.kubectl("get", "namespace", name, check=False).stderr,
         timeout=90,

@@ -1,4 +1,5 @@
-"""`Kube`: kubectl in one test namespace, with polling, for the integration tests (operator, rollout)."""
+"""`Kube`: kubectl in one test namespace, with polling, for the integration tests (operator, rollout); the polling
+helpers `wait` / `eventually`; `revision_of(vm)`: the revision the operator names for a VisionModel."""
 
 from __future__ import annotations
 
@@ -9,8 +10,37 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from localkube.cluster import Cluster
+from visionroll.api import VisionModelSpec
+from visionroll.workloads.naming import revision
 
 T = TypeVar("T")
+
+
+def wait(
+    what: str | Callable[[], str], probe: Callable[[], T | None], *, timeout: float = 60.0, interval: float = 0.5
+) -> T:
+    """Poll ``probe`` until it returns something truthy and return that; AssertionError after ``timeout`` seconds.
+    ``what`` may be a callable, for a description built when the wait fails (e.g. from the last state seen)."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    described = what() if callable(what) else what
+    raise AssertionError(f"timed out after {timeout}s waiting for {described} (last: {last!r})")
+
+
+def eventually(check: Callable[[], bool], *, timeout: float = 10.0, interval: float = 0.2) -> bool:
+    """True once ``check()`` is; AssertionError when it is still False after ``timeout`` seconds."""
+    return wait("a condition to hold", check, timeout=timeout, interval=interval)
+
+
+def revision_of(vm: dict[str, Any]) -> str:
+    """The revision the operator names for this VisionModel's spec (the same function it uses)."""
+    spec = VisionModelSpec.model_validate(vm["spec"])
+    return revision(spec.model, spec.serving)
 
 
 class Kube:
@@ -79,11 +109,4 @@ class Kube:
         return {"apiVersion": "visionroll.io/v1alpha1", "kind": "VisionModel", "metadata": {"name": name}, "spec": body}
 
     def wait(self, what: str, probe: Callable[[], T | None], *, timeout: float = 60.0, interval: float = 0.5) -> T:
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            last = probe()
-            if last:
-                return last
-            time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+        return wait(what, probe, timeout=timeout, interval=interval)

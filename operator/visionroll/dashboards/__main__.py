@@ -37,10 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.write:
         OUT_DIR.mkdir(parents=True, exist_ok=True)
+        expected = expected_files()
         for path in OUT_DIR.glob("*.json"):
-            if path not in expected_files():
+            if path not in expected:
                 path.unlink()
-        for path, text in expected_files().items():
+        for path, text in expected.items():
             path.write_text(text)
             print(f"wrote {path.relative_to(REPO_ROOT)}")
         return 0

@@ -16,20 +16,21 @@ import logging
 
 import kopf
 
+from visionroll.k8s import OWNED, Kind
 from visionroll.settings import Settings
+from visionroll.workloads import naming
 
 ANNOTATION_PREFIX = "visionroll.io"
-OWNED_SELECTOR = "app.kubernetes.io/managed-by=visionroll"
-OWNED_RESOURCES: tuple[tuple[str, str, str], ...] = (
-    ("", "v1", "configmaps"),
-    ("", "v1", "services"),
-    ("", "v1", "serviceaccounts"),
-    ("apps", "v1", "deployments"),
-    ("autoscaling", "v2", "horizontalpodautoscalers"),
-    ("policy", "v1", "poddisruptionbudgets"),
-    ("rbac.authorization.k8s.io", "v1", "roles"),
-    ("rbac.authorization.k8s.io", "v1", "rolebindings"),
-)
+OWNED_SELECTOR = f"app.kubernetes.io/managed-by={naming.MANAGED_BY}"
+
+
+def _resource(kind: Kind) -> tuple[str, str, str]:
+    group, _, version = kind.api_version.rpartition("/")
+    return group, version, kind.plural
+
+
+# (group, version, plural) of every owned kind but HTTPRoute: the Gateway API CRDs may not be installed.
+OWNED_RESOURCES: tuple[tuple[str, str, str], ...] = tuple(_resource(k) for k in OWNED if k.kind != "HTTPRoute")
 
 
 def configure(settings: kopf.OperatorSettings, config: Settings) -> None:

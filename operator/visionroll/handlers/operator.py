@@ -62,7 +62,7 @@ async def reconcile_visionmodel(*, namespace: str | None, name: str, memo: Any, 
     try:
         await runner.run(namespace or "", name)
     except TransientError as exc:
-        raise kopf.TemporaryError(str(exc), delay=exc.delay or BACKOFF) from exc
+        raise kopf.TemporaryError(str(exc), delay=BACKOFF) from exc
     except PermanentError as exc:
         raise kopf.PermanentError(str(exc)) from exc
 

@@ -9,24 +9,18 @@ from __future__ import annotations
 
 from visionroll.k8s.api import Kube, Obj
 from visionroll.k8s.cache import OwnedCache
-from visionroll.k8s.client import FIELD_MANAGER, Client, Conflict, NotFound
+from visionroll.k8s.client import Client
 from visionroll.k8s.compare import up_to_date
-from visionroll.k8s.resources import DEPLOYMENT, KINDS, OWNED, PVC, VISIONMODEL, Kind, kind_of
+from visionroll.k8s.resources import OWNED, PVC, VISIONMODEL, Kind
 
 __all__ = [
-    "DEPLOYMENT",
-    "FIELD_MANAGER",
-    "KINDS",
     "OWNED",
     "PVC",
     "VISIONMODEL",
     "Client",
-    "Conflict",
     "Kind",
     "Kube",
-    "NotFound",
     "OwnedCache",
     "Obj",
-    "kind_of",
     "up_to_date",
 ]

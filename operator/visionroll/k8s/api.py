@@ -65,31 +65,22 @@ class Kube:
                 content_type=APPLY,
             )
         except NotFound as exc:  # SSA creates objects, so a 404 means the kind itself is not served
-            raise ApiRejected(
-                f"{kind.kind} ({kind.api_version}) is not served here (CRD not installed?)", status=404
-            ) from exc
+            raise ApiRejected(f"{kind.kind} ({kind.api_version}) is not served here (CRD not installed?)") from exc
         if self.cache is not None:
             self.cache.put(answer)
         return answer
 
-    def delete(
-        self, kind: Kind, namespace: str, name: str, *, uid: str | None = None, labels: dict[str, str] | None = None
-    ) -> bool:
-        """Delete (background propagation); False when it was already gone. `uid` guards against a same-name
-        object created since it was read."""
+    def delete(self, kind: Kind, obj: Obj) -> bool:
+        """Delete a live object (background propagation); False when it was already gone. Its uid guards against a
+        same-name object created since it was read."""
+        meta = obj["metadata"]
         body: Obj = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
-        if uid:
-            body["preconditions"] = {"uid": uid}
+        if meta.get("uid"):
+            body["preconditions"] = {"uid": meta["uid"]}
         if self.cache is not None:
-            self.cache.drop(
-                {
-                    "apiVersion": kind.api_version,
-                    "kind": kind.kind,
-                    "metadata": {"namespace": namespace, "name": name, "labels": dict(labels or {})},
-                }
-            )
+            self.cache.drop(obj)
         try:
-            self.client.request("DELETE", kind.path(namespace, name), body=body)
+            self.client.request("DELETE", kind.path(meta["namespace"], meta["name"]), body=body)
         except (NotFound, Conflict):
             return False
         return True

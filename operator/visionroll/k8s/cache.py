@@ -98,7 +98,3 @@ class OwnedCache:
         with self._lock:
             self._objects.pop((namespace, visionmodel), None)
             self._listed_at.pop((namespace, visionmodel), None)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return sum(len(b) for b in self._objects.values())

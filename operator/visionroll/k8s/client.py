@@ -103,7 +103,7 @@ class Client:
             raise Conflict(f"{method} {path}: {message}")
         if status == 429 or status >= 500 or status == 0:
             raise ApiUnavailable(f"{method} {path}: {status} {message}")
-        raise ApiRejected(f"{method} {path}: {status} {message}", status=status)
+        raise ApiRejected(f"{method} {path}: {status} {message}")
 
 
 def _message(raw: bytes) -> str:

@@ -6,7 +6,6 @@ threads for *different* VisionModels; the handlers serialise ticks of the same o
 
 from __future__ import annotations
 
-from visionroll.metrics import MetricsProvider as MeasurementProvider
 from visionroll.reconcile.tick import Reconciler, TickResult
 
-__all__ = ["MeasurementProvider", "Reconciler", "TickResult"]
+__all__ = ["Reconciler", "TickResult"]

@@ -62,18 +62,18 @@ def finish(
     spec: VisionModelSpec,
     decided: VisionModelStatus,
     *,
-    previous: VisionModelStatus,
     generation: int,
     problems: list[str],
+    refused: bool,
     now: datetime,
 ) -> VisionModelStatus:
+    """`refused`: the API server refused an object this tick (one of the `problems` says which)."""
     stable_ready = ready_replicas(snap, decided.stable.revision if decided.stable else None)
     candidate_ready = ready_replicas(snap, decided.candidate.revision if decided.candidate else None)
     traffic_ready = _traffic_ready(snap, spec)
     rolling = decided.phase in ROLLING_PHASES
     degraded = bool(problems) or decided.phase in ("RolledBack", "Failed")
     if problems:
-        refused = any(p.startswith("the API server refused") for p in problems)
         degraded_reason = "ApplyFailed" if refused else "InvalidReference"
         degraded_message = "; ".join(problems)
     elif degraded:
@@ -89,9 +89,11 @@ def finish(
         ready_reason, ready_message = "StableNotReady", "no ready stable replica yet"
     else:
         ready_reason, ready_message = "TrafficNotReady", "the router has no ready replica yet"
+    # The rollout core never touches conditions: `decided` carries the previous status's conditions unchanged.
+    previous = decided.conditions
     conditions = [
         _condition(
-            decided.conditions or previous.conditions,
+            previous,
             "Ready",
             ready,
             ready_reason,
@@ -100,7 +102,7 @@ def finish(
             generation=generation,
         ),
         _condition(
-            decided.conditions or previous.conditions,
+            previous,
             "Progressing",
             rolling,
             decided.phase,
@@ -109,7 +111,7 @@ def finish(
             generation=generation,
         ),
         _condition(
-            decided.conditions or previous.conditions,
+            previous,
             "Degraded",
             degraded,
             degraded_reason,

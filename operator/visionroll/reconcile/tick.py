@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from visionroll import observability
 from visionroll.api import Revision, VisionModelSpec, VisionModelStatus, parse_duration
 from visionroll.errors import ApiRejected, InvalidSpec
-from visionroll.k8s import OWNED, Kube, Obj, kind_of, up_to_date
+from visionroll.k8s import OWNED, Kube, Obj, up_to_date
 from visionroll.metrics import MetricsProvider
 from visionroll.reconcile import desired as desired_objects
 from visionroll.reconcile import report, snapshot
@@ -149,7 +149,13 @@ class Reconciler:
             refused = exc
             want.problems.append(f"the API server refused an object: {exc}")
         status = report.finish(
-            snap, spec, verdict.status, previous=previous, generation=generation, problems=want.problems, now=now
+            snap,
+            spec,
+            verdict.status,
+            generation=generation,
+            problems=want.problems,
+            refused=refused is not None,
+            now=now,
         )
         written = False
         if _wire(status) != _wire(previous):
@@ -195,8 +201,7 @@ class Reconciler:
                     continue
                 if not revision and not want.traffic and not want.up:
                     continue  # nothing is decided yet (no stable): keep whatever traffic objects exist
-                meta = obj["metadata"]
-                self.kube.delete(kind_of(obj), snap.namespace, key[1], uid=meta.get("uid"), labels=meta.get("labels"))
+                self.kube.delete(kind, obj)
                 del snap.owned[key]
                 gone.append(f"{key[0]}/{key[1]}")
         return gone

@@ -63,7 +63,3 @@ class TrafficProvider(Protocol):
     def objects(self, plan: TrafficPlan) -> list[Manifest]:
         """Every object this provider needs for the plan, in apply order; the front Service included."""
         ...
-
-    def owned_kinds(self) -> tuple[tuple[str, str], ...]:
-        """(apiVersion, kind) of what `objects` builds, so objects of a provider no longer used can be removed."""
-        ...

@@ -55,6 +55,3 @@ class GatewayApiProvider:
             selector = {"visionroll.io/model": plan.visionmodel, "visionroll.io/revision": stable.revision}
             objects.append(plan.front_service(selector=selector, target_port="inference"))
         return objects
-
-    def owned_kinds(self) -> tuple[tuple[str, str], ...]:
-        return ((GATEWAY_API_VERSION, "HTTPRoute"), ("v1", "Service"))

@@ -18,6 +18,8 @@ ROUTER_METRICS_PORT = 9090
 ROUTER_REPLICAS = 2
 ROUTING_KEY = "router.json"
 COMPONENT_LABEL = "app.kubernetes.io/component"
+LABELS = {"app.kubernetes.io/name": "visionroll-router", COMPONENT_LABEL: "router"}
+"""On every object of the router (added to the contract labels)."""
 
 
 def router_name(visionmodel: str) -> str:
@@ -60,13 +62,9 @@ def _pod_labels(plan: TrafficPlan) -> dict[str, str]:
     return {"visionroll.io/model": plan.visionmodel, COMPONENT_LABEL: "router"}
 
 
-def _labels(plan: TrafficPlan) -> dict[str, str]:
-    return {"app.kubernetes.io/name": "visionroll-router", COMPONENT_LABEL: "router"}
-
-
 def _deployment(plan: TrafficPlan) -> Manifest:
     name = router_name(plan.visionmodel)
-    pod_labels = {**plan.metadata(name, extra_labels=_labels(plan))["labels"]}
+    pod_labels = {**plan.metadata(name, extra_labels=LABELS)["labels"]}
     container = {
         "name": "router",
         "image": plan.router_image,
@@ -84,7 +82,7 @@ def _deployment(plan: TrafficPlan) -> Manifest:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": plan.metadata(name, extra_labels=_labels(plan)),
+        "metadata": plan.metadata(name, extra_labels=LABELS),
         "spec": {
             "replicas": ROUTER_REPLICAS,
             "selector": {"matchLabels": _pod_labels(plan)},
@@ -106,7 +104,7 @@ def _deployment(plan: TrafficPlan) -> Manifest:
 
 def _rbac(plan: TrafficPlan) -> list[Manifest]:
     name = router_name(plan.visionmodel)
-    meta = plan.metadata(name, extra_labels=_labels(plan))
+    meta = plan.metadata(name, extra_labels=LABELS)
     rule = {
         "apiGroups": [""],
         "resources": ["configmaps"],
@@ -133,19 +131,9 @@ class RouterProvider:
         routing = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": plan.metadata(routing_configmap_name(plan.visionmodel), extra_labels=_labels(plan)),
+            "metadata": plan.metadata(routing_configmap_name(plan.visionmodel), extra_labels=LABELS),
             "data": {ROUTING_KEY: json.dumps(routing_config(plan), indent=2, sort_keys=True)},
         }
         # The front Service `<name>` is the router's Service: clients on `http`, Prometheus on `metrics`.
         front = plan.front_service(selector=_pod_labels(plan), target_port="http", metrics_port=ROUTER_METRICS_PORT)
         return [routing, *_rbac(plan), _deployment(plan), front]
-
-    def owned_kinds(self) -> tuple[tuple[str, str], ...]:
-        return (
-            ("v1", "ConfigMap"),
-            ("v1", "ServiceAccount"),
-            ("rbac.authorization.k8s.io/v1", "Role"),
-            ("rbac.authorization.k8s.io/v1", "RoleBinding"),
-            ("apps/v1", "Deployment"),
-            ("v1", "Service"),
-        )

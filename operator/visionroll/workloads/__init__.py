@@ -12,7 +12,7 @@ from visionroll.workloads.deployment import deployment
 from visionroll.workloads.meta import Manifest, Owner
 from visionroll.workloads.service import endpoint, front_service, variant_service
 from visionroll.workloads.torchserve import config_map
-from visionroll.workloads.variants import ROLES, Role, Variant, replica_range
+from visionroll.workloads.variants import Role, Variant, replica_range
 
 
 def serving_objects(owner: Owner, variant: Variant, autoscaling: Autoscaling) -> list[Manifest]:
@@ -26,7 +26,6 @@ def serving_objects(owner: Owner, variant: Variant, autoscaling: Autoscaling) ->
 
 
 __all__ = [
-    "ROLES",
     "Manifest",
     "Owner",
     "Role",

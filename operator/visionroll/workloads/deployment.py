@@ -20,10 +20,6 @@ GPU_RESOURCE = "nvidia.com/gpu"
 LOG_DIR = "/home/model-server/logs"
 
 
-def pod_labels(visionmodel: str, revision: str) -> dict[str, str]:
-    return naming.labels(visionmodel, revision)
-
-
 def selector_labels(visionmodel: str, revision: str) -> dict[str, str]:
     return {naming.LABEL_MODEL: visionmodel, naming.LABEL_REVISION: revision}
 
@@ -125,6 +121,6 @@ def deployment(owner: Owner, variant: Variant) -> Manifest:
         spec={
             "selector": {"matchLabels": selector_labels(owner.name, variant.revision)},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-            "template": {"metadata": {"labels": pod_labels(owner.name, variant.revision)}, "spec": pod_spec},
+            "template": {"metadata": {"labels": naming.labels(owner.name, variant.revision)}, "spec": pod_spec},
         },
     )

@@ -14,10 +14,15 @@ LABEL_REVISION = "visionroll.io/revision"
 LABEL_ROLE = "visionroll.io/role"
 
 
+def revision_record(model: ModelSource, serving: Serving) -> str:
+    """Everything that changes what the pods serve, as JSON: hashed into the revision name, and recorded in the
+    revision's ConfigMap so that its objects can be rebuilt."""
+    return json.dumps({"model": model.wire(), "serving": serving.wire()}, sort_keys=True)
+
+
 def revision(model: ModelSource, serving: Serving) -> str:
     """`<version-slug>-<6 hex>`: the hash covers everything that changes what the pods serve."""
-    payload = json.dumps({"model": model.wire(), "serving": serving.wire()}, sort_keys=True)
-    digest = hashlib.sha256(payload.encode()).hexdigest()[:6]
+    digest = hashlib.sha256(revision_record(model, serving).encode()).hexdigest()[:6]
     slug = re.sub(r"[^a-z0-9]+", "-", model.version.lower()).strip("-")[:20] or "v"
     return f"{slug}-{digest}"
 

@@ -22,14 +22,14 @@ def pod_security_context() -> dict[str, Any]:
     }
 
 
-def container_security_context(*, read_only_root: bool = True) -> dict[str, Any]:
+def container_security_context() -> dict[str, Any]:
     return {
         "runAsNonRoot": True,
         "runAsUser": UID,
         "runAsGroup": GID,
         "allowPrivilegeEscalation": False,
         "privileged": False,
-        "readOnlyRootFilesystem": read_only_root,
+        "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }

@@ -72,10 +72,6 @@ def config_properties(model: ModelSource, serving: Serving) -> str:
     return "".join(f"{key}={value}\n" for key, value in lines)
 
 
-def revision_record(model: ModelSource, serving: Serving) -> str:
-    return json.dumps({"model": model.wire(), "serving": serving.wire()}, sort_keys=True)
-
-
 def parse_revision_record(text: str) -> tuple[ModelSource, Serving]:
     """The model and serving spec a revision's ConfigMap recorded; ValueError when it does not validate."""
     data: dict[str, Any] = json.loads(text)
@@ -87,5 +83,5 @@ def config_map(owner: Owner, *, revision: str, model: ModelSource, serving: Serv
         "v1",
         "ConfigMap",
         metadata(owner, naming.variant_name(owner.name, revision), revision=revision),
-        data={CONFIG_KEY: config_properties(model, serving), REVISION_KEY: revision_record(model, serving)},
+        data={CONFIG_KEY: config_properties(model, serving), REVISION_KEY: naming.revision_record(model, serving)},
     )

@@ -13,7 +13,6 @@ from typing import Literal
 from visionroll.api import Autoscaling, ModelSource, Serving
 
 Role = Literal["stable", "candidate", "retiring"]
-ROLES: tuple[Role, ...] = ("stable", "candidate", "retiring")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -24,7 +23,7 @@ from visionroll_serving.router.answers import TopOne, error_body, top_one
 from visionroll_serving.router.config import RouterConfig
 from visionroll_serving.router.metrics import UNREACHABLE, RouterMetrics
 from visionroll_serving.router.routing import Picker
-from visionroll_serving.router.shadow import ShadowJob, ShadowMirror, UpstreamAnswer
+from visionroll_serving.router.shadow import ShadowJob, ShadowMirror
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,6 @@ class Settings:
     connect_timeout: float = 2.0
     shadow_queue: int = 1000
     shadow_concurrency: int = 16
-    shadow_timeout: float = 10.0
     max_connections: int = 256
 
 
@@ -59,13 +57,8 @@ class Router:
         self.shadow = ShadowMirror(
             self._send_shadow, queue_size=settings.shadow_queue, concurrency=settings.shadow_concurrency
         )
-        # Built once: every live and mirrored request uses one of these.
-        self._live_timeout = aiohttp.ClientTimeout(
-            total=settings.upstream_timeout, sock_connect=settings.connect_timeout
-        )
-        self._shadow_timeout = aiohttp.ClientTimeout(
-            total=settings.shadow_timeout, sock_connect=settings.connect_timeout
-        )
+        # Built once: every live and mirrored request uses it.
+        self._timeout = aiohttp.ClientTimeout(total=settings.upstream_timeout, sock_connect=settings.connect_timeout)
 
     @property
     def config(self) -> RouterConfig | None:
@@ -85,7 +78,7 @@ class Router:
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
-            timeout=self._live_timeout,
+            timeout=self._timeout,
             auto_decompress=False,
             skip_auto_headers=("User-Agent",),
         )
@@ -146,7 +139,7 @@ class Router:
         top: TopOne | None = None
         started = time.perf_counter()
         try:
-            status, payload, answer_type = await self._post(url, body, content_type, self._live_timeout)
+            status, payload, answer_type = await self._post(url, body, content_type, self._timeout)
         except TimeoutError:
             series.observe(UNREACHABLE, time.perf_counter() - started)
             return error(504, f"upstream {live.name} timed out", **headers)
@@ -165,17 +158,17 @@ class Router:
             if live_top is not None:
                 live_top.set_result(top)
 
-    async def _send_shadow(self, job: ShadowJob) -> UpstreamAnswer:
+    async def _send_shadow(self, job: ShadowJob) -> TopOne | None:
         started = time.perf_counter()
         try:
-            status, payload, _ = await self._post(job.url, job.body, job.content_type, self._shadow_timeout)
+            status, payload, _ = await self._post(job.url, job.body, job.content_type, self._timeout)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             job.series.observe(UNREACHABLE, time.perf_counter() - started)
             log.debug("shadow request to %s failed: %r", job.url, exc)
-            return UpstreamAnswer(UNREACHABLE, None)
+            return None
         top = top_one(payload) if status == 200 else None
         job.series.observe(str(status), time.perf_counter() - started, top)
-        return UpstreamAnswer(str(status), top)
+        return top
 
     async def healthz(self, _: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -210,7 +203,3 @@ def make_metrics_app(metrics: RouterMetrics) -> web.Application:
     app = web.Application()
     app.router.add_get("/metrics", serve)
     return app
-
-
-def describe(settings: Settings) -> dict[str, Any]:
-    return {key: getattr(settings, key) for key in settings.__dataclass_fields__}

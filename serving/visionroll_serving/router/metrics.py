@@ -81,29 +81,28 @@ class VariantSeries:
     _codes: dict[str, Counter] = field(default_factory=dict)
     _classes: dict[str, Counter] = field(default_factory=dict)
     _results: dict[str, Counter] = field(default_factory=dict)
+    _reasons: dict[str, Counter] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.duration = self.metrics.duration.labels(*self.labels)
         self.confidence = self.metrics.confidence.labels(*self.labels)
 
+    def _child(self, cache: dict[str, Counter], metric: Counter, value: str) -> Counter:
+        """The child of `metric` for these labels plus `value`, made on first use and cached."""
+        child = cache.get(value)
+        if child is None:
+            child = cache[value] = metric.labels(*self.labels, value)
+        return child
+
     def observe(self, code: str, seconds: float, top: TopOne | None = None) -> None:
-        counter = self._codes.get(code)
-        if counter is None:
-            counter = self._codes[code] = self.metrics.requests.labels(*self.labels, code)
-        counter.inc()
+        self._child(self._codes, self.metrics.requests, code).inc()
         self.duration.observe(seconds)
         if top is not None:
-            predicted = self._classes.get(top.label)
-            if predicted is None:
-                predicted = self._classes[top.label] = self.metrics.predictions.labels(*self.labels, top.label)
-            predicted.inc()
+            self._child(self._classes, self.metrics.predictions, top.label).inc()
             self.confidence.observe(top.score)
 
-    def compared(self, result: str) -> None:  # once per mirrored request: the child is looked up once
-        counter = self._results.get(result)
-        if counter is None:
-            counter = self._results[result] = self.metrics.shadow_comparisons.labels(*self.labels, result)
-        counter.inc()
+    def compared(self, result: str) -> None:
+        self._child(self._results, self.metrics.shadow_comparisons, result).inc()
 
-    def dropped(self, reason: str) -> None:
-        self.metrics.shadow_dropped.labels(*self.labels, reason).inc()
+    def dropped(self, reason: str) -> None:  # hot when the shadow queue overflows
+        self._child(self._reasons, self.metrics.shadow_dropped, reason).inc()

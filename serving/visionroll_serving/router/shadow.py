@@ -31,13 +31,7 @@ class ShadowJob:
     series: VariantSeries
 
 
-@dataclass(frozen=True)
-class UpstreamAnswer:
-    code: str  # HTTP status, or "error" when there was none
-    top: TopOne | None
-
-
-Sender = Callable[[ShadowJob], Awaitable[UpstreamAnswer]]
+Sender = Callable[[ShadowJob], Awaitable[TopOne | None]]  # the shadow's top-1; None when it gave none
 
 
 class ShadowMirror:
@@ -76,23 +70,24 @@ class ShadowMirror:
         while True:
             job = await self._queue.get()
             try:
-                answer: UpstreamAnswer | None = await self._send(job)
+                shadow = await self._send(job)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a shadow must never take the router down
                 log.exception("shadow request to %s failed unexpectedly", job.url)
-                answer = None
+                shadow = None
             # Compared once the live answer is known too; the sender does not wait for it.
-            job.live.add_done_callback(functools.partial(_record, job.series, answer))
+            job.live.add_done_callback(functools.partial(_record, job.series, shadow))
 
 
-def _record(series: VariantSeries, answer: UpstreamAnswer | None, live: asyncio.Future[TopOne | None]) -> None:
-    top = None if live.cancelled() else live.result()
+def _record(series: VariantSeries, shadow: TopOne | None, live: asyncio.Future[TopOne | None]) -> None:
+    # The live request always sets a result (never cancels the future), so result() cannot raise here.
+    top = live.result()
     if top is not None:  # no comparison when the live request itself failed
-        series.compared(_compare(top, answer))
+        series.compared(_compare(top, shadow))
 
 
-def _compare(live: TopOne, answer: UpstreamAnswer | None) -> str:
-    if answer is None or answer.top is None:
+def _compare(live: TopOne, shadow: TopOne | None) -> str:
+    if shadow is None:
         return "error"
-    return "agree" if answer.top.label == live.label else "disagree"
+    return "agree" if shadow.label == live.label else "disagree"

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from support.kube import wait
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CHART = REPO_ROOT / "charts" / "visionroll"
@@ -66,15 +67,20 @@ def _can(cluster: Any, sa: str, verb: str, resource: str, *, namespace: str = ""
 
 
 def _wait_running(cluster: Any, namespace: str, selector: str, timeout: float = 120.0) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
     pods: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
+
+    def running() -> list[dict[str, Any]] | None:
+        nonlocal pods
         pods = cluster.kubectl_json("get", "pods", "-n", namespace, "-l", selector)["items"]
         live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-        if live and all(p["status"].get("phase") == "Running" for p in live):
-            return live
-        time.sleep(1)
-    raise AssertionError(f"pods {selector} in {namespace} not Running: {[p['status'] for p in pods]}")
+        return live if live and all(p["status"].get("phase") == "Running" for p in live) else None
+
+    return wait(
+        lambda: f"pods {selector} in {namespace} Running: {[p['status'] for p in pods]}",
+        running,
+        timeout=timeout,
+        interval=1,
+    )
 
 
 @pytest.mark.parametrize("mode", ["default", "namespaced"])

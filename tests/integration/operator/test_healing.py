@@ -5,20 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from support.kube import Kube
-from visionroll.api import VisionModelSpec
+from support.kube import Kube, revision_of
 from visionroll.testing import OperatorProcess
-from visionroll.workloads.naming import revision
-
-
-def rev_of(vm: dict[str, Any]) -> str:
-    spec = VisionModelSpec.model_validate(vm["spec"])
-    return revision(spec.model, spec.serving)
 
 
 def test_spec_change_updates_the_objects(kube: Kube, operator: OperatorProcess) -> None:
     kube.apply(kube.visionmodel("digits"))
-    old = rev_of(kube.wait("Ready", lambda: kube.ready("digits")))
+    old = revision_of(kube.wait("Ready", lambda: kube.ready("digits")))
 
     changed = kube.visionmodel(
         "digits",
@@ -26,8 +19,8 @@ def test_spec_change_updates_the_objects(kube: Kube, operator: OperatorProcess) 
         autoscaling={"minReplicas": 2, "maxReplicas": 6},
     )
     kube.apply(changed)
-    vm = kube.wait("the new revision Ready", lambda: (v := kube.ready("digits")) and rev_of(v) != old and v)
-    new = rev_of(vm)
+    vm = kube.wait("the new revision Ready", lambda: (v := kube.ready("digits")) and revision_of(v) != old and v)
+    new = revision_of(vm)
     assert vm["status"]["stable"]["revision"] == new
 
     dep = kube.must("deployment", f"digits-{new}")
@@ -54,7 +47,7 @@ def test_spec_change_updates_the_objects(kube: Kube, operator: OperatorProcess) 
 
 def test_hand_edits_and_deletions_are_reverted(kube: Kube, operator: OperatorProcess) -> None:
     kube.apply(kube.visionmodel("digits"))
-    rev = rev_of(kube.wait("Ready", lambda: kube.ready("digits")))
+    rev = revision_of(kube.wait("Ready", lambda: kube.ready("digits")))
     name = f"digits-{rev}"
 
     patch = {"spec": {"template": {"spec": {"containers": [{"name": "torchserve", "image": "evil:latest"}]}}}}
@@ -130,5 +123,5 @@ def test_a_kind_the_cluster_does_not_serve_degrades_with_a_message(kube: Kube, o
     assert cond["reason"] == "ApplyFailed"
     assert "HTTPRoute" in cond["message"] and "not served" in cond["message"]
     vm = kube.must("visionmodel", "gw")
-    assert kube.get("deployment", f"gw-{rev_of(vm)}") is not None  # workloads were applied before traffic
+    assert kube.get("deployment", f"gw-{revision_of(vm)}") is not None  # workloads were applied before traffic
     assert operator.healthy()

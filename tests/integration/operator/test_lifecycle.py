@@ -6,19 +6,12 @@ import json
 import time
 from typing import Any
 
-from support.kube import Kube
-from visionroll.api import VisionModelSpec
+from support.kube import Kube, revision_of
 from visionroll.testing import OperatorProcess
-from visionroll.workloads.naming import revision
 
 OWNED_KINDS = (
     "deployments,services,configmaps,horizontalpodautoscalers,poddisruptionbudgets,serviceaccounts,roles,rolebindings"
 )
-
-
-def rev_of(vm: dict[str, Any]) -> str:
-    spec = VisionModelSpec.model_validate(vm["spec"])
-    return revision(spec.model, spec.serving)
 
 
 def owned(kube: Kube, name: str) -> dict[str, dict[str, Any]]:
@@ -29,7 +22,7 @@ def owned(kube: Kube, name: str) -> dict[str, dict[str, Any]]:
 def test_create_builds_every_owned_object(kube: Kube, operator: OperatorProcess) -> None:
     kube.apply(kube.visionmodel("digits", serving={"workers": 2, "batchSize": 8}))
     vm = kube.wait("VisionModel digits Ready", lambda: kube.ready("digits"))
-    rev = rev_of(vm)
+    rev = revision_of(vm)
     variant = f"digits-{rev}"
 
     objects = owned(kube, "digits")

@@ -17,10 +17,10 @@ import pytest
 import requests
 
 from localkube.prometheus import Prometheus
-from support.kube import Kube
-from visionroll.api import ModelSource, Serving
+from support.kube import Kube, revision_of
 from visionroll.testing import OperatorProcess
 from visionroll.workloads import naming
+from visionroll.workloads.torchserve import INFERENCE_PORT
 from visionroll_serving import local
 from visionroll_serving.samples import held_out_pngs
 
@@ -30,17 +30,10 @@ GATES = {"errorRate": {"max": 0.01}, "latencyP99": {"maxMs": 2000}, "drift": {"m
 ANALYSIS = {"interval": "5s", "minSamples": 30, "failureLimit": 2, "inconclusiveLimit": 4, "gates": GATES}
 
 
-def uri(version: str) -> str:
-    return f"https://models.example.com/digits-{version}.mar"
-
-
-def revision(version: str) -> str:
-    return naming.revision(ModelSource(name="digits", version=version, storage_uri=uri(version)), Serving())
-
-
-def manifest(version: str, rollout: dict[str, Any]) -> dict[str, Any]:
-    spec = {"model": {"name": "digits", "version": version, "storageUri": uri(version)}, "rollout": rollout}
-    return {"apiVersion": "visionroll.io/v1alpha1", "kind": "VisionModel", "metadata": {"name": "digits"}, "spec": spec}
+def upstream(namespace: str, version: str) -> str:
+    """The host:port the operator writes into the routing ConfigMap for ``version``'s variant Service."""
+    rev = revision_of(Kube.visionmodel("digits", version=version))
+    return f"{naming.variant_name('digits', rev)}.{namespace}.svc:{INFERENCE_PORT}"
 
 
 class Stack:
@@ -72,7 +65,7 @@ class Stack:
     def start_router(self, versions: list[str]) -> None:
         port = self.ts.inference_url.rsplit(":", 1)[1]
         ns = self.kube.namespace
-        resolve = {f"digits-{revision(v)}.{ns}.svc:8080": f"127.0.0.1:{port}" for v in versions}
+        resolve = {upstream(ns, v): f"127.0.0.1:{port}" for v in versions}
         self.router = local.Router(
             configmap=f"{ns}/digits-routing", kubeconfig=Path(self.cluster.kubeconfig), resolve=resolve
         ).start(timeout=60)
@@ -93,7 +86,7 @@ class Stack:
             i += 1
 
     def deploy(self, version: str, rollout: dict[str, Any]) -> None:
-        self.kube.apply(manifest(version, rollout))
+        self.kube.apply(Kube.visionmodel("digits", version=version, rollout=rollout))
 
     def status(self) -> dict[str, Any]:
         vm = self.kube.get("visionmodel", "digits") or {}

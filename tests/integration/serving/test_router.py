@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from support.kube import eventually
 from visionroll_serving import local
 from visionroll_serving.local import metric_samples, post_many
 
@@ -182,7 +183,7 @@ def test_config_hot_reloads_from_the_file_and_keeps_the_last_good_one(
             ]
         ),
     )
-    assert _eventually(lambda: requests.post(url, data=pngs[0][0], timeout=10).json()["version"] == "3.0")
+    assert eventually(lambda: requests.post(url, data=pngs[0][0], timeout=10).json()["version"] == "3.0")
 
     router.config_file.write_text('{"variants": "broken"')
     time.sleep(1.5)  # several polls of the file
@@ -240,12 +241,3 @@ def _labels(answer: dict[str, Any]) -> list[str]:
 
 def _scores(answer: dict[str, Any]) -> list[float]:
     return [entry["score"] for entry in answer["top_k"]]
-
-
-def _eventually(check: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False

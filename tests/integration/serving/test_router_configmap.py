@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
 from kubernetes import client
 
+from support.kube import eventually
 from visionroll_serving import local
 
 pytestmark = [pytest.mark.torchserve, pytest.mark.cluster]
@@ -43,17 +42,10 @@ def test_router_reloads_from_its_configmap(torchserve: local.TorchServe, cluster
         assert requests.post(url, data=pngs[0][0], timeout=10).json()["version"] == "1.0"
 
         api.patch_namespaced_config_map(name, namespace, {"data": routing(0, 100)})
-        assert _eventually(lambda: requests.post(url, data=pngs[0][0], timeout=10).json()["version"] == "3.0")
+        assert eventually(
+            lambda: requests.post(url, data=pngs[0][0], timeout=10).json()["version"] == "3.0", timeout=20
+        )
 
         api.patch_namespaced_config_map(name, namespace, {"data": {"router.json": "{broken"}})
-        assert _eventually(lambda: "rejected, keeping the previous one" in router.log_tail(200))
+        assert eventually(lambda: "rejected, keeping the previous one" in router.log_tail(200), timeout=20)
         assert requests.post(url, data=pngs[0][0], timeout=10).json()["version"] == "3.0"
-
-
-def _eventually(check: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False

@@ -7,7 +7,7 @@ import asyncio
 from visionroll_serving.router.answers import TopOne
 from visionroll_serving.router.config import RouterConfig, Variant
 from visionroll_serving.router.metrics import RouterMetrics
-from visionroll_serving.router.shadow import ShadowJob, ShadowMirror, UpstreamAnswer
+from visionroll_serving.router.shadow import ShadowJob, ShadowMirror
 
 CANDIDATE = Variant("candidate", "2-0-x", "2.0", "http://127.0.0.1:1", 0)
 CONFIG = RouterConfig("ns", "digits", "digits", (CANDIDATE,))
@@ -31,9 +31,9 @@ def test_full_queue_drops_and_answers_are_compared() -> None:
     metrics = RouterMetrics()
     release = asyncio.Event()
 
-    async def send(job: ShadowJob) -> UpstreamAnswer:
+    async def send(job: ShadowJob) -> TopOne | None:
         await release.wait()
-        return UpstreamAnswer("200", TopOne("7" if job.body == b"same" else "1", 0.9))
+        return TopOne("7" if job.body == b"same" else "1", 0.9)
 
     async def scenario() -> None:
         mirror = ShadowMirror(send, queue_size=2, concurrency=1)
@@ -56,7 +56,7 @@ def test_full_queue_drops_and_answers_are_compared() -> None:
 def test_a_failing_sender_counts_as_error() -> None:
     metrics = RouterMetrics()
 
-    async def send(job: ShadowJob) -> UpstreamAnswer:
+    async def send(job: ShadowJob) -> TopOne | None:
         raise RuntimeError("boom")
 
     async def scenario() -> None:
@@ -75,9 +75,9 @@ def test_the_copy_is_sent_before_the_live_answer_and_compared_after_it() -> None
     metrics = RouterMetrics()
     sent: list[bytes] = []
 
-    async def send(job: ShadowJob) -> UpstreamAnswer:
+    async def send(job: ShadowJob) -> TopOne | None:
         sent.append(job.body)
-        return UpstreamAnswer("200", TopOne("7", 0.9))
+        return TopOne("7", 0.9)
 
     async def scenario() -> None:
         mirror = ShadowMirror(send, queue_size=4, concurrency=2)
