@@ -20,14 +20,20 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages: Prometheus (+promtool) for tests and the demo, nginx as the router's benchmark peer, Java 17 for TorchServe.
+# Debian packages: Prometheus (+promtool) for tests and the demo, nginx as the router's benchmark peer, Java 17 for
+# TorchServe; for the real node: iptables, conntrack, the CNI plugins, buildah and debootstrap (images), and
+# libseccomp-dev + pkg-config (runc is built with seccomp).
+DEBIAN_PACKAGES := prometheus nginx-light openjdk-17-jre-headless iptables conntrack containernetworking-plugins \
+	buildah debootstrap libseccomp-dev pkg-config iproute2
 system-deps:
-	@command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v nginx >/dev/null && command -v java >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus nginx-light openjdk-17-jre-headless; }
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	  [ -z "$$missing" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; }
 
-# etcd, kube-apiserver, controller-manager, scheduler, kubectl, kwok, helm from pinned Go modules (cached by version).
-bins: venv
+# etcd, kube-apiserver, controller-manager, scheduler, kubectl, kubelet, kube-proxy, kwok, helm, containerd, runc,
+# crictl, CoreDNS, metrics-server from pinned Go modules (cached by version); the images pods run (cached by inputs).
+bins: venv system-deps
 	$(PY) -m localkube build
+	$(PY) -m localkube images
 
 crds: venv
 	$(PY) -m visionroll.api.crdgen --write

@@ -29,7 +29,7 @@ from visionroll.testing import OperatorProcess, install_crd
 @contextlib.contextmanager
 def a_cluster(base: Path, nodes: int) -> Iterator[Cluster]:
     t0 = time.monotonic()
-    with env_or_local(base / "cluster", nodes=nodes) as cluster:
+    with env_or_local(base / "cluster", nodes=nodes, mode="kwok") as cluster:
         if isinstance(cluster, LocalCluster):
             print(f"control plane started in {time.monotonic() - t0:.1f} s ({nodes} kwok nodes)", flush=True)
         yield cluster

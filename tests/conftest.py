@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from localkube import testing
-from localkube.cluster import Cluster
+from localkube.cluster import Cluster, LocalCluster
 from localkube.prometheus import Prometheus
 from support.kube import Kube
 from visionroll.testing import install_crd
@@ -20,6 +20,25 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """The cluster: `.kubeconfig`, `.kubectl(*args)`, `.kubectl_json(*args)`, `.apply(manifest)`, `.api_client()`,
     `.helm(*args)`, `.create_namespace()`, `.delete_namespace()`."""
     yield from testing.session_cluster(tmp_path_factory.mktemp("localkube"))
+
+
+@pytest.fixture(scope="session")
+def node_clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.NodeClusters]:
+    """The session's real-node clusters: `.get()` starts one on first use; `.release()` stops it."""
+    yield from testing.node_clusters(tmp_path_factory.mktemp("localkube-node"))
+
+
+@pytest.fixture
+def node_cluster(node_clusters: testing.NodeClusters) -> LocalCluster:
+    """A cluster with a real node (containerd, kubelet, kube-proxy, CoreDNS, metrics-server) whose pods run the
+    images built here (localkube.images). Shared by the session; a test must not stop it."""
+    return node_clusters.get()
+
+
+@pytest.fixture
+def node_namespace(node_cluster: LocalCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace on the real-node cluster, deleted after the test."""
+    yield from testing.namespace_for_test(node_cluster, request.node.name)
 
 
 @pytest.fixture

@@ -1,9 +1,11 @@
-"""python -m localkube build | up | down | status
+"""python -m localkube build | images | up | down | status
 
 build   build the pinned binaries into ~/.cache/visionroll/bin (a warm cache does nothing)
-up      start a persistent control plane + Prometheus in ~/.cache/visionroll/run/default and print
-        `export KUBECONFIG=...` on stdout (so `eval "$(python -m localkube up)"` works)
-down    stop every process recorded in the run directory, by PID
+images  build the images pods run (operator, serving, pause) with buildah, cached by their inputs
+up      start a persistent control plane with a real node (or kwok's fake ones: --mode kwok) + Prometheus in
+        ~/.cache/visionroll/run/default and print `export KUBECONFIG=...` on stdout
+        (so `eval "$(python -m localkube up)"` works)
+down    stop every process recorded in the run directory, by PID, and remove what a node leaves behind
 status  show what runs there
 """
 
@@ -15,8 +17,8 @@ import time
 from pathlib import Path
 
 from localkube import build, versions
-from localkube.cluster import STATE_FILE, LocalCluster, default_run_dir, http_get
-from localkube.procs import Supervisor
+from localkube.cluster import MODES, STATE_FILE, LocalCluster, default_run_dir, stop_run_dir
+from localkube.procs import Supervisor, http_get
 from localkube.prometheus import STATE_FILE as PROMETHEUS_STATE_FILE
 from localkube.prometheus import Prometheus
 
@@ -71,7 +73,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 0
     _stop(run_dir)
     t0 = time.monotonic()
-    cluster = LocalCluster.start(run_dir, persistent=True, nodes=args.nodes)
+    cluster = LocalCluster.start(run_dir, persistent=True, nodes=args.nodes, mode=args.mode)
     k8s = versions.KUBERNETES
     _err(f"control plane (Kubernetes {k8s}) up in {cluster.start_seconds:.1f} s; logs in {cluster.log_dir}")
     _err("ready after (s): " + ", ".join(f"{k} {v}" for k, v in cluster.phases.items()))
@@ -86,16 +88,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _stop(run_dir: Path) -> bool:
-    stopped = False
-    for d in (run_dir / "prometheus", run_dir):
-        sup = Supervisor.load(d)
-        if sup.procs:
-            names = ", ".join(f"{p.name}[{p.pid}]" for p in sup.procs if p.running())
-            sup.stop_all()
-            if names:
-                _err(f"stopped {names}")
-                stopped = True
-    return stopped
+    names = Supervisor.load(run_dir / "prometheus").procs
+    running = [f"{p.name}[{p.pid}]" for p in names if p.running()]
+    Supervisor.load(run_dir / "prometheus").stop_all()
+    running += stop_run_dir(run_dir)
+    if running:
+        _err(f"stopped {', '.join(running)}")
+    return bool(running)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -131,12 +130,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if ok and healthy else 1
 
 
+def cmd_images(args: argparse.Namespace) -> int:
+    from localkube import images
+
+    images.cmd_images()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localkube", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("build", help="build the pinned binaries (cached by version)")
     p.add_argument("--force", action="store_true", help="rebuild even when cached")
     p.set_defaults(func=cmd_build)
+    p = sub.add_parser("images", help="build the images pods run (cached by their inputs)")
+    p.set_defaults(func=cmd_images)
     for name, func, helptext in (
         ("up", cmd_up, "start a persistent control plane + Prometheus"),
         ("down", cmd_down, "stop it by the recorded PIDs"),
@@ -146,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--run-dir", type=Path, default=default_run_dir())
         p.set_defaults(func=func)
         if name == "up":
-            p.add_argument("--nodes", type=int, default=2, help="fake kwok nodes")
+            p.add_argument("--mode", choices=MODES, default="node", help="a real node, or kwok's fake nodes")
+            p.add_argument("--nodes", type=int, default=2, help="fake kwok nodes (with --mode kwok)")
             p.add_argument("--no-prometheus", action="store_true")
             p.add_argument("--scrape-interval", default="2s")
     args = parser.parse_args(argv)

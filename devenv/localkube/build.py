@@ -51,9 +51,18 @@ class BinPaths:
     kube_controller_manager: Path
     kube_scheduler: Path
     kubectl: Path
+    kubelet: Path
+    kube_proxy: Path
     kwok: Path
     kwok_stages: Path
     helm: Path
+    containerd: Path
+    ctr: Path
+    containerd_shim: Path
+    runc: Path
+    crictl: Path
+    coredns: Path
+    metrics_server: Path
 
     def kube_commands(self) -> dict[str, Path]:
         """The binaries built from the k8s.io/kubernetes module, by command name (k8s.io/kubernetes/cmd/<name>)."""
@@ -62,10 +71,24 @@ class BinPaths:
             "kube-controller-manager": self.kube_controller_manager,
             "kube-scheduler": self.kube_scheduler,
             "kubectl": self.kubectl,
+            "kubelet": self.kubelet,
+            "kube-proxy": self.kube_proxy,
         }
 
+    def node_tools(self) -> list[Path]:
+        """What a real node needs besides the kubelet and kube-proxy."""
+        return [
+            self.containerd,
+            self.ctr,
+            self.containerd_shim,
+            self.runc,
+            self.crictl,
+            self.coredns,
+            self.metrics_server,
+        ]
+
     def missing(self) -> list[Path]:
-        paths = [self.etcd, *self.kube_commands().values(), self.kwok, self.helm]
+        paths = [self.etcd, *self.kube_commands().values(), self.kwok, self.helm, *self.node_tools()]
         return [p for p in paths if not os.access(p, os.X_OK)]
 
 
@@ -77,9 +100,18 @@ def bin_paths() -> BinPaths:
         kube_controller_manager=bin_dir("kube-controller-manager", k) / "kube-controller-manager",
         kube_scheduler=bin_dir("kube-scheduler", k) / "kube-scheduler",
         kubectl=bin_dir("kubectl", k) / "kubectl",
+        kubelet=bin_dir("kubelet", k) / "kubelet",
+        kube_proxy=bin_dir("kube-proxy", k) / "kube-proxy",
         kwok=bin_dir("kwok", versions.KWOK) / "kwok",
         kwok_stages=bin_dir("kwok", versions.KWOK) / "stages",
         helm=bin_dir("helm", versions.HELM) / "helm",
+        containerd=bin_dir("containerd", versions.CONTAINERD) / "containerd",
+        ctr=bin_dir("containerd", versions.CONTAINERD) / "ctr",
+        containerd_shim=bin_dir("containerd", versions.CONTAINERD) / "containerd-shim-runc-v2",
+        runc=bin_dir("runc", versions.RUNC) / "runc",
+        crictl=bin_dir("crictl", versions.CRI_TOOLS) / "crictl",
+        coredns=bin_dir("coredns", versions.COREDNS) / "coredns",
+        metrics_server=bin_dir("metrics-server", versions.METRICS_SERVER) / "metrics-server",
     )
 
 
@@ -269,14 +301,75 @@ def _build_etcd(go: _Go, times: dict[str, float]) -> None:
     _timed("etcd", version, times, build)
 
 
-def _go_install(go: _Go, pkg_at_version: str, ldflags: str, dest: Path) -> None:
+def _go_install(
+    go: _Go, pkg_at_version: str | Sequence[str], ldflags: str, dest: Path | Sequence[Path], *, cgo_tags: str = ""
+) -> None:
+    """``go install`` one or more packages of one module version; each binary goes to its ``dest`` (by file name).
+    ``cgo_tags``: build with cgo and these tags (runc needs libseccomp)."""
+    pkgs = [pkg_at_version] if isinstance(pkg_at_version, str) else list(pkg_at_version)
+    dests = [dest] if isinstance(dest, Path) else list(dest)
+    extra = {"GOBIN": ""}
+    flags = ["-trimpath", "-ldflags", ldflags]
+    if cgo_tags:
+        extra["CGO_ENABLED"] = "1"
+        flags += ["-tags", cgo_tags]
     with tempfile.TemporaryDirectory(prefix="localkube-gobin-") as gobin:
-        go.run(
-            ["install", "-trimpath", "-ldflags", ldflags, pkg_at_version],
-            Path(gobin),
-            extra_env={"GOBIN": gobin},
-        )
-        _install_file(Path(gobin) / dest.name, dest)
+        extra["GOBIN"] = gobin
+        go.run(["install", *flags, *pkgs], Path(gobin), extra_env=extra)
+        for d in dests:
+            _install_file(Path(gobin) / d.name, d)
+
+
+def _build_node_tools(go: _Go, force: bool, times: dict[str, float]) -> None:
+    """containerd, runc, crictl, CoreDNS and metrics-server: what a real node runs besides the kubelet."""
+    paths = bin_paths()
+
+    def want(*ps: Path) -> bool:
+        return force or any(not os.access(p, os.X_OK) for p in ps)
+
+    if want(paths.containerd, paths.ctr, paths.containerd_shim):
+        v = versions.CONTAINERD
+        mod = "github.com/containerd/containerd/v2"
+        flags = f"-s -w -X {mod}/version.Version={v} -X {mod}/version.Package={mod}"
+        cmds = ("containerd", "ctr", "containerd-shim-runc-v2")
+        dests = (paths.containerd, paths.ctr, paths.containerd_shim)
+        _timed("containerd", v, times, lambda: _go_install(go, [f"{mod}/cmd/{c}@{v}" for c in cmds], flags, dests))
+    if want(paths.runc):
+        v = versions.RUNC
+        flags = f"-s -w -X main.version={v.lstrip('v')}"
+        pkg = f"github.com/opencontainers/runc@{v}"
+        _timed("runc", v, times, lambda: _go_install(go, pkg, flags, paths.runc, cgo_tags="seccomp"))
+    if want(paths.crictl):
+        v = versions.CRI_TOOLS
+        flags = f"-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version={v}"
+        pkg = f"sigs.k8s.io/cri-tools/cmd/crictl@{v}"
+        _timed("crictl", v, times, lambda: _go_install(go, pkg, flags, paths.crictl))
+    if want(paths.coredns):
+        v = versions.COREDNS
+        pkg = f"github.com/coredns/coredns@{v}"
+        _timed("coredns", v, times, lambda: _go_install(go, pkg, "-s -w", paths.coredns))
+    if want(paths.metrics_server):
+        v = versions.METRICS_SERVER
+        _timed("metrics-server", v, times, lambda: _build_tool_module(go, "metrics-server", v, paths.metrics_server))
+
+
+def _build_tool_module(go: _Go, name: str, version: str, dest: Path) -> None:
+    """metrics-server's main package is not installable with ``go install pkg@version``: build it as a tool of a
+    generated wrapper module."""
+    pkg = "sigs.k8s.io/metrics-server/cmd/metrics-server"
+    wrapper = cache_root() / "build" / f"{name}-{version}"
+    wrapper.mkdir(parents=True, exist_ok=True)
+    gomod = wrapper / "go.mod"
+    if not gomod.exists() or "tool " not in gomod.read_text():
+        gomod.write_text(f"// Generated by localkube.\nmodule localkube.invalid/{name}-wrapper\n\ngo 1.26.0\n")
+        (wrapper / "go.sum").unlink(missing_ok=True)
+        go.run(["get", "-tool", f"{pkg}@{version}"], wrapper)
+    out = wrapper / "out" / name
+    out.parent.mkdir(exist_ok=True)
+    flags = f"-s -w -X sigs.k8s.io/metrics-server/pkg/version.gitVersion={version}"
+    go.run(["build", "-trimpath", "-ldflags", flags, "-o", str(out), pkg], wrapper)
+    _install_file(out, dest)
+    out.unlink()
 
 
 def _build_kwok(go: _Go, times: dict[str, float]) -> None:
@@ -351,6 +444,7 @@ def build_all(force: bool = False) -> BinPaths:
             _build_kwok(go, times)
         if force or not os.access(paths.helm, os.X_OK):
             _build_helm(go, times)
+        _build_node_tools(go, force, times)
         total = time.monotonic() - total_start
         summary = ", ".join(f"{k} {v:.1f}s" for k, v in times.items())
         _log(f"build finished in {total:.1f} s ({summary})")

@@ -132,8 +132,9 @@ def _leaf(
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
-def generate(pki_dir: Path) -> Pki:
-    """Write a fresh CA, serving cert, admin client cert and service-account key pair into ``pki_dir``."""
+def generate(pki_dir: Path, *, extra_ips: tuple[str, ...] = ()) -> Pki:
+    """Write a fresh CA, serving cert, admin client cert and service-account key pair into ``pki_dir``.
+    ``extra_ips``: more addresses the API server answers on (a real node's address, for pods)."""
     pki_dir.mkdir(parents=True, exist_ok=True)
     pki = Pki(
         dir=pki_dir,
@@ -161,7 +162,7 @@ def generate(pki_dir: Path) -> Pki:
         "kubernetes.default.svc",
         "kubernetes.default.svc.cluster.local",
     ]
-    ips = [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address(_SERVICE_IP)]
+    ips = [ipaddress.ip_address(a) for a in ("127.0.0.1", _SERVICE_IP, *extra_ips)]
     san = x509.SubjectAlternativeName([x509.DNSName(d) for d in dns] + [x509.IPAddress(i) for i in ips])
     server_auth, client_auth = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
     _leaf(_name("kube-apiserver"), ca_key, ca, server_auth, pki.server_cert, pki.server_key, san=san)
@@ -181,3 +182,78 @@ def generate(pki_dir: Path) -> Pki:
         sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return pki
+
+
+@dataclass(frozen=True)
+class NodePki:
+    """Certificates of a real node, all signed by the cluster CA, so that the kubelet and the API server
+    authenticate each other (no anonymous access, no skipped verification)."""
+
+    kubelet_serving_cert: Path
+    kubelet_serving_key: Path
+    kubelet_client_cert: Path  # the kubelet towards the API server: system:node:<name> in system:nodes
+    kubelet_client_key: Path
+    apiserver_kubelet_client_cert: Path  # the API server towards kubelets (logs, exec)
+    apiserver_kubelet_client_key: Path
+    kube_proxy_cert: Path  # system:kube-proxy, bound to system:node-proxier by the default RBAC
+    kube_proxy_key: Path
+    metrics_server_cert: Path  # serving cert of the aggregated metrics API, on the node address
+    metrics_server_key: Path
+
+
+def _load_ca(pki: Pki) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return key, x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+
+
+def generate_node(pki: Pki, node_name: str, node_ip: str) -> NodePki:
+    """Write the certificates of node ``node_name`` at ``node_ip`` beside the cluster's."""
+    d = pki.dir
+    node = NodePki(
+        kubelet_serving_cert=d / "kubelet.crt",
+        kubelet_serving_key=d / "kubelet.key",
+        kubelet_client_cert=d / "kubelet-client.crt",
+        kubelet_client_key=d / "kubelet-client.key",
+        apiserver_kubelet_client_cert=d / "apiserver-kubelet-client.crt",
+        apiserver_kubelet_client_key=d / "apiserver-kubelet-client.key",
+        kube_proxy_cert=d / "kube-proxy.crt",
+        kube_proxy_key=d / "kube-proxy.key",
+        metrics_server_cert=d / "metrics-server.crt",
+        metrics_server_key=d / "metrics-server.key",
+    )
+    ca_key, ca = _load_ca(pki)
+    server_auth, client_auth = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
+    ip = ipaddress.ip_address(node_ip)
+    node_san = x509.SubjectAlternativeName([x509.DNSName(node_name), x509.IPAddress(ip)])
+    _leaf(
+        _name(f"system:node:{node_name}", "system:nodes"),
+        ca_key,
+        ca,
+        server_auth,
+        node.kubelet_serving_cert,
+        node.kubelet_serving_key,
+        san=node_san,
+    )
+    _leaf(
+        _name(f"system:node:{node_name}", "system:nodes"),
+        ca_key,
+        ca,
+        client_auth,
+        node.kubelet_client_cert,
+        node.kubelet_client_key,
+    )
+    _leaf(
+        _name("kube-apiserver-kubelet-client", "system:masters"),
+        ca_key,
+        ca,
+        client_auth,
+        node.apiserver_kubelet_client_cert,
+        node.apiserver_kubelet_client_key,
+    )
+    _leaf(_name("system:kube-proxy"), ca_key, ca, client_auth, node.kube_proxy_cert, node.kube_proxy_key)
+    ms_san = x509.SubjectAlternativeName([x509.DNSName("metrics-server.kube-system.svc"), x509.IPAddress(ip)])
+    _leaf(
+        _name("metrics-server"), ca_key, ca, server_auth, node.metrics_server_cert, node.metrics_server_key, san=ms_san
+    )
+    return node

@@ -1,6 +1,7 @@
-"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
-kwok (fake nodes whose Pods become Running and Ready). Everything it starts is recorded by PID in the run directory
-and stopped by PID.
+"""A real Kubernetes control plane: etcd, kube-apiserver, kube-controller-manager and kube-scheduler, with either
+a real node (mode "node", the default: containerd, runc, kubelet, kube-proxy, CoreDNS, metrics-server; see node.py)
+or kwok's fake nodes (mode "kwok": Pods become Running and Ready without running, for scale benchmarks). Everything
+it starts is recorded by PID in the run directory and stopped by PID; a node's leftovers are cleaned on stop.
 
     cluster = LocalCluster.start(run_dir)          # or Cluster.external(kubeconfig) for an existing cluster
     cluster.kubectl("get", "nodes")
@@ -19,14 +20,13 @@ import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from localkube import build, certs, versions
-from localkube.procs import PIDS_FILE, Supervisor, free_port, reset_run_dir, wait_until
+from localkube import build, certs, hostnet, node, versions
+from localkube.procs import PIDS_FILE, Deadline, Proc, Supervisor, free_port, http_get, reset_run_dir, wait_until
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -34,8 +34,11 @@ if TYPE_CHECKING:
 # Room for thousands of Services (the operator makes two or more per VisionModel); 10.0.0.1 is the `kubernetes` one.
 SERVICE_CIDR = "10.0.0.0/16"
 POD_CIDR = "10.244.0.0/16"
+MODES = ("node", "kwok")
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 NODE_ANNOTATION = "kwok.x-k8s.io/node"
+# The node lifecycle controller lifts the not-ready taint from a real node once it is Ready.
+NODE_CONTROLLERS = ["node-lifecycle-controller"]
 CONTROLLERS = [
     "deployment-controller",
     "replicaset-controller",
@@ -50,6 +53,18 @@ CONTROLLERS = [
 ]
 STATE_FILE = "state.json"
 RUN_DIR_MARKERS = (STATE_FILE, PIDS_FILE, "pki", "logs")
+
+
+def stop_run_dir(run_dir: Path) -> list[str]:
+    """Stop every process recorded in ``run_dir`` and, for a real node, remove what it leaves behind (containers,
+    mounts, cgroups, network). Works after a crash too. Returns the names of the processes that were running."""
+    sup = Supervisor.load(run_dir)
+    names = [f"{p.name}[{p.pid}]" for p in sup.procs if p.running()]
+    if (run_dir / hostnet.STATE_FILE).exists() or (run_dir / node.STATE_FILE).exists():
+        node.stop_and_clean(run_dir, sup, sup.stop_all)
+    else:
+        sup.stop_all()
+    return names
 
 
 def default_run_dir() -> Path:
@@ -176,10 +191,11 @@ class Cluster:
 class LocalCluster(Cluster):
     """The loopback control plane. Use :meth:`start`; :meth:`stop` kills every process it started, by PID."""
 
-    def __init__(self, run_dir: Path, supervisor: Supervisor, bins: build.BinPaths) -> None:
+    def __init__(self, run_dir: Path, supervisor: Supervisor, bins: build.BinPaths, mode: str = "node") -> None:
         super().__init__(run_dir / "kubeconfig", run_dir=run_dir, external=False)
         self.supervisor = supervisor
         self.bins = bins
+        self.mode = mode
         self._kubectl = str(bins.kubectl)
         self.apiserver_url = ""
         self.start_seconds = 0.0
@@ -188,27 +204,38 @@ class LocalCluster(Cluster):
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
     @classmethod
-    def start(cls, run_dir: Path, persistent: bool = False, nodes: int = 2, timeout: float = 90.0) -> LocalCluster:
+    def start(
+        cls, run_dir: Path, persistent: bool = False, nodes: int = 2, timeout: float = 90.0, mode: str = "node"
+    ) -> LocalCluster:
         """Start a fresh cluster in ``run_dir`` (wiped first). With ``persistent`` the processes outlive this
-        Python process (for `localkube up`); otherwise they are told to die with it (PR_SET_PDEATHSIG)."""
+        Python process (for `localkube up`); otherwise they are told to die with it (PR_SET_PDEATHSIG).
+        ``mode``: "node" (one real node; ``nodes`` is ignored) or "kwok" (``nodes`` fake nodes)."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}: expected one of {', '.join(MODES)}")
         bins = build.ensure_binaries()
+        if mode == "node":
+            from localkube import images
+
+            node.check_host()
+            images.ensure_images()  # before the clock starts: a cold build takes minutes
         t0 = time.monotonic()
         for attempt in (1, 2):
+            stop_run_dir(run_dir)  # a crashed earlier start may have left a node behind
             reset_run_dir(run_dir, RUN_DIR_MARKERS)
             sup = Supervisor(run_dir, die_with_parent=not persistent)
-            cluster = cls(run_dir, sup, bins)
+            cluster = cls(run_dir, sup, bins, mode)
             try:
                 cluster._start(nodes, timeout)
                 break
             except Exception as e:
-                sup.stop_all()
+                cluster.stop()
                 # A free port can be taken by someone else between picking and binding it: retry once, fresh ports.
                 if attempt == 2 or isinstance(e, TimeoutError):
                     _log(f"start failed; logs in {sup.log_dir}")
                     raise
                 _log(f"start failed ({str(e).splitlines()[0]}); retrying once with new ports")
             except BaseException:
-                sup.stop_all()
+                cluster.stop()
                 raise
         cluster.start_seconds = time.monotonic() - t0
         return cluster
@@ -217,13 +244,18 @@ class LocalCluster(Cluster):
     def attach(cls, run_dir: Path) -> LocalCluster:
         """A handle to a cluster started earlier (by another process) in ``run_dir``."""
         state = json.loads((run_dir / STATE_FILE).read_text())
-        cluster = cls(run_dir, Supervisor.load(run_dir), build.bin_paths())
+        cluster = cls(run_dir, Supervisor.load(run_dir), build.bin_paths(), state.get("mode", "kwok"))
         cluster.apiserver_url = state["apiserver"]
         return cluster
 
     def stop(self) -> None:
-        """Stop every process this cluster started (by PID, newest first) and wait for each to exit."""
-        self.supervisor.stop_all()
+        """Stop every process this cluster started (by PID, newest first) and wait for each to exit; for a real
+        node, remove its pods, containers, mounts, cgroups and network first and last."""
+        assert self.run_dir is not None
+        if self.mode == "node":
+            node.stop_and_clean(self.run_dir, self.supervisor, self.supervisor.stop_all)
+        else:
+            self.supervisor.stop_all()
 
     def running(self) -> dict[str, bool]:
         return {p.name: p.running() for p in self.supervisor.procs}
@@ -232,17 +264,24 @@ class LocalCluster(Cluster):
         run = self.run_dir
         assert run is not None
         env = _child_env()
-        pki = certs.generate(run / "pki")
-        etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
-        kcm_port, sched_port, kwok_port = free_port(), free_port(), free_port()
+        real_node = self.mode == "node"
         t0 = time.monotonic()
-        deadline = t0 + timeout
+        deadline = Deadline(timeout)
+        left = deadline.left
 
         def mark(name: str) -> None:
             self.phases[name] = round(time.monotonic() - t0, 2)
 
-        def left() -> float:
-            return max(1.0, deadline - time.monotonic())
+        # A real node's pods reach the API server at the node's address (the `kubernetes` Service points there);
+        # with fake nodes nothing leaves loopback.
+        host = hostnet.NODE_IP if real_node else "127.0.0.1"
+        if real_node:
+            hostnet.setup(run, SERVICE_CIDR)
+            mark("host network")
+        pki = certs.generate(run / "pki", extra_ips=(host,) if real_node else ())
+        node_pki = certs.generate_node(pki, node.NODE_NAME, host) if real_node else None
+        etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
+        kcm_port, sched_port, kwok_port = free_port(), free_port(), free_port()
 
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         peer_url = f"http://127.0.0.1:{peer_port}"
@@ -264,28 +303,44 @@ class LocalCluster(Cluster):
         wait_until("etcd /health", lambda: b'"true"' in http_get(f"{etcd_url}/health"), left(), alive=etcd.check_alive)
         mark("etcd")
 
-        self.apiserver_url = f"https://127.0.0.1:{api_port}"
+        self.apiserver_url = f"https://{host}:{api_port}"
+        if node_pki is not None:
+            node_flags = [
+                "--authorization-mode=Node,RBAC",
+                "--enable-admission-plugins=NodeRestriction",
+                # The API server and the kubelet authenticate each other with certificates of the cluster CA.
+                f"--kubelet-certificate-authority={pki.ca_cert}",
+                f"--kubelet-client-certificate={node_pki.apiserver_kubelet_client_cert}",
+                f"--kubelet-client-key={node_pki.apiserver_kubelet_client_key}",
+                "--kubelet-preferred-address-types=InternalIP",
+            ]
+        else:
+            node_flags = [
+                "--authorization-mode=RBAC",
+                # Fake nodes are Ready from the start; without a node-lifecycle controller nobody would lift the
+                # not-ready taint this plugin puts on new nodes.
+                "--disable-admission-plugins=TaintNodesByCondition",
+                # The `kubernetes` Service cannot point at a loopback address; nothing in this cluster needs it.
+                "--endpoint-reconciler-type=none",
+            ]
         api = self.supervisor.start(
             "kube-apiserver",
             [
                 str(self.bins.kube_apiserver),
                 f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={host}",
+                f"--advertise-address={host}",
                 f"--secure-port={api_port}",
                 f"--cert-dir={pki.dir}",
                 f"--tls-cert-file={pki.server_cert}",
                 f"--tls-private-key-file={pki.server_key}",
                 f"--client-ca-file={pki.ca_cert}",
-                "--authorization-mode=RBAC",
+                *node_flags,
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--allow-privileged=true",
                 f"--service-account-issuer={SA_ISSUER}",
                 f"--service-account-key-file={pki.sa_pub}",
                 f"--service-account-signing-key-file={pki.sa_key}",
-                # Fake nodes are Ready from the start; without a node-lifecycle controller nobody would lift the
-                # not-ready taint this plugin puts on new nodes.
-                "--disable-admission-plugins=TaintNodesByCondition",
                 f"--requestheader-client-ca-file={pki.front_proxy_ca}",
                 "--requestheader-allowed-names=front-proxy-client",
                 "--requestheader-username-headers=X-Remote-User",
@@ -293,14 +348,12 @@ class LocalCluster(Cluster):
                 "--requestheader-extra-headers-prefix=X-Remote-Extra-",
                 f"--proxy-client-cert-file={pki.front_proxy_client_cert}",
                 f"--proxy-client-key-file={pki.front_proxy_client_key}",
-                # The `kubernetes` Service cannot point at a loopback address; nothing in this cluster needs it.
-                "--endpoint-reconciler-type=none",
                 "--profiling=false",
                 "--v=1",
             ],
             env,
         )
-        self._write_kubeconfig(pki)
+        self.write_kubeconfig(self.kubeconfig, pki.admin_cert, pki.admin_key, pki=pki)
         ctx = _ssl_context(pki)
         wait_until(
             "kube-apiserver /readyz",
@@ -320,7 +373,7 @@ class LocalCluster(Cluster):
                 *common,
                 *delegated,
                 f"--secure-port={kcm_port}",
-                f"--controllers={','.join(CONTROLLERS)}",
+                f"--controllers={','.join(CONTROLLERS + (NODE_CONTROLLERS if real_node else []))}",
                 f"--service-account-private-key-file={pki.sa_key}",
                 f"--root-ca-file={pki.ca_cert}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
@@ -340,44 +393,43 @@ class LocalCluster(Cluster):
             [str(self.bins.kube_scheduler), *common, *delegated, f"--secure-port={sched_port}", "--v=1"],
             env,
         )
-        stages = run / "kwok-stages.yaml"
-        stages.write_text(
-            "\n---\n".join(p.read_text().strip() for p in sorted(self.bins.kwok_stages.glob("*.yaml"))) + "\n"
-        )
-        kwok = self.supervisor.start(
-            "kwok",
-            [
-                str(self.bins.kwok),
-                f"--kubeconfig={self.kubeconfig}",
-                f"--config={stages}",
-                f"--manage-nodes-with-annotation-selector={NODE_ANNOTATION}=fake",
-                f"--cidr={POD_CIDR}",
-                "--node-ip=127.0.0.1",
-                f"--server-address=127.0.0.1:{kwok_port}",
-                f"--node-port={kwok_port}",
-            ],
-            env,
-        )
-        self.kubectl("apply", "-f", "-", input=json.dumps(_nodes(nodes)))
-        procs = [etcd, api, kcm, sched, kwok]
+        if real_node:
+            from localkube import images
+
+            assert node_pki is not None
+
+            def import_images(ctr: Path, address: str) -> None:
+                images.import_into_containerd(ctr, address)
+                deadline.reset()  # a cold import of a large image is not start-up time
+
+            node.start(
+                node.NodeStart(
+                    run_dir=run,
+                    supervisor=self.supervisor,
+                    bins=self.bins,
+                    pki=pki,
+                    node_pki=node_pki,
+                    apiserver_url=self.apiserver_url,
+                    admin_kubeconfig=self.kubeconfig,
+                    service_cidr=SERVICE_CIDR,
+                    cluster_cidr=POD_CIDR,
+                    write_kubeconfig=lambda path, cert, key: self.write_kubeconfig(path, cert, key, pki=pki),
+                    kubectl=self.kubectl,
+                    mark=mark,
+                ),
+                import_images=import_images,
+                pause_image=images.PAUSE_IMAGE,
+                left=left,
+            )
+            procs = list(self.supervisor.procs)
+        else:
+            procs = [etcd, api, kcm, sched, self._start_kwok(nodes, kwok_port, env, left, ctx)]
+        mark("nodes")
 
         def all_alive() -> None:
             for p in procs:
                 p.check_alive()
 
-        def nodes_ready() -> bool:
-            items = json.loads(http_get(f"{self.apiserver_url}/api/v1/nodes", ctx))["items"]
-            ready = [
-                n
-                for n in items
-                if any(
-                    c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", [])
-                )
-            ]
-            return len(ready) >= nodes
-
-        wait_until("kwok nodes Ready", nodes_ready, left(), interval=0.2, alive=all_alive)
-        mark("nodes")
         wait_until(
             "ServiceAccount default/default (controller-manager)",
             lambda: (
@@ -406,6 +458,7 @@ class LocalCluster(Cluster):
                     "kubeconfig": str(self.kubeconfig),
                     "apiserver": self.apiserver_url,
                     "etcd": etcd_url,
+                    "mode": self.mode,
                     "ports": {"kube-controller-manager": kcm_port, "kube-scheduler": sched_port, "kwok": kwok_port},
                     "versions": {
                         "kubernetes": versions.KUBERNETES,
@@ -420,7 +473,47 @@ class LocalCluster(Cluster):
             )
         )
 
-    def _write_kubeconfig(self, pki: certs.Pki) -> None:
+    def _start_kwok(
+        self, nodes: int, kwok_port: int, env: dict[str, str], left: Callable[[], float], ctx: ssl.SSLContext
+    ) -> Proc:
+        assert self.run_dir is not None
+        stages = self.run_dir / "kwok-stages.yaml"
+        stages.write_text(
+            "\n---\n".join(p.read_text().strip() for p in sorted(self.bins.kwok_stages.glob("*.yaml"))) + "\n"
+        )
+        kwok = self.supervisor.start(
+            "kwok",
+            [
+                str(self.bins.kwok),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--config={stages}",
+                f"--manage-nodes-with-annotation-selector={NODE_ANNOTATION}=fake",
+                f"--cidr={POD_CIDR}",
+                "--node-ip=127.0.0.1",
+                f"--server-address=127.0.0.1:{kwok_port}",
+                f"--node-port={kwok_port}",
+            ],
+            env,
+        )
+        self.kubectl("apply", "-f", "-", input=json.dumps(_nodes(nodes)))
+
+        def nodes_ready() -> bool:
+            items = json.loads(http_get(f"{self.apiserver_url}/api/v1/nodes", ctx))["items"]
+            ready = [
+                n
+                for n in items
+                if any(
+                    c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", [])
+                )
+            ]
+            return len(ready) >= nodes
+
+        wait_until("kwok nodes Ready", nodes_ready, left(), interval=0.2, alive=kwok.check_alive)
+        return kwok
+
+    def write_kubeconfig(self, path: Path, cert: Path, key: Path, *, pki: certs.Pki) -> None:
+        """A kubeconfig for this cluster with the client certificate ``cert``/``key``."""
+
         def b64(p: Path) -> str:
             return base64.b64encode(p.read_bytes()).decode()
 
@@ -436,7 +529,7 @@ class LocalCluster(Cluster):
             "users": [
                 {
                     "name": "localkube-admin",
-                    "user": {"client-certificate-data": b64(pki.admin_cert), "client-key-data": b64(pki.admin_key)},
+                    "user": {"client-certificate-data": b64(cert), "client-key-data": b64(key)},
                 }
             ],
             "contexts": [
@@ -447,8 +540,8 @@ class LocalCluster(Cluster):
             ],
             "current-context": "localkube",
         }
-        self.kubeconfig.write_text(json.dumps(config, indent=1))  # JSON is YAML
-        self.kubeconfig.chmod(0o600)
+        path.write_text(json.dumps(config, indent=1))  # JSON is YAML
+        path.chmod(0o600)
 
 
 def _nodes(count: int) -> dict[str, Any]:
@@ -487,26 +580,15 @@ def _ssl_context(pki: certs.Pki) -> ssl.SSLContext:
     return ctx
 
 
-def http_get(url: str, ctx: ssl.SSLContext | None = None, timeout: float = 5.0) -> bytes:
-    """GET without any proxy (loopback only)."""
-    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
-    if ctx is not None:
-        handlers.append(urllib.request.HTTPSHandler(context=ctx))
-    opener = urllib.request.build_opener(*handlers)
-    with contextlib.closing(opener.open(url, timeout=timeout)) as resp:
-        body: bytes = resp.read()
-        return body
-
-
 @contextlib.contextmanager
-def env_or_local(run_dir: Path, *, nodes: int = 2) -> Iterator[Cluster]:
+def env_or_local(run_dir: Path, *, nodes: int = 2, mode: str = "node") -> Iterator[Cluster]:
     """$KUBECONFIG's cluster, used as it is and left running; otherwise a fresh LocalCluster in ``run_dir``, stopped
     on the way out."""
     external = Cluster.external_from_env()
     if external is not None:
         yield external
         return
-    cluster = LocalCluster.start(run_dir, nodes=nodes)
+    cluster = LocalCluster.start(run_dir, nodes=nodes, mode=mode)
     try:
         yield cluster
     finally:

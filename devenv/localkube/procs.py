@@ -9,8 +9,10 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,31 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def http_get(url: str, ctx: ssl.SSLContext | None = None, timeout: float = 5.0) -> bytes:
+    """GET without any proxy (this machine's own addresses only)."""
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+    if ctx is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=ctx))
+    opener = urllib.request.build_opener(*handlers)
+    with contextlib.closing(opener.open(url, timeout=timeout)) as resp:
+        body: bytes = resp.read()
+        return body
+
+
+class Deadline:
+    """A time budget that can be renewed (e.g. after a step whose duration is not start-up time)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.reset()
+
+    def reset(self) -> None:
+        self._end = time.monotonic() + self.seconds
+
+    def left(self) -> float:
+        return max(1.0, self._end - time.monotonic())
 
 
 def wait_until(

@@ -1,6 +1,10 @@
 """The logic behind the pytest fixtures in tests/conftest.py (kept there as thin wrappers).
 
-- ``session_cluster(base)``: $KUBECONFIG wins (nothing is started); otherwise a fresh LocalCluster in ``base``.
+- ``session_cluster(base)``: $KUBECONFIG wins (nothing is started); otherwise a fresh LocalCluster in ``base``
+  with kwok's fake nodes (fast; pods never run).
+- ``NodeClusters(base)``: a LocalCluster with a real node, started on first use and stopped at the end of the
+  session; a test that needs the machine free of any node (e.g. one that checks what `down` leaves) stops it first
+  with ``.release()``, and the next user gets a fresh one.
 - ``session_prometheus(base)``: a fresh Prometheus in ``base``.
 - ``namespace_for_test(cluster, test_name)``: a unique namespace, deleted afterwards.
 - ``mark_items``: tests that use the fixtures get the ``cluster`` / ``prometheus`` markers automatically.
@@ -17,16 +21,53 @@ from typing import Protocol
 from localkube.cluster import Cluster, LocalCluster, env_or_local
 from localkube.prometheus import Prometheus
 
-CLUSTER_FIXTURES = {"cluster", "namespace"}
+CLUSTER_FIXTURES = {"cluster", "namespace", "node_cluster", "node_namespace"}
 PROMETHEUS_FIXTURES = {"prometheus"}
 
 _log_dirs: dict[str, Path] = {}
 _summary: list[str] = []
 
 
+class NodeClusters:
+    """The session's real-node cluster, started lazily; only one node can run on a machine at a time."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.current: LocalCluster | None = None
+        self.starts = 0
+
+    def get(self) -> LocalCluster:
+        if self.current is None:
+            t0 = time.monotonic()
+            self.starts += 1
+            cluster = LocalCluster.start(self.base / f"node-{self.starts}", mode="node", timeout=180)
+            self.current = cluster
+            assert cluster.log_dir is not None
+            _log_dirs["node"] = cluster.log_dir
+            phases = ", ".join(f"{k} {v}" for k, v in cluster.phases.items())
+            _summary.append(
+                f"localkube: real-node cluster started in {time.monotonic() - t0:.1f} s ({phases}),"
+                f" logs in {cluster.log_dir}"
+            )
+        return self.current
+
+    def release(self) -> None:
+        if self.current is not None:
+            self.current.stop()
+            self.current = None
+
+
+def node_clusters(base: Path) -> Iterator[NodeClusters]:
+    clusters = NodeClusters(base)
+    try:
+        yield clusters
+    finally:
+        clusters.release()
+
+
 def session_cluster(base: Path) -> Iterator[Cluster]:
     t0 = time.monotonic()
-    with env_or_local(base / "cluster") as cluster:
+    with env_or_local(base / "cluster", mode="kwok") as cluster:
         if isinstance(cluster, LocalCluster):
             assert cluster.log_dir is not None
             _log_dirs["control plane"] = cluster.log_dir
@@ -80,6 +121,8 @@ def failure_sections(fixturenames: Iterable[str]) -> list[tuple[str, str]]:
     sections = []
     if names & CLUSTER_FIXTURES and "control plane" in _log_dirs:
         sections.append(("localkube logs", f"control plane logs: {_log_dirs['control plane']}"))
+    if names & {"node_cluster", "node_namespace"} and "node" in _log_dirs:
+        sections.append(("localkube logs", f"real-node cluster logs: {_log_dirs['node']}"))
     if names & PROMETHEUS_FIXTURES and "prometheus" in _log_dirs:
         sections.append(("localkube logs", f"prometheus log: {_log_dirs['prometheus']}"))
     return sections

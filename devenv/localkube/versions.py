@@ -10,4 +10,12 @@ KWOK = "v0.8.0"
 # helm v3.21+ has no `replace` directives, so `go install ...@version` works.
 HELM = "v3.22.0"
 
-KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet", "kube-proxy")
+
+# The node: containerd 2.x (Kubernetes 1.36 dropped containerd 1.x, which is what Debian ships), runc new enough for
+# containerd 2's runtime spec (Debian's 1.1.5 fails on it), crictl to clean up pods, CoreDNS, metrics-server.
+CONTAINERD = "v2.4.2"
+RUNC = "v1.5.3"
+CRI_TOOLS = "v1.37.0"
+COREDNS = "v1.15.0"
+METRICS_SERVER = "v0.8.0"

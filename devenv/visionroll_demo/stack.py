@@ -128,7 +128,7 @@ def running_stack(
         started = time.monotonic()
         if cluster is None:
             log("control plane: $KUBECONFIG's, or a new local one (etcd, kube-apiserver, controller-manager, kwok)")
-            cluster = stack.enter_context(env_or_local(run_dir / "cluster"))
+            cluster = stack.enter_context(env_or_local(run_dir / "cluster", mode="kwok"))
         if prometheus is None:
             log("starting Prometheus")
             prometheus = Prometheus.start(run_dir / "prometheus")

@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from visionroll.api.pods import SERVING_IMAGE
+
 PREFIX = "VISIONROLL_"
 
 
@@ -33,9 +35,9 @@ class Settings:
     log_level: str = "INFO"
     """Python logging level name (`VISIONROLL_LOG_LEVEL`)."""
 
-    router_image: str = "ghcr.io/visionroll/router:0.1.0"
-    """Image of the built-in router, run for VisionModels whose traffic provider is `router`
-    (`VISIONROLL_ROUTER_IMAGE`)."""
+    router_image: str = SERVING_IMAGE
+    """Image of the built-in router, run for VisionModels whose traffic provider is `router`: by default the serving
+    image this project builds, which carries the router as `visionroll-router` (`VISIONROLL_ROUTER_IMAGE`)."""
 
     resync_seconds: float = 60.0
     """Longest time between two reconciles of one VisionModel, even when nothing changed; it also bounds how long

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 from pydantic.alias_generators import to_camel
 
+from visionroll.api.pods import SERVING_IMAGE
+
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
@@ -79,7 +81,11 @@ class Resources(Schema):
 
 
 class Serving(Schema):
-    image: str = Field(default="pytorch/torchserve:0.12.0-cpu", min_length=1, description="TorchServe image.")
+    image: str = Field(
+        default=SERVING_IMAGE,
+        min_length=1,
+        description="TorchServe image: by default the serving image this project builds (serving/Dockerfile).",
+    )
     workers: int = Field(default=1, ge=1, le=64, description="TorchServe workers per pod.")
     batch_size: int = Field(default=1, ge=1, le=256)
     max_batch_delay_ms: int = Field(default=20, ge=0, le=10000)

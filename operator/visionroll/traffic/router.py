@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from visionroll.api.pods import scrape_annotations
 from visionroll.traffic.base import Manifest, TrafficPlan
 
 ROUTER_PORT = 8080
@@ -68,7 +69,16 @@ def _deployment(plan: TrafficPlan) -> Manifest:
     container = {
         "name": "router",
         "image": plan.router_image,
-        "args": ["--configmap", f"{plan.namespace}/{routing_configmap_name(plan.visionmodel)}"],
+        # The serving image's default command is TorchServe: the router is its `visionroll-router` entry point.
+        "command": ["visionroll-router"],
+        "args": [
+            "--configmap",
+            f"{plan.namespace}/{routing_configmap_name(plan.visionmodel)}",
+            "--port",
+            str(ROUTER_PORT),
+            "--metrics-port",
+            str(ROUTER_METRICS_PORT),
+        ],
         "ports": [
             {"name": "http", "containerPort": ROUTER_PORT, "protocol": "TCP"},
             {"name": "metrics", "containerPort": ROUTER_METRICS_PORT, "protocol": "TCP"},
@@ -87,7 +97,7 @@ def _deployment(plan: TrafficPlan) -> Manifest:
             "replicas": ROUTER_REPLICAS,
             "selector": {"matchLabels": _pod_labels(plan)},
             "template": {
-                "metadata": {"labels": pod_labels},
+                "metadata": {"labels": pod_labels, "annotations": scrape_annotations(ROUTER_METRICS_PORT)},
                 "spec": {
                     "serviceAccountName": name,
                     # The router reads its ConfigMap through the API: it needs its token (and only this one).

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from visionroll.api import Serving
+from visionroll.api.pods import scrape_annotations
 from visionroll.workloads import naming
 from visionroll.workloads.meta import Manifest, Owner, manifest, metadata
 from visionroll.workloads.security import container_security_context, pod_security_context
@@ -121,6 +122,12 @@ def deployment(owner: Owner, variant: Variant) -> Manifest:
         spec={
             "selector": {"matchLabels": selector_labels(owner.name, variant.revision)},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-            "template": {"metadata": {"labels": naming.labels(owner.name, variant.revision)}, "spec": pod_spec},
+            "template": {
+                "metadata": {
+                    "labels": naming.labels(owner.name, variant.revision),
+                    "annotations": scrape_annotations(METRICS_PORT),
+                },
+                "spec": pod_spec,
+            },
         },
     )

@@ -1,15 +1,15 @@
 """Pod Security "restricted" settings shared by every pod the operator runs.
 
-The TorchServe image's user is a name, so `runAsNonRoot` needs the numeric UID spelled out; 1000 is the image's
-`model-server` user, and fsGroup 1000 makes the emptyDirs writable for it.
+The serving image (serving/Dockerfile) runs as the numeric user 10001; it is spelled out here too, so that
+`runAsNonRoot` holds for any TorchServe image, and fsGroup 10001 makes the emptyDirs writable for it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-UID = 1000
-GID = 1000
+UID = 10001
+GID = 10001
 
 
 def pod_security_context() -> dict[str, Any]:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from support.kube import Kube, revision_of
+from visionroll.api.pods import SERVING_IMAGE
 from visionroll.testing import OperatorProcess
 
 
@@ -55,9 +56,7 @@ def test_hand_edits_and_deletions_are_reverted(kube: Kube, operator: OperatorPro
     kube.wait(
         "image restored",
         lambda: (
-            kube.must("deployment", name)["spec"]["template"]["spec"]["containers"][0]["image"]
-            == "pytorch/torchserve:0.12.0-cpu"
-            or None
+            kube.must("deployment", name)["spec"]["template"]["spec"]["containers"][0]["image"] == SERVING_IMAGE or None
         ),
     )
 

@@ -53,7 +53,7 @@ def test_create_builds_every_owned_object(kube: Kube, operator: OperatorProcess)
     pod = objects[f"Deployment/{variant}"]["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
-    assert pod["securityContext"]["runAsUser"] == 1000
+    assert pod["securityContext"]["runAsUser"] == 10001
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     (container,) = pod["containers"]
     assert container["securityContext"]["allowPrivilegeEscalation"] is False

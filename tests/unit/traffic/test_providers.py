@@ -89,7 +89,11 @@ def test_router_objects() -> None:
     (dep,) = kinds["Deployment"]
     assert dep["metadata"]["name"] == naming.router_name("digits")
     pod = dep["spec"]["template"]["spec"]
-    assert pod["containers"][0]["args"] == ["--configmap", "default/digits-routing"]
+    # The serving image's default command is TorchServe: the router's own entry point must be named.
+    assert pod["containers"][0]["command"] == ["visionroll-router"]
+    assert pod["containers"][0]["args"][:2] == ["--configmap", "default/digits-routing"]
+    annotations = dep["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == "9090"
     assert pod["containers"][0]["image"] == "router:test"
     assert pod["serviceAccountName"] == "digits-router"
     assert pod["securityContext"] == {"runAsNonRoot": True}

@@ -50,9 +50,9 @@ def test_pod_security_restricted(owner: Owner, stable: Variant) -> None:
     assert p["automountServiceAccountToken"] is False
     assert p["securityContext"] == {
         "runAsNonRoot": True,
-        "runAsUser": 1000,
-        "runAsGroup": 1000,
-        "fsGroup": 1000,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "fsGroup": 10001,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     for c in p["containers"] + p["initContainers"]:

@@ -1,0 +1,586 @@
+"""A real Kubernetes node on this machine: containerd with runc, the kubelet, kube-proxy in iptables mode, CNI
+(Debian's bridge, host-local, portmap and loopback plugins), CoreDNS for Services and metrics-server for the
+resource metrics API. Every process is started through the cluster's Supervisor (recorded by PID, stopped by PID);
+:func:`cleanup` removes what processes leave behind when they stop: pods and their containers, mounts, cgroups,
+network interfaces and iptables chains (see hostnet).
+
+The host reaches pods and Services directly (the node's address is the bridge's), so Prometheus, tests and load
+generators run on the host. Images are never pulled: localkube.images builds them and imports them into
+containerd's ``k8s.io`` namespace, whose root lives in the cache so that a warm start imports nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from localkube import build, certs, hostnet
+from localkube.procs import Proc, Supervisor, free_port, http_get, tail, wait_until
+
+NODE_NAME = "localkube-node"
+CGROUP_ROOT = "localkube"
+CNI_BIN_DIR = Path("/usr/lib/cni")  # Debian's containernetworking-plugins
+CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
+DNS_SERVICE_IP_OFFSET = 10  # kube-dns at <service network>.10, as kubeadm does
+CLUSTER_DOMAIN = "cluster.local"
+STATE_FILE = "node.json"
+
+
+class NodeError(RuntimeError):
+    pass
+
+
+def containerd_root() -> Path:
+    """containerd's root (content store, snapshots, metadata): in the cache, so imported images survive restarts."""
+    return build.cache_root() / "containerd"
+
+
+@dataclass(frozen=True)
+class NodeDirs:
+    run: Path
+
+    @property
+    def base(self) -> Path:
+        return self.run / "node"
+
+    @property
+    def containerd_state(self) -> Path:
+        return self.base / "containerd"
+
+    @property
+    def containerd_sock(self) -> Path:
+        return self.containerd_state / "containerd.sock"
+
+    @property
+    def runc_root(self) -> Path:
+        return self.base / "runc"
+
+    @property
+    def cni_conf(self) -> Path:
+        return self.base / "cni" / "net.d"
+
+    @property
+    def cni_ipam(self) -> Path:
+        return self.base / "cni" / "ipam"
+
+    @property
+    def kubelet_root(self) -> Path:
+        return self.base / "kubelet"
+
+    @property
+    def pod_logs(self) -> Path:
+        return self.base / "pod-logs"
+
+
+def dns_service_ip(service_cidr: str) -> str:
+    network = service_cidr.split("/")[0].split(".")
+    return ".".join([*network[:3], str(DNS_SERVICE_IP_OFFSET)])
+
+
+def check_host() -> None:
+    """Refuse early, naming what is missing, on a host that cannot run a node."""
+    if os.geteuid() != 0:
+        raise NodeError("a real node needs root (containers, network interfaces, iptables)")
+    missing = [p for p in CNI_PLUGINS if not (CNI_BIN_DIR / p).exists()]
+    if missing:
+        raise NodeError(f"CNI plugins {missing} missing in {CNI_BIN_DIR}: apt-get install containernetworking-plugins")
+    for tool in ("iptables", "ip6tables", "ip", "conntrack", "mount"):
+        if shutil.which(tool) is None:
+            raise NodeError(f"`{tool}` is not installed (make system-deps installs it)")
+
+
+def _v1_cgroup_dirs() -> list[Path]:
+    """The cgroup v1 hierarchies mounted under /sys/fs/cgroup (cgroup2's `unified` is left alone)."""
+    base = Path("/sys/fs/cgroup")
+    return sorted(p for p in base.iterdir() if p.is_dir() and p.name != "unified" and not p.is_symlink())
+
+
+def _containerd_config(dirs: NodeDirs, bins: build.BinPaths, pause_image: str) -> str:
+    root = containerd_root() / "root"
+    return f"""version = 3
+root = '{root}'
+state = '{dirs.containerd_state}'
+temp = '{dirs.base / "tmp"}'
+# Plugins that would write outside the run directory or probe for storage this host does not have.
+disabled_plugins = [
+  'io.containerd.internal.v1.opt',
+  'io.containerd.nri.v1.nri',
+  'io.containerd.snapshotter.v1.btrfs',
+  'io.containerd.snapshotter.v1.zfs',
+  'io.containerd.snapshotter.v1.devmapper',
+  'io.containerd.snapshotter.v1.blockfile',
+  'io.containerd.snapshotter.v1.erofs',
+  'io.containerd.tracing.processor.v1.otlp',
+  'io.containerd.image-verifier.v1.bindir',
+  'io.containerd.differ.v1.erofs',
+]
+
+[grpc]
+  address = '{dirs.containerd_sock}'
+
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = 'overlayfs'
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = '{pause_image}'
+
+[plugins.'io.containerd.cri.v1.runtime']
+  # This VM lacks CAP_SYS_RESOURCE: a negative oom_score_adj is refused, so clamp it to containerd's own.
+  restrict_oom_score_adj = true
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = ['{CNI_BIN_DIR}']
+    conf_dir = '{dirs.cni_conf}'
+    max_conf_num = 1
+  [plugins.'io.containerd.cri.v1.runtime'.containerd]
+    default_runtime_name = 'runc'
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+      runtime_type = 'io.containerd.runc.v2'
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+        BinaryName = '{bins.runc}'
+        Root = '{dirs.runc_root}'
+        SystemdCgroup = false
+
+[plugins.'io.containerd.grpc.v1.cri']
+  stream_server_address = '127.0.0.1'
+  stream_server_port = '0'
+"""
+
+
+def _cni_config(dirs: NodeDirs) -> dict[str, Any]:
+    return {
+        "cniVersion": "1.0.0",
+        "name": "localkube",
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": hostnet.BRIDGE,
+                "isGateway": True,
+                "ipMasq": False,
+                "hairpinMode": True,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": hostnet.NODE_SUBNET, "gateway": hostnet.NODE_IP}]],
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                    "dataDir": str(dirs.cni_ipam),
+                },
+            },
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+        ],
+    }
+
+
+def _kubelet_config(
+    dirs: NodeDirs, pki: certs.Pki, node_pki: certs.NodePki, port: int, healthz_port: int, dns_ip: str
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        # This host mounts cgroup v1 controllers (hybrid); since 1.35 the kubelet refuses v1 unless told so.
+        "failCgroupV1": False,
+        "cgroupDriver": "cgroupfs",
+        "cgroupRoot": f"/{CGROUP_ROOT}",
+        "containerRuntimeEndpoint": f"unix://{dirs.containerd_sock}",
+        "address": hostnet.NODE_IP,
+        "port": port,
+        "readOnlyPort": 0,
+        "healthzBindAddress": "127.0.0.1",
+        "healthzPort": healthz_port,
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True},
+            "x509": {"clientCAFile": str(pki.ca_cert)},
+        },
+        "authorization": {"mode": "Webhook"},
+        "tlsCertFile": str(node_pki.kubelet_serving_cert),
+        "tlsPrivateKeyFile": str(node_pki.kubelet_serving_key),
+        "clusterDNS": [dns_ip],
+        "clusterDomain": CLUSTER_DOMAIN,
+        "resolvConf": "",
+        "podLogsDir": str(dirs.pod_logs),
+        "volumePluginDir": str(dirs.base / "volume-plugins"),
+        "rotateCertificates": False,
+        "serverTLSBootstrap": False,
+        # Images cannot be pulled again here: never garbage-collect them, and do not evict on disk pressure of a
+        # developer's machine.
+        "imageGCHighThresholdPercent": 100,
+        "imageGCLowThresholdPercent": 99,
+        "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%"},
+        # The kubelet would otherwise set vm.overcommit_memory, kernel.panic*, ... (hostnet restores them anyway).
+        "protectKernelDefaults": False,
+        "shutdownGracePeriod": "0s",
+        "maxPods": 110,
+        "nodeStatusUpdateFrequency": "4s",
+        "syncFrequency": "10s",
+        "fileCheckFrequency": "10s",
+        "registerNode": True,
+    }
+
+
+def _kube_proxy_config(kubeconfig: Path, cluster_cidr: str, healthz_port: int, metrics_port: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "clientConnection": {"kubeconfig": str(kubeconfig)},
+        "mode": "iptables",
+        "clusterCIDR": cluster_cidr,
+        "hostnameOverride": NODE_NAME,
+        "bindAddress": hostnet.NODE_IP,
+        "healthzBindAddress": f"127.0.0.1:{healthz_port}",
+        "metricsBindAddress": f"127.0.0.1:{metrics_port}",
+        "nodePortAddresses": [f"{hostnet.NODE_IP}/32"],
+        # Leave the host's conntrack limits and timeouts as they are.
+        "conntrack": {
+            "maxPerCore": 0,
+            "min": 0,
+            "tcpEstablishedTimeout": "0s",
+            "tcpCloseWaitTimeout": "0s",
+        },
+        "iptables": {"syncPeriod": "30s", "minSyncPeriod": "0s"},
+    }
+
+
+def _corefile(kubeconfig: Path, port: int, ready_port: int) -> str:
+    # No upstream: this machine has no network beyond its package registries, and pods need only cluster names.
+    return f""".:{port} {{
+    bind {hostnet.NODE_IP}
+    errors
+    ready 127.0.0.1:{ready_port}
+    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
+        kubeconfig {kubeconfig} localkube
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }}
+    cache 5
+}}
+"""
+
+
+def _host_service(name: str, ports: list[tuple[str, str, int, int]], cluster_ip: str | None) -> list[dict[str, Any]]:
+    """A kube-system Service backed by a process on the host (the node's address): a Service without a selector and
+    its EndpointSlice. ``ports``: (name, protocol, service port, host port)."""
+    svc: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "kube-system", "labels": {"app.kubernetes.io/part-of": "localkube"}},
+        "spec": {"ports": [{"name": n, "protocol": proto, "port": p, "targetPort": hp} for n, proto, p, hp in ports]},
+    }
+    if cluster_ip:
+        svc["spec"]["clusterIP"] = cluster_ip
+    slice_ = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": f"{name}-host",
+            "namespace": "kube-system",
+            "labels": {"kubernetes.io/service-name": name, "endpointslice.kubernetes.io/managed-by": "localkube"},
+        },
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [hostnet.NODE_IP], "conditions": {"ready": True}, "nodeName": NODE_NAME}],
+        "ports": [{"name": n, "protocol": proto, "port": hp} for n, proto, _, hp in ports],
+    }
+    return [svc, slice_]
+
+
+def _metrics_api_service(ca_bundle: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiregistration.k8s.io/v1",
+        "kind": "APIService",
+        "metadata": {"name": "v1beta1.metrics.k8s.io"},
+        "spec": {
+            "group": "metrics.k8s.io",
+            "version": "v1beta1",
+            "service": {"name": "metrics-server", "namespace": "kube-system", "port": 443},
+            "caBundle": ca_bundle,
+            "groupPriorityMinimum": 100,
+            "versionPriority": 100,
+        },
+    }
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("KUBECONFIG", None)
+    bins = build.bin_paths()
+    # containerd finds its shim on PATH; the kubelet and kube-proxy call iptables, mount, ...
+    env["PATH"] = os.pathsep.join([str(bins.containerd.parent), "/usr/sbin", "/usr/bin", "/sbin", "/bin"])
+    return env
+
+
+@dataclass
+class NodeStart:
+    """What :func:`start` needs from the control plane."""
+
+    run_dir: Path
+    supervisor: Supervisor
+    bins: build.BinPaths
+    pki: certs.Pki
+    node_pki: certs.NodePki
+    apiserver_url: str
+    admin_kubeconfig: Path
+    service_cidr: str
+    cluster_cidr: str
+    write_kubeconfig: Callable[[Path, Path, Path], None]  # (path, client cert, client key)
+    kubectl: Callable[..., subprocess.CompletedProcess[str]]
+    mark: Callable[[str], None]
+
+
+def ctr(bins: build.BinPaths, dirs: NodeDirs, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [str(bins.ctr), "--address", str(dirs.containerd_sock), "--namespace", "k8s.io", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check and proc.returncode != 0:
+        raise NodeError(f"ctr {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc
+
+
+def crictl(bins: build.BinPaths, dirs: NodeDirs, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(bins.crictl), "--runtime-endpoint", f"unix://{dirs.containerd_sock}", "--timeout", "30s", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start(
+    ctx: NodeStart, import_images: Callable[[Path, str], None], pause_image: str, left: Callable[[], float]
+) -> None:
+    """Start the node's processes and wait until the node is Ready and DNS answers. ``import_images(ctr, address)``
+    brings the locally built images into containerd (a warm cache imports nothing)."""
+    check_host()
+    dirs = NodeDirs(ctx.run_dir)
+    for d in (dirs.containerd_state, dirs.runc_root, dirs.cni_conf, dirs.cni_ipam, dirs.kubelet_root, dirs.pod_logs):
+        d.mkdir(parents=True, exist_ok=True)
+    (containerd_root() / "root").mkdir(parents=True, exist_ok=True)
+    node_pki = ctx.node_pki
+    env = _env()
+    sup = ctx.supervisor
+
+    # containerd (+ runc): the container runtime.
+    cfg = dirs.base / "containerd.toml"
+    cfg.write_text(_containerd_config(dirs, ctx.bins, pause_image))
+    containerd = sup.start("containerd", [str(ctx.bins.containerd), "--config", str(cfg), "--log-level=warn"], env)
+    wait_until(
+        "containerd",
+        lambda: ctr(ctx.bins, dirs, "version", check=False).returncode == 0,
+        left(),
+        interval=0.1,
+        alive=containerd.check_alive,
+    )
+    ctx.mark("containerd")
+    _remove_all_pods(ctx.bins, dirs)  # anything a crashed earlier run left in the persistent root
+    import_images(ctx.bins.ctr, str(dirs.containerd_sock))
+    ctx.mark("images")
+
+    (dirs.cni_conf / "10-localkube.conflist").write_text(json.dumps(_cni_config(dirs), indent=1))
+    for d in _v1_cgroup_dirs():
+        with contextlib.suppress(OSError):
+            (d / CGROUP_ROOT).mkdir(exist_ok=True)
+
+    # kubelet: client cert system:node:<name> (Node authorizer), serving cert signed by the cluster CA.
+    kubelet_kc = dirs.base / "kubelet.kubeconfig"
+    ctx.write_kubeconfig(kubelet_kc, node_pki.kubelet_client_cert, node_pki.kubelet_client_key)
+    dns_ip = dns_service_ip(ctx.service_cidr)
+    kubelet_port, kubelet_healthz = free_port(), free_port()
+    kubelet_cfg = dirs.base / "kubelet.json"
+    kubelet_cfg.write_text(
+        json.dumps(_kubelet_config(dirs, ctx.pki, node_pki, kubelet_port, kubelet_healthz, dns_ip), indent=1)
+    )
+    kubelet = sup.start(
+        "kubelet",
+        [
+            str(ctx.bins.kubelet),
+            f"--config={kubelet_cfg}",
+            f"--kubeconfig={kubelet_kc}",
+            f"--root-dir={dirs.kubelet_root}",
+            f"--hostname-override={NODE_NAME}",
+            f"--node-ip={hostnet.NODE_IP}",
+            "--v=1",
+        ],
+        env,
+    )
+
+    # kube-proxy: iptables mode, as system:kube-proxy.
+    proxy_kc = dirs.base / "kube-proxy.kubeconfig"
+    ctx.write_kubeconfig(proxy_kc, node_pki.kube_proxy_cert, node_pki.kube_proxy_key)
+    proxy_healthz, proxy_metrics = free_port(), free_port()
+    proxy_cfg = dirs.base / "kube-proxy.json"
+    proxy_cfg.write_text(
+        json.dumps(_kube_proxy_config(proxy_kc, ctx.cluster_cidr, proxy_healthz, proxy_metrics), indent=1)
+    )
+    proxy = sup.start("kube-proxy", [str(ctx.bins.kube_proxy), f"--config={proxy_cfg}", "--v=1"], env)
+
+    # CoreDNS on the node's address behind the kube-dns Service.
+    dns_port, dns_ready = free_port(), free_port()
+    corefile = dirs.base / "Corefile"
+    corefile.write_text(_corefile(ctx.admin_kubeconfig, dns_port, dns_ready))
+    coredns = sup.start("coredns", [str(ctx.bins.coredns), "-conf", str(corefile)], env)
+
+    # metrics-server: the resource metrics API (kubectl top, HPAs on CPU), scraping the kubelet with a client
+    # certificate and verifying the kubelet's serving certificate against the cluster CA.
+    ms_port = free_port()
+    metrics_server = sup.start(
+        "metrics-server",
+        [
+            str(ctx.bins.metrics_server),
+            f"--kubeconfig={ctx.admin_kubeconfig}",
+            f"--authentication-kubeconfig={ctx.admin_kubeconfig}",
+            f"--authorization-kubeconfig={ctx.admin_kubeconfig}",
+            f"--bind-address={hostnet.NODE_IP}",
+            f"--secure-port={ms_port}",
+            f"--tls-cert-file={node_pki.metrics_server_cert}",
+            f"--tls-private-key-file={node_pki.metrics_server_key}",
+            f"--kubelet-certificate-authority={ctx.pki.ca_cert}",
+            f"--kubelet-client-certificate={node_pki.apiserver_kubelet_client_cert}",
+            f"--kubelet-client-key={node_pki.apiserver_kubelet_client_key}",
+            "--kubelet-preferred-address-types=InternalIP",
+            "--metric-resolution=10s",
+            "--v=1",
+        ],
+        env,
+    )
+    objects = [
+        *_host_service("kube-dns", [("dns", "UDP", 53, dns_port), ("dns-tcp", "TCP", 53, dns_port)], dns_ip),
+        *_host_service("metrics-server", [("https", "TCP", 443, ms_port)], None),
+        _metrics_api_service(base64.b64encode(ctx.pki.ca_cert.read_bytes()).decode()),
+    ]
+    ctx.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    procs = [containerd, kubelet, proxy, coredns, metrics_server]
+
+    def all_alive() -> None:
+        for p in procs:
+            p.check_alive()
+
+    def node_ready() -> bool:
+        node = json.loads(ctx.kubectl("get", "node", NODE_NAME, "-o", "json", check=False).stdout or "{}")
+        conds = node.get("status", {}).get("conditions", [])
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
+
+    wait_until(f"node {NODE_NAME} Ready", node_ready, left(), interval=0.3, alive=all_alive)
+    ctx.mark("node Ready")
+    wait_until(
+        "kube-proxy /healthz",
+        lambda: http_get(f"http://127.0.0.1:{proxy_healthz}/healthz") is not None,
+        left(),
+        interval=0.2,
+        alive=all_alive,
+    )
+    wait_until(
+        "CoreDNS ready", lambda: http_get(f"http://127.0.0.1:{dns_ready}/ready") == b"OK", left(), alive=all_alive
+    )
+    ctx.mark("kube-proxy + DNS")
+    state = {
+        "node": NODE_NAME,
+        "node_ip": hostnet.NODE_IP,
+        "dns_ip": dns_ip,
+        "containerd": str(dirs.containerd_sock),
+        "kubelet_port": kubelet_port,
+        "ports": {"kubelet-healthz": kubelet_healthz, "coredns": dns_port, "metrics-server": ms_port},
+    }
+    (ctx.run_dir / STATE_FILE).write_text(json.dumps(state, indent=1))
+
+
+def _remove_all_pods(bins: build.BinPaths, dirs: NodeDirs) -> None:
+    """Stop and remove every pod sandbox and container through CRI (CNI teardown and netns included)."""
+    proc = crictl(bins, dirs, "rmp", "--all", "--force", timeout=120)
+    if proc.returncode != 0 and "no such file" not in proc.stderr.lower():
+        crictl(bins, dirs, "rmp", "--all", "--force", timeout=120)
+
+
+def _mounts_under(paths: list[Path]) -> list[str]:
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        mount_point = line.split()[4].replace("\\040", " ")
+        if any(mount_point == str(p) or mount_point.startswith(str(p) + "/") for p in paths):
+            found.append(mount_point)
+    return found
+
+
+def _shims(bins: build.BinPaths) -> list[int]:
+    pids = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.readlink(p / "exe") == str(bins.containerd_shim):
+                    pids.append(int(p.name))
+    return pids
+
+
+def stop_and_clean(run_dir: Path, supervisor: Supervisor, stop_all: Callable[[], None]) -> None:
+    """Stop the node and the control plane, then remove what they leave: pods and containers, shims, mounts,
+    cgroups, network. ``stop_all`` stops every recorded process."""
+    bins = build.bin_paths()
+    dirs = NodeDirs(run_dir)
+    procs = {p.name: p for p in supervisor.procs}
+    kubelet: Proc | None = procs.get("kubelet")
+    containerd: Proc | None = procs.get("containerd")
+    if kubelet is not None and kubelet.running():
+        Supervisor._stop(kubelet, 15.0)  # first, so that it does not restart what is removed next
+    if containerd is not None and containerd.running() and dirs.containerd_sock.exists():
+        _remove_all_pods(bins, dirs)
+    stop_all()
+    cleanup(run_dir)
+
+
+def cleanup(run_dir: Path) -> list[str]:
+    """Remove what a stopped node leaves: shims and their containers, mounts, cgroups, the network. Returns what it
+    had to remove (empty when the node had cleaned up after itself)."""
+    bins = build.bin_paths()
+    dirs = NodeDirs(run_dir)
+    removed: list[str] = []
+    for pid in _shims(bins):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 9)
+            removed.append(f"shim pid {pid}")
+    deadline = time.monotonic() + 10
+    while _shims(bins) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for mount_point in sorted(_mounts_under([dirs.base, containerd_root()]), key=len, reverse=True):
+        if subprocess.run(["umount", "-l", mount_point], capture_output=True).returncode == 0:
+            removed.append(f"mount {mount_point}")
+    for d in _v1_cgroup_dirs():
+        root = d / CGROUP_ROOT
+        if root.is_dir():
+            for sub in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+                with contextlib.suppress(OSError):
+                    sub.rmdir()
+            with contextlib.suppress(OSError):
+                root.rmdir()
+                removed.append(f"cgroup {root}")
+    hostnet.teardown(run_dir)
+    return removed
+
+
+def leftovers(run_dir: Path | None = None) -> list[str]:
+    """Whatever a node left on this machine: processes, mounts, cgroups, network (for tests of `down`)."""
+    bins = build.bin_paths()
+    found = [f"shim pid {pid}" for pid in _shims(bins)]
+    names = {"containerd", "kubelet", "kube-proxy", "coredns", "metrics-server", "containerd-shim-runc-v2"}
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            with contextlib.suppress(OSError):
+                exe = os.readlink(p / "exe")
+                if exe.startswith(str(build.cache_root() / "bin")) and Path(exe).name in names:
+                    found.append(f"process {Path(exe).name} pid {p.name}")
+    paths = [containerd_root()] + ([NodeDirs(run_dir).base] if run_dir else [])
+    found += [f"mount {m}" for m in _mounts_under(paths)]
+    if run_dir is None:
+        found += [f"mount {m}" for m in _mounts_under([Path("/")]) if "/node/kubelet/" in m or "/node/containerd/" in m]
+    found += [f"cgroup {d / CGROUP_ROOT}" for d in _v1_cgroup_dirs() if (d / CGROUP_ROOT).exists()]
+    found += hostnet.leftovers()
+    return found
+
+
+def log_tail(proc: Proc) -> str:
+    return tail(proc.log)

@@ -1,0 +1,75 @@
+"""`python -m localkube up` starts a real node that runs pods; `down` leaves no process, container, mount, cgroup,
+network interface or iptables chain behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from localkube import images, node
+from localkube.cluster import LocalCluster
+from localkube.procs import Supervisor, _pid_alive
+from localkube.testing import NodeClusters
+from support.kube import wait
+
+pytestmark = [pytest.mark.slow, pytest.mark.node]
+
+
+def _localkube(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    return subprocess.run(
+        [sys.executable, "-m", "localkube", *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def test_up_runs_pods_and_down_leaves_nothing_behind(node_clusters: NodeClusters, tmp_path: Path) -> None:
+    node_clusters.release()  # one node per machine: the session's is started again by the next test that needs it
+    assert node.leftovers() == [], "a node was already running before this test"
+    run_dir = tmp_path / "up"
+    up = _localkube("up", "--run-dir", str(run_dir), "--no-prometheus", timeout=600)
+    try:
+        assert up.returncode == 0, up.stderr
+        assert f"export KUBECONFIG={run_dir / 'kubeconfig'}" in up.stdout
+        cluster = LocalCluster.attach(run_dir)
+        ns = cluster.create_namespace("leftovers")
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "sleeper"},
+            "spec": {
+                "automountServiceAccountToken": True,  # a projected volume: a tmpfs mount under the kubelet's root
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": images.SERVING_IMAGE,
+                        "command": ["python", "-c", "import time; time.sleep(3600)"],
+                    }
+                ],
+            },
+        }
+        cluster.apply(pod, namespace=ns)
+        wait(
+            "the pod to run",
+            lambda: cluster.kubectl_json("get", "pod", "sleeper", "-n", ns)["status"].get("phase") == "Running",
+            timeout=120,
+            interval=1,
+        )
+        running = node.leftovers(run_dir)
+        # The probe sees a running node: what it reports after `down` is therefore meaningful.
+        assert any(x.startswith("interface") for x in running), running
+        assert any(x.startswith("mount") for x in running), running
+        assert any("KUBE-SERVICES" in x for x in running), running
+        recorded = [(p.pid, p.argv[0]) for p in Supervisor.load(run_dir).procs]
+        assert {Path(exe).name for _, exe in recorded} >= {"containerd", "kubelet", "kube-proxy", "kube-apiserver"}
+    finally:
+        down = _localkube("down", "--run-dir", str(run_dir), timeout=300)
+    assert down.returncode == 0, down.stderr
+    assert node.leftovers(run_dir) == []
+    assert [pid for pid, exe in recorded if _pid_alive(pid, exe)] == []
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["mode"] == "node"
