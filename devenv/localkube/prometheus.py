@@ -1,9 +1,14 @@
-"""Debian's `prometheus` on loopback with a free port and an extendable scrape config.
+"""Debian's `prometheus` on a free port (loopback, or the real node's address so that pods reach it) with an
+extendable scrape config.
 
     prom = Prometheus.start(run_dir)                       # scrape interval 1s by default
     prom.add_scrape_target("router", "127.0.0.1:9101", labels={"namespace": "demo"})   # reloads, waits
     prom.query('up{job="router"}')                        # -> list of {"metric": {...}, "value": [ts, "1"]}
     prom.stop()
+
+``prom.add_kubernetes_pods(kubeconfig)`` adds the chart's documented scrape job for a plain Prometheus
+(charts/visionroll/files/prometheus-scrape.yaml): pods found by Kubernetes service discovery through their
+`prometheus.io/*` annotations.
 
 The config file is JSON (which is YAML) at ``<run_dir>/prometheus.yml``; changes are applied with POST /-/reload
 (``--web.enable-lifecycle``) and the helper waits until Prometheus reports the new targets.
@@ -22,10 +27,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from localkube.procs import Supervisor, free_port, reset_run_dir, wait_until
 
 STATE_FILE = "state.json"
 CONFIG_FILE = "prometheus.yml"
+CHART_SCRAPE_CONFIG = Path(__file__).resolve().parents[2] / "charts" / "visionroll" / "files" / "prometheus-scrape.yaml"
 
 
 def prometheus_executable() -> str:
@@ -42,10 +50,11 @@ def _opener() -> urllib.request.OpenerDirector:
 class Prometheus:
     """A Prometheus server owned by this process (``start``) or found in a run directory (``attach``)."""
 
-    def __init__(self, run_dir: Path, port: int, supervisor: Supervisor) -> None:
+    def __init__(self, run_dir: Path, port: int, supervisor: Supervisor, host: str = "127.0.0.1") -> None:
         self.run_dir = run_dir
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.host = host
+        self.url = f"http://{host}:{port}"
         self.supervisor = supervisor
         self.config_path = run_dir / CONFIG_FILE
 
@@ -58,13 +67,15 @@ class Prometheus:
         scrape_interval: str = "1s",
         persistent: bool = False,
         timeout: float = 60.0,
+        host: str = "127.0.0.1",
     ) -> Prometheus:
-        """Start a fresh Prometheus in ``run_dir`` (wiped first) on a free loopback port."""
+        """Start a fresh Prometheus in ``run_dir`` (wiped first) on a free port of ``host`` (loopback by default; a
+        real node's address lets pods, such as the operator's, query it)."""
         reset_run_dir(run_dir, (STATE_FILE, CONFIG_FILE, "logs", "data"))
         (run_dir / "rules").mkdir()
         port = free_port()
         sup = Supervisor(run_dir, die_with_parent=not persistent)
-        prom = cls(run_dir, port, sup)
+        prom = cls(run_dir, port, sup, host)
         config: dict[str, Any] = {
             "global": {
                 "scrape_interval": scrape_interval,
@@ -73,7 +84,7 @@ class Prometheus:
             },
             "rule_files": [str(run_dir / "rules" / "*.yml"), str(run_dir / "rules" / "*.yaml")],
             "scrape_configs": [
-                {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]},
+                {"job_name": "prometheus", "static_configs": [{"targets": [f"{host}:{port}"]}]},
             ],
         }
         prom._write_config(config)
@@ -83,7 +94,7 @@ class Prometheus:
                 prometheus_executable(),
                 f"--config.file={prom.config_path}",
                 f"--storage.tsdb.path={run_dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
+                f"--web.listen-address={host}:{port}",
                 "--web.enable-lifecycle",
                 "--storage.tsdb.retention.time=1d",
                 "--log.level=warn",
@@ -94,13 +105,13 @@ class Prometheus:
         except BaseException:
             sup.stop_all()
             raise
-        (run_dir / STATE_FILE).write_text(json.dumps({"url": prom.url, "port": port}))
+        (run_dir / STATE_FILE).write_text(json.dumps({"url": prom.url, "port": port, "host": host}))
         return prom
 
     @classmethod
     def attach(cls, run_dir: Path) -> Prometheus:
         state = json.loads((run_dir / STATE_FILE).read_text())
-        return cls(run_dir, int(state["port"]), Supervisor.load(run_dir))
+        return cls(run_dir, int(state["port"]), Supervisor.load(run_dir), state.get("host", "127.0.0.1"))
 
     def stop(self) -> None:
         """Stop the Prometheus process by PID and wait for it."""
@@ -157,6 +168,18 @@ class Prometheus:
                 timeout,
                 0.2,
             )
+
+    def add_kubernetes_pods(self, kubeconfig: Path, timeout: float = 30.0) -> None:
+        """Add the chart's scrape job for a plain Prometheus (pods by their `prometheus.io/*` annotations), reaching
+        the cluster through ``kubeconfig``; waits until the configuration is loaded."""
+        jobs: list[dict[str, Any]] = yaml.safe_load(CHART_SCRAPE_CONFIG.read_text())
+        for job in jobs:
+            for sd in job.get("kubernetes_sd_configs", []):
+                sd["kubeconfig_file"] = str(kubeconfig)
+        with self._locked_config() as config:
+            names = {j["job_name"] for j in jobs}
+            config["scrape_configs"] = [j for j in config["scrape_configs"] if j["job_name"] not in names] + jobs
+        self.reload()
 
     def remove_job(self, job: str) -> None:
         with self._locked_config() as config:

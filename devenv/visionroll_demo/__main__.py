@@ -9,17 +9,44 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from localkube.build import cache_root
 from visionroll_demo import timeline
 from visionroll_demo.scenarios import SCENARIOS, Recorder, Result, play, thresholds
-from visionroll_demo.stack import REPO, running_stack
+from visionroll_demo.stack import REPO, Stack, running_stack
 from visionroll_demo.traffic import TrafficDriver
+
+BURST_CLIENTS = 4
+BURST_RATE = 100.0
 
 
 def log(message: str) -> None:
     print(message, flush=True)
+
+
+def load_burst(stack: Stack, recorder: Recorder, log: Callable[[str], None], seconds: float = 90.0) -> dict[str, Any]:
+    """A burst of client traffic until the stable's HPA adds a pod (bounded in time); it shows in `kubectl get hpa`
+    and in the timeline's replicas row."""
+    stable = (stack.get().get("status") or {}).get("stable") or {}
+    before = stack.ready_replicas(stable["revision"])
+    log(f"\n=== load burst: {BURST_CLIENTS} clients as fast as they can, until the stable's HPA scales up")
+    drivers = [
+        TrafficDriver(stack.predictions_url, rate_per_second=BURST_RATE, max_seconds=seconds).start()
+        for _ in range(BURST_CLIENTS)
+    ]
+    peak, deadline = before, time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline and peak <= before:
+            time.sleep(2)
+            peak = max(peak, stack.ready_replicas(stable["revision"]))
+    finally:
+        for d in drivers:
+            d.stop()
+    log(f"=== load burst: stable replicas {before} -> {peak}\n{stack.hpas().rstrip()}")
+    return {"replicas_before": before, "replicas_peak": peak, "scaled": peak > before}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(result)
                 failed |= result.outcome != scenario.expect
                 time.sleep(5)
+            burst = load_burst(stack, recorder, log)
+            failed |= not burst["scaled"]
         finally:
             recorder.stop()
             traffic.stop()
@@ -63,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                 for r in results
             ],
             "client_answers": dict(traffic.codes),
+            "load_burst": burst,
             "thresholds": thresholds(),
             "samples": recorder.samples,
             "markers": recorder.markers,
@@ -75,6 +105,13 @@ def main(argv: list[str] | None = None) -> int:
             mark = "as expected" if r.outcome == r.scenario.expect else f"EXPECTED {r.scenario.expect}"
             log(f"  {r.scenario.title:<46} {r.outcome:<12} in {r.seconds:4.0f}s ({mark}) stable now {r.stable_version}")
         log(f"  client answers by status: {dict(traffic.codes)}")
+        log(
+            f"  load burst: stable scaled {burst['replicas_before']} -> {burst['replicas_peak']} pods "
+            f"({'as expected' if burst['scaled'] else 'EXPECTED a scale-up'})"
+        )
+        log("\n$ kubectl get visionmodels -n " + stack.namespace + "\n" + stack.visionmodels().rstrip())
+        log("\n$ kubectl get pods -n " + stack.namespace + "\n" + stack.pods().rstrip())
+        log("\n$ kubectl get hpa -n " + stack.namespace + "\n" + stack.hpas().rstrip())
         log(f"  wrote {png} and {args.out / 'demo-record.json'}")
         if args.keep:
             log(f"\nkept running. export KUBECONFIG={stack.cluster.kubeconfig}   Prometheus: {stack.prometheus.url}")

@@ -135,6 +135,12 @@ class Recorder:
             except Exception as exc:  # a transient API error must not end the recording
                 self.log(f"  (status read failed: {exc})")
 
+    def _replicas(self, revision: dict[str, Any] | None) -> int | None:
+        """Ready pods of a revision's Deployment (its HPA sets how many)."""
+        if not revision:
+            return None
+        return self.stack.ready_replicas(revision["revision"])
+
     def sample(self) -> None:
         status = self.stack.get().get("status", {})
         t = round(self.now(), 1)
@@ -147,6 +153,8 @@ class Recorder:
         self.samples.append(
             {
                 "t": t,
+                "stable_replicas": self._replicas(status.get("stable")),
+                "candidate_replicas": self._replicas(status.get("candidate")),
                 "phase": status.get("phase"),
                 "stage": status.get("stage"),
                 "step": status.get("step"),
@@ -208,7 +216,8 @@ def play(stack: Stack, scenario: Scenario, recorder: Recorder, log: Log) -> Resu
             )
         time.sleep(1.0)
     raise TimeoutError(
-        f"{scenario.title}: no outcome within {scenario.timeout:.0f}s; operator log: {stack.operator.log_path}"
+        f"{scenario.title}: no outcome within {scenario.timeout:.0f}s\npods:\n{stack.pods()}\n"
+        f"operator log (tail):\n{stack.operator_logs()}"
     )
 
 

@@ -1,49 +1,42 @@
-"""The whole system on one machine, for `make demo` and the e2e suite: nothing here is a demo-only code path.
+"""The whole system on one machine, for `make demo` and the e2e suite, as a user's cluster runs it: nothing here is
+a demo-only code path.
 
-A real control plane (localkube, or $KUBECONFIG), real Prometheus, the CRD from the Helm chart, the operator as its
-own process (`python -m visionroll`), one real TorchServe per model version, and the router watching the routing
-ConfigMap the operator writes. Pods run under kwok, so the data plane runs as local processes: the router's
-`--resolve` maps each revision's cluster Service name to the loopback TorchServe that serves that version, and the
-archives are served over loopback HTTP so each `storageUri` is a real address.
+A real control plane with a real node (localkube, or $KUBECONFIG), visionroll installed with `helm install` of
+charts/visionroll (the operator runs as the chart's pod, from the image built here), a real Prometheus that finds
+the operator, the routers and the TorchServe pods by Kubernetes service discovery (the chart's documented scrape
+configuration), and the digits archives served over HTTP from the host on the node's address, so that each
+`storageUri` is a real address the operator's init container fetches. Everything the data plane runs (TorchServe
+pods, the router Deployment, their Services) is what the operator generates.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import http.server
-import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 
-from localkube.cluster import Cluster, env_or_local
+from localkube import hostnet
+from localkube.cluster import Cluster, LocalCluster, env_or_local
+from localkube.fileserver import serve_directory
 from localkube.procs import wait_until
 from localkube.prometheus import Prometheus
 from visionroll import api
-from visionroll.testing import OperatorProcess, install_crd
 from visionroll.workloads import naming
-from visionroll.workloads.torchserve import INFERENCE_PORT
-from visionroll_serving.local import Router, TorchServe, build_archives
+from visionroll.workloads.service import FRONT_PORT
+from visionroll_serving.build import build as build_archives
 
 REPO = Path(__file__).resolve().parents[2]
-CHART_CRDS = REPO / "charts" / "visionroll" / "crds"
+CHART = REPO / "charts" / "visionroll"
+RELEASE = "visionroll"
+RELEASE_NAMESPACE = "visionroll-system"
 NAME = "digits"
 VERSIONS = ("1.0", "2.0", "3.0", "4.0")
 Log = Callable[[str], None]
-
-
-def _archive_server(directory: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    handler.log_message = lambda *_: None  # type: ignore[method-assign,assignment]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, name="archives", daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
 @dataclass
@@ -51,8 +44,6 @@ class Stack:
     cluster: Cluster
     prometheus: Prometheus
     namespace: str
-    operator: OperatorProcess
-    router: Router
     archive_base: str
     custom: client.CustomObjectsApi = field(repr=False)  # one API client for every status read of the run
 
@@ -70,7 +61,33 @@ class Stack:
 
     @property
     def predictions_url(self) -> str:
-        return f"{self.router.url}/predictions/digits"
+        """The router's front Service, as a client on the node reaches it (its cluster IP)."""
+        svc = self.cluster.kubectl_json("get", "service", NAME, "-n", self.namespace)
+        return f"http://{svc['spec']['clusterIP']}:{FRONT_PORT}/predictions/{NAME}"
+
+    def ready_replicas(self, revision: str) -> int:
+        apps = client.AppsV1Api(self.custom.api_client)
+        try:
+            dep = apps.read_namespaced_deployment(naming.variant_name(NAME, revision), self.namespace)
+        except client.ApiException:
+            return 0
+        return int(dep.status.ready_replicas or 0)
+
+    def hpas(self) -> str:
+        return self.cluster.kubectl("get", "hpa", "-n", self.namespace, check=False).stdout
+
+    def operator_logs(self) -> str:
+        proc = self.cluster.kubectl(
+            "logs", "-n", RELEASE_NAMESPACE, f"deployment/{RELEASE}", "--tail=200", check=False, timeout=30
+        )
+        return proc.stdout + proc.stderr
+
+    def pods(self) -> str:
+        """`kubectl get pods` of the VisionModel's namespace: every variant's TorchServe pods and the routers."""
+        return self.cluster.kubectl("get", "pods", "-n", self.namespace, "-o", "wide", check=False).stdout
+
+    def visionmodels(self) -> str:
+        return self.cluster.kubectl("get", "visionmodels", "-n", self.namespace, check=False).stdout
 
 
 def archive_name(version: str) -> str:
@@ -100,13 +117,37 @@ def revision(namespace: str, archive_base: str, version: str) -> str:
     return naming.revision(spec.model, spec.serving)
 
 
-def _upstream(namespace: str, revision: str) -> str:
-    return f"{naming.variant_name(NAME, revision)}.{namespace}.svc:{INFERENCE_PORT}"
-
-
 def _get(custom: client.CustomObjectsApi, namespace: str) -> dict[str, Any]:
     obj: dict[str, Any] = custom.get_namespaced_custom_object(api.GROUP, api.VERSION, namespace, api.PLURAL, NAME)
     return obj
+
+
+def helm_install(cluster: Cluster, prometheus_url: str, *, analysis_window_seconds: int, timeout: int = 180) -> None:
+    """`helm install` of the chart as a user runs it, with the local Prometheus and short clocks for a demo."""
+    cluster.helm(
+        "upgrade",
+        "--install",
+        RELEASE,
+        str(CHART),
+        "--namespace",
+        RELEASE_NAMESPACE,
+        "--create-namespace",
+        "--set",
+        f"operator.prometheusUrl={prometheus_url}",
+        "--set",
+        f"operator.analysisWindowSeconds={analysis_window_seconds}",
+        "--set",
+        "operator.resyncSeconds=5",
+        "--wait",
+        f"--timeout={timeout}s",
+        timeout=timeout + 30,
+    )
+
+
+def _host_address(cluster: Cluster) -> str:
+    """Where pods reach a server on this host: the node's address on a local node; loopback otherwise (an external
+    cluster's pods cannot reach this host, and the stack says so when they try)."""
+    return hostnet.NODE_IP if isinstance(cluster, LocalCluster) and cluster.mode == "node" else "127.0.0.1"
 
 
 @contextlib.contextmanager
@@ -116,76 +157,56 @@ def running_stack(
     log: Log = print,
     namespace: str = "demo",
     cluster: Cluster | None = None,
-    prometheus: Prometheus | None = None,
+    scrape_interval: str = "1s",
+    analysis_window_seconds: int = 20,
 ) -> Iterator[Stack]:
-    """Start everything, yield it, and stop every process it started (by PID) on the way out.
+    """Start everything, yield it, and stop everything it started on the way out.
 
-    A given `cluster` / `prometheus` (the test session's) is used and left running; otherwise $KUBECONFIG's cluster,
-    otherwise a new local one.
+    A given `cluster` (the test session's) is used and left running; otherwise $KUBECONFIG's cluster, otherwise a
+    new local one with a real node. Prometheus is always this stack's own: it listens where the operator's pod can
+    reach it.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         started = time.monotonic()
         if cluster is None:
-            log("control plane: $KUBECONFIG's, or a new local one (etcd, kube-apiserver, controller-manager, kwok)")
-            cluster = stack.enter_context(env_or_local(run_dir / "cluster", mode="kwok"))
-        if prometheus is None:
-            log("starting Prometheus")
-            prometheus = Prometheus.start(run_dir / "prometheus")
-            stack.callback(prometheus.stop)
+            log("cluster: $KUBECONFIG's, or a new local one with a real node (containerd, kubelet, kube-proxy, DNS)")
+            cluster = stack.enter_context(env_or_local(run_dir / "cluster", mode="node"))
+        host = _host_address(cluster)
+        log(f"starting Prometheus on {host} (finds pods by Kubernetes service discovery)")
+        prometheus = Prometheus.start(run_dir / "prometheus", scrape_interval=scrape_interval, host=host)
+        stack.callback(prometheus.stop)
+        prometheus.add_kubernetes_pods(cluster.kubeconfig)
 
-        log("installing the CRD from the Helm chart")
-        install_crd(cluster.kubectl, path=CHART_CRDS)
-        cluster.kubectl("create", "namespace", namespace, check=False)
-        stack.callback(cluster.delete_namespace, namespace)
-
-        log("building (or reusing) the digits model archives")
-        archives = build_archives()
-        server, archive_base = _archive_server(archives.directory)
-        stack.callback(server.shutdown)
-
-        log(f"starting TorchServe for versions {', '.join(VERSIONS)}")
-        torchserves = {v: TorchServe([archives.archive(v)]) for v in VERSIONS}
-        for ts in torchserves.values():
-            stack.callback(ts.stop)
-        with ThreadPoolExecutor(max_workers=len(torchserves)) as pool:
-            list(pool.map(lambda ts: ts.start(), torchserves.values()))
-
-        log("starting the operator (python -m visionroll)")
-        operator = OperatorProcess(
-            cluster.kubeconfig,
-            namespace=namespace,
-            log_path=run_dir / "operator.log",
-            resync_seconds=5.0,
-            extra_env={"VISIONROLL_PROMETHEUS_URL": prometheus.url},
+        log(f"helm install {RELEASE} charts/visionroll (the operator runs as the chart's pod)")
+        helm_install(cluster, prometheus.url, analysis_window_seconds=analysis_window_seconds)
+        stack.callback(
+            lambda: cluster.helm("uninstall", RELEASE, "--namespace", RELEASE_NAMESPACE, "--wait", check=False)
         )
-        operator.start()
-        stack.callback(operator.stop)
-        operator.wait_healthy()
-        prometheus.add_scrape_target("visionroll-operator", f"127.0.0.1:{operator.metrics_port}")
+        cluster.kubectl("create", "namespace", namespace, check=False)
+        stack.callback(cluster.delete_namespace, namespace, wait=True, timeout=120)
 
-        resolve = {
-            _upstream(namespace, revision(namespace, archive_base, v)): ts.inference_url.removeprefix("http://")
-            for v, ts in torchserves.items()
-        }
+        log("building (or reusing) the digits model archives; serving them over HTTP from this host")
+        archives = build_archives(log=lambda _: None)
+        directory = next(iter(archives.archives.values())).parent
+        archive_base = stack.enter_context(serve_directory(directory, host=host))
+
         log("deploying digits 1.0 (the first version goes straight to stable)")
         cluster.apply(manifest(namespace, archive_base, "1.0", {"strategy": "immediate"}), namespace=namespace)
         custom = client.CustomObjectsApi(stack.enter_context(cluster.api_client()))
         wait_until(
             "digits 1.0 to be Stable",
             lambda: _get(custom, namespace).get("status", {}).get("phase") == "Stable",
-            120,
-            interval=0.5,
+            300,
+            interval=1,
         )
-
-        log("starting the router (watching the routing ConfigMap the operator writes)")
-        router = Router(
-            configmap=f"{namespace}/{naming.routing_configmap_name(NAME)}",
-            kubeconfig=Path(cluster.kubeconfig),
-            resolve=resolve,
+        router = naming.router_name(NAME)
+        cluster.kubectl("rollout", "status", f"deployment/{router}", "-n", namespace, "--timeout=180s", timeout=200)
+        wait_until(
+            "Prometheus to scrape the routers",
+            lambda: bool(prometheus.query(f'up{{namespace="{namespace}", pod=~"{router}-.*"}} == 1')),
+            60,
+            interval=1,
         )
-        router.start()
-        stack.callback(router.stop)
-        prometheus.add_scrape_target("visionroll-router", router.metrics_url.removeprefix("http://"))
         log(f"everything is up in {time.monotonic() - started:.0f}s")
-        yield Stack(cluster, prometheus, namespace, operator, router, archive_base, custom)
+        yield Stack(cluster, prometheus, namespace, archive_base, custom)

@@ -1,8 +1,8 @@
 """Render a rollout record (the demo's JSON) as one PNG that tells the story at a glance.
 
-Four rows share the time axis: traffic (candidate weight and mirror percent), p99 latency, error rate, and the model
-gates (drift, agreement). Vertical markers show promotions (green), rollbacks (red) and step changes (grey); each
-scenario is a shaded band with its title.
+Five rows share the time axis: traffic (candidate weight and mirror percent), p99 latency, error rate, the model
+gates (drift, agreement), and the replicas of stable and candidate (their HPAs at work). Vertical markers show
+promotions (green), rollbacks (red) and step changes (grey); each scenario is a shaded band with its title.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ def _series(samples: list[dict[str, Any]], key: str) -> tuple[list[float], list[
 
 def render(record: dict[str, Any], path: Path) -> Path:
     samples: list[dict[str, Any]] = record["samples"]
-    fig, axes = plt.subplots(4, 1, figsize=(13, 9), sharex=True, gridspec_kw={"height_ratios": [1.3, 1, 1, 1]})
-    traffic, latency, errors, model = axes
+    fig, axes = plt.subplots(5, 1, figsize=(13, 11), sharex=True, gridspec_kw={"height_ratios": [1.3, 1, 1, 1, 0.8]})
+    traffic, latency, errors, model, replicas = axes
 
     for i, scenario in enumerate(record.get("scenarios", [])):
         for ax in axes:
@@ -70,7 +70,13 @@ def render(record: dict[str, Any], path: Path) -> Path:
         for limit in record.get("thresholds", {}).get(key, []):
             ax.axhline(limit, color=color, linestyle=":", linewidth=1, alpha=0.8)
     model.set_ylabel("model gates")
-    model.set_xlabel("seconds since start")
+    t, v = _series(samples, "stable_replicas")
+    replicas.step(t, v, where="post", color="#1a9850", label="stable replicas (HPA)")
+    t, v = _series(samples, "candidate_replicas")
+    replicas.step(t, v, where="post", color="#2166ac", linestyle="--", label="candidate replicas")
+    replicas.set_ylabel("pods")
+    replicas.set_ylim(-0.2, max([3] + [s.get("stable_replicas") or 0 for s in samples]) + 0.5)
+    replicas.set_xlabel("seconds since start")
 
     for marker in record.get("markers", []):
         color = MARKER_COLORS.get(marker["kind"], "#999999")

@@ -39,6 +39,12 @@ class Settings:
     """Image of the built-in router, run for VisionModels whose traffic provider is `router`: by default the serving
     image this project builds, which carries the router as `visionroll-router` (`VISIONROLL_ROUTER_IMAGE`)."""
 
+    analysis_window_seconds: float = 120.0
+    """Shortest window an analysis reads from Prometheus (`VISIONROLL_ANALYSIS_WINDOW_SECONDS`); the window is the
+    analysis interval when that is longer. `increase()` needs at least two scrapes inside the window, and a window of
+    a few scrape intervals keeps healthy traffic from looking like noise: keep it at least 4 x the scrape interval
+    (the default suits Prometheus's common 30 s). docs/rollout.md says how it relates to `minSamples`."""
+
     resync_seconds: float = 60.0
     """Longest time between two reconciles of one VisionModel, even when nothing changed; it also bounds how long
     a missed watch event can go unnoticed (`VISIONROLL_RESYNC_SECONDS`)."""

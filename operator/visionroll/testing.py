@@ -68,6 +68,8 @@ class OperatorProcess:
             "VISIONROLL_HEALTH_PORT": str(self.health_port),
             "VISIONROLL_METRICS_PORT": str(self.metrics_port),
             "VISIONROLL_RESYNC_SECONDS": str(resync_seconds),
+            # The test Prometheus scrapes every second: a 20 s window holds 20 scrapes.
+            "VISIONROLL_ANALYSIS_WINDOW_SECONDS": "20",
             "VISIONROLL_WORKERS": str(workers),
             "VISIONROLL_PROMETHEUS_URL": "http://127.0.0.1:9",  # nothing listens: analyses are inconclusive
             "VISIONROLL_ROUTER_IMAGE": "visionroll/router:test",

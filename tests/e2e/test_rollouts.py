@@ -1,5 +1,7 @@
-"""The main job end to end, as `make demo` plays it: real control plane, Prometheus, operator process, TorchServe
-serving the real digits models, the router, and client traffic of real digits images.
+"""The main job end to end on real pods, as `make demo` plays it: a real node, visionroll installed by `helm install`
+(the operator in its pod), TorchServe pods serving the real digits models fetched by the operator's init containers,
+the router Deployment the operator generates, Prometheus finding them by service discovery, and client traffic of
+real digits images through the router's Service.
 
 1. a canary of the int8 model is promoted step by step;
 2. a shadow of the model that answers HTTP 200 with wrong classes is rolled back on agreement;
@@ -17,24 +19,23 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from localkube.cluster import Cluster
-from localkube.prometheus import Prometheus
+from localkube import testing
+from localkube.cluster import LocalCluster
 from visionroll.dashboards.boards import DASHBOARDS
 from visionroll.dashboards.grafana import expressions
 from visionroll_demo.scenarios import SCENARIOS, Recorder, Scenario, play
 from visionroll_demo.stack import REPO, Stack, running_stack
 from visionroll_demo.traffic import TrafficDriver
 
-pytestmark = [pytest.mark.e2e, pytest.mark.cluster, pytest.mark.prometheus, pytest.mark.torchserve]
+pytestmark = [pytest.mark.e2e, pytest.mark.node, pytest.mark.torchserve, pytest.mark.slow]
 
 CANARY, SHADOW, FAILING = SCENARIOS
 
 
 @pytest.fixture(scope="module")
-def stack(cluster: Cluster, prometheus: Prometheus, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(
-        tmp_path_factory.mktemp("e2e"), cluster=cluster, prometheus=prometheus, namespace="e2e-rollouts"
-    ) as running:
+def stack(node_clusters: testing.NodeClusters, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    cluster: LocalCluster = node_clusters.get()
+    with running_stack(tmp_path_factory.mktemp("e2e"), cluster=cluster, namespace="e2e-rollouts") as running:
         yield running
 
 

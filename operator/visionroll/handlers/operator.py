@@ -40,7 +40,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     kube = Kube(Client.from_environment(pool_size=config.workers * 2), cache=cache)
     # Tests may put their own provider (or None) in memo; the operator measures in Prometheus.
     measurements = (
-        memo["measurements"] if "measurements" in memo else PrometheusProvider.from_url(config.prometheus_url)
+        memo["measurements"]
+        if "measurements" in memo
+        else PrometheusProvider.from_url(config.prometheus_url, min_window_seconds=config.analysis_window_seconds)
     )
     reconciler = Reconciler(kube, config, measurements=measurements)
     memo["runner"] = TickRunner(reconciler, workers=config.workers, resync_seconds=config.resync_seconds)
