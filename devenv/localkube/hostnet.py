@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def remove_chains() -> list[str]:
             out = _run(iptables, "-w", "-t", table, "-S", check=False).stdout
             # Rules in built-in chains that jump to ours: delete them by their spec ("-A X ..." -> "-D X ...").
             for line in out.splitlines():
-                parts = line.split()
+                parts = shlex.split(line)  # comments are quoted and hold spaces
                 if len(parts) > 2 and parts[0] == "-A" and not _ours(parts[1]):
                     target = parts[parts.index("-j") + 1] if "-j" in parts else ""
                     if _ours(target):

@@ -446,6 +446,7 @@ def start(
             f"--kubelet-client-key={node_pki.apiserver_kubelet_client_key}",
             "--kubelet-preferred-address-types=InternalIP",
             "--metric-resolution=10s",
+            "--kubelet-request-timeout=5s",
             "--v=1",
         ],
         env,

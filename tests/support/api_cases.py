@@ -1,7 +1,10 @@
-"""Invalid VisionModels, one per admission rule, shared by the pydantic tests and the real-API-server tests.
+"""Invalid VisionModels, at least one per admission rule, shared by the pydantic tests and the real-API-server tests.
 
 Each case names the field the error must name and a fragment of the message; the same table runs against the
-pydantic models (tests/unit/api) and the API server's schema + CEL (tests/integration/test_crd_admission.py).
+pydantic models (tests/unit/api) and the API server's schema + CEL (tests/integration/test_crd_admission.py). A bound
+checked by the schema (minimum, maximum, pattern) has the API server's and pydantic's own words, which share
+"less than or equal to N", "greater than or equal to N" and the pattern itself; a CEL rule has ours, the same in both.
+Values with Unicode whitespace are here on purpose: CEL's regular expressions are RE2, where `\\s` is ASCII only.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 
 _DELETE = object()
+_GATEWAY = {"provider": "gateway-api", "gatewayApi": {"parentRefs": [{"name": "public"}]}}
 
 CASES = [
     Case(
@@ -196,5 +200,288 @@ CASES = [
         _set("spec.rollout.shadow.mirrorPercent", 0),
         "spec.rollout.shadow.mirrorPercent",
         "1",
+    ),
+    # --- names: the owned Services are <name>-<revision>, <name>-router, <name>-routing (DNS-1035 labels) ---
+    Case(
+        "name-too-long",
+        "canary",
+        _set("metadata.name", "d" * 31),
+        "metadata.name",
+        "metadata.name must be at most 30 characters",
+    ),
+    Case(
+        "name-starts-with-a-digit",
+        "canary",
+        _set("metadata.name", "1digits"),
+        "metadata.name",
+        "metadata.name must start with a lowercase letter",
+    ),
+    Case("name-with-a-dot", "canary", _set("metadata.name", "digits.v2"), "metadata.name", "(a DNS-1035 label"),
+    # --- durations: more than nothing, less than forever ---
+    Case(
+        "interval-zero",
+        "canary",
+        _set("spec.rollout.analysis.interval", "0s"),
+        "spec.rollout.analysis.interval",
+        "interval must be between 1s and 1h",
+    ),
+    Case(
+        "interval-below-a-second",
+        "shadow",
+        _set("spec.rollout.analysis.interval", "999ms"),
+        "spec.rollout.analysis.interval",
+        "interval must be between 1s and 1h",
+    ),
+    Case(
+        "interval-above-an-hour",
+        "canary",
+        _set("spec.rollout.analysis.interval", "1h0.5s"),
+        "spec.rollout.analysis.interval",
+        "interval must be between 1s and 1h",
+    ),
+    Case(
+        "step-duration-zero",
+        "canary",
+        _set("spec.rollout.canary.stepDuration", "0ms"),
+        "spec.rollout.canary.stepDuration",
+        "stepDuration must be between 1s and 24h",
+    ),
+    Case(
+        "step-duration-above-a-day",
+        "canary",
+        _set("spec.rollout.canary.stepDuration", "23h60m1s"),
+        "spec.rollout.canary.stepDuration",
+        "stepDuration must be between 1s and 24h",
+    ),
+    Case(
+        "shadow-duration-zero",
+        "shadow",
+        _set("spec.rollout.shadow.duration", "0.0h"),
+        "spec.rollout.shadow.duration",
+        "shadow.duration must be between 1s and 168h",
+    ),
+    Case(
+        "shadow-duration-above-a-week",
+        "shadow",
+        _set("spec.rollout.shadow.duration", "169h"),
+        "spec.rollout.shadow.duration",
+        "shadow.duration must be between 1s and 168h",
+    ),
+    Case(
+        "split-duration-zero",
+        "split",
+        _set("spec.rollout.split.duration", "0m"),
+        "spec.rollout.split.duration",
+        "split.duration must be between 1s and 168h",
+    ),
+    Case(
+        "split-duration-above-a-week",
+        "split",
+        _set("spec.rollout.split.duration", "10081m"),
+        "spec.rollout.split.duration",
+        "split.duration must be between 1s and 168h",
+    ),
+    Case(
+        "progress-deadline-zero",
+        "canary",
+        _set("spec.rollout.progressDeadline", "0s"),
+        "spec.rollout.progressDeadline",
+        "progressDeadline must be between 1s and 720h",
+    ),
+    Case(
+        "progress-deadline-above-30-days",
+        "canary",
+        _set("spec.rollout.progressDeadline", "721h"),
+        "spec.rollout.progressDeadline",
+        "progressDeadline must be between 1s and 720h",
+    ),
+    Case(
+        # Past Go's time.ParseDuration range (about 2562047h): refused by the pattern, never a CEL evaluation error.
+        "duration-beyond-go-range",
+        "canary",
+        _set("spec.rollout.progressDeadline", "9999999999h"),
+        "spec.rollout.progressDeadline",
+        "ms|s|m|h",
+    ),
+    # --- images: blank in any script is still blank ---
+    *(
+        Case(
+            f"image-{label}",
+            "canary",
+            _set("spec.serving.image", value),
+            "spec.serving.image",
+            "image must be an image reference",
+        )
+        for label, value in (
+            ("empty", ""),
+            ("spaces", "   "),
+            ("no-break-space", "\u00a0"),
+            ("em-space", "\u2003"),
+            ("ideographic-space", "\u3000"),
+            ("trailing-no-break-space", "ghcr.io/visionroll/serving:0.1.0\u00a0"),
+            ("inner-space", "ghcr.io/visionroll/serving :0.1.0"),
+            ("uppercase-path", "ghcr.io/VisionRoll/serving:0.1.0"),
+        )
+    ),
+    # --- storage URIs: a host, no way out of the path, nothing the node alone can reach ---
+    Case(
+        "storage-uri-unicode-space",
+        "canary",
+        _set("spec.model.storageUri", "https://models.example.com/digits\u00a02.0.mar"),
+        "spec.model.storageUri",
+        "(https?|pvc)",
+    ),
+    *(
+        Case(f"storage-uri-{label}", base, _set("spec.model.storageUri", uri), "spec.model.storageUri", message)
+        for label, base, uri, message in (
+            ("no-host", "canary", "https:///digits-2.0.mar", "storageUri needs a host"),
+            ("port-only", "split", "https://:8443/digits-2.0.mar", "storageUri needs a host"),
+            ("decimal-address", "canary", "http://2852039166/latest/meta-data/", "storageUri needs a host"),
+            ("octal-address", "canary", "http://0251.0376.0251.0376/x.mar", "storageUri needs a host"),
+            ("port-out-of-range", "canary", "https://models.example.com:65536/d.mar", "storageUri needs a host"),
+            ("backslash-host", "canary", "https://models.example.com\\@169.254.169.254/d.mar", "needs a host"),
+            ("credentials", "canary", "https://user:secret@models.example.com/d.mar", "must not carry credentials"),
+            ("dot-segment", "canary", "https://models.example.com/digits/../../etc/passwd", "'..' path segments"),
+            ("dot-segment-at-end", "split", "https://models.example.com/digits/..", "'..' path segments"),
+            ("encoded-dot-segment", "canary", "https://models.example.com/a/%2e%2e/b.mar", "'..' path segments"),
+            ("mixed-encoded-dot-segment", "canary", "https://models.example.com/a/.%2E/b.mar", "'..' path segments"),
+            ("encoded-slash-dot-segment", "canary", "https://models.example.com/a%2f..%2fb.mar", "'..' path segments"),
+            ("metadata-aws", "canary", "http://169.254.169.254/latest/meta-data/", "link-local or cloud metadata"),
+            ("link-local-port", "canary", "http://169.254.10.1:8080/d.mar", "link-local or cloud metadata"),
+            ("metadata-gcp", "canary", "http://metadata.google.internal/computeMetadata/v1/", "cloud metadata"),
+            ("metadata-gcp-case-dot", "canary", "http://Metadata.Google.Internal./x.mar", "cloud metadata"),
+            ("metadata-alibaba", "canary", "http://100.100.100.200/latest/meta-data/", "cloud metadata"),
+            ("link-local-ipv6", "canary", "http://[fe80::1]/d.mar", "link-local or cloud metadata"),
+            ("link-local-ipv6-zone", "canary", "http://[FE80::1%25eth0]:80/d.mar", "link-local or cloud metadata"),
+            ("metadata-aws-ipv6", "canary", "http://[fd00:ec2::254]/latest/meta-data/", "cloud metadata"),
+            ("metadata-ipv4-mapped", "canary", "http://[::ffff:169.254.169.254]/", "cloud metadata"),
+            ("metadata-ipv4-mapped-hex", "canary", "http://[0:0:0:0:0:ffff:a9fe:a9fe]/", "cloud metadata"),
+            ("pvc-claim-not-a-name", "shadow", "pvc://Model_Store/digits/digits-3.0.mar", "needs a claim name"),
+            ("pvc-no-path", "shadow", "pvc://model-store", "needs a claim name"),
+            ("pvc-directory", "shadow", "pvc://model-store/digits/", "needs a claim name"),
+            ("pvc-dot-segment", "shadow", "pvc://model-store/../../etc/shadow", "'..' path segments"),
+            ("pvc-encoded-dot-segment", "shadow", "pvc://model-store/%2E%2e/x.mar", "'..' path segments"),
+        )
+    ),
+    # --- split weights: both variants get traffic ---
+    Case(
+        "split-candidate-gets-nothing",
+        "split",
+        _set("spec.rollout.split.weights", [100, 0]),
+        "spec.rollout.split.weights[1]",
+        "greater than or equal to 1",
+    ),
+    Case(
+        "split-stable-gets-nothing",
+        "split",
+        _set("spec.rollout.split.weights", [0, 100]),
+        "spec.rollout.split.weights[0]",
+        "greater than or equal to 1",
+    ),
+    # --- what the gateway-api provider cannot do ---
+    Case(
+        "gateway-cannot-mirror",
+        "shadow",
+        _set("spec.traffic", _GATEWAY),
+        "spec.rollout.strategy",
+        "strategy shadow needs provider router: gateway-api cannot mirror traffic",
+    ),
+    Case(
+        "gateway-cannot-keep-sessions",
+        "split",
+        _set("spec.traffic", {**_GATEWAY, "stickyHeader": "x-visionroll-session"}),
+        "spec.traffic.stickyHeader",
+        "stickyHeader needs provider router",
+    ),
+    Case(
+        "gateway-cannot-measure-router-gates",
+        "canary",
+        _set("spec.traffic", _GATEWAY),
+        "spec.rollout.analysis.gates",
+        "provider gateway-api cannot measure the latencyP99, errorRate and drift gates",
+    ),
+    Case(
+        "gateway-cannot-count-requests",
+        "shadow",
+        lambda doc: doc["spec"].update(
+            traffic=_GATEWAY, rollout={"strategy": "immediate"}, autoscaling={"targetRequestsPerSecond": 50}
+        ),
+        "spec.autoscaling.targetRequestsPerSecond",
+        "targetRequestsPerSecond needs provider router",
+    ),
+    Case(
+        "gateway-hostname-not-a-hostname",
+        "canary",
+        _set("spec.traffic", {**_GATEWAY, "gatewayApi": {**_GATEWAY["gatewayApi"], "hostnames": ["Models_Host"]}}),
+        "spec.traffic.gatewayApi.hostnames[0]",
+        "[a-z0-9]([-a-z0-9]*[a-z0-9])?",
+    ),
+    # --- numbers no real deployment needs ---
+    *(
+        Case(f"{path.rsplit('.', 1)[-1]}-{value}", base, _set(path, value), path, message)
+        for base, path, value, message in (
+            ("canary", "spec.serving.workers", 1000, "less than or equal to 64"),
+            ("canary", "spec.serving.batchSize", 100000, "less than or equal to 256"),
+            ("canary", "spec.serving.maxBatchDelayMs", 3600000, "less than or equal to 10000"),
+            ("canary", "spec.serving.responseTimeoutSeconds", 86400, "less than or equal to 600"),
+            ("canary", "spec.serving.gpu", 64, "less than or equal to 8"),
+            ("canary", "spec.autoscaling.maxReplicas", 100000, "less than or equal to 1000"),
+            ("canary", "spec.autoscaling.targetRequestsPerSecond", 1000000, "less than or equal to 10000"),
+            ("canary", "spec.autoscaling.targetRequestsPerSecond", 0.0001, "greater than or equal to 0.001"),
+            ("canary", "spec.rollout.analysis.minSamples", 1000000000, "less than or equal to 100000"),
+            ("canary", "spec.rollout.analysis.failureLimit", 1000, "less than or equal to 100"),
+            ("canary", "spec.rollout.analysis.inconclusiveLimit", 1000, "less than or equal to 100"),
+            ("shadow", "spec.rollout.shadow.mirrorPercent", 1000, "less than or equal to 100"),
+            ("canary", "spec.rollout.analysis.gates.latencyP99.maxMs", 1e9, "less than or equal to 600000"),
+            ("canary", "spec.rollout.analysis.gates.latencyP99.maxRatioToStable", 1000, "less than or equal to 100"),
+        )
+    ),
+    *(
+        Case(f"{label}", "canary", _set("spec.serving.resources", resources), field, message)
+        for label, resources, field, message in (
+            (
+                "cpu-a-million-cores",
+                {"requests": {"cpu": "1000000", "memory": "1Gi"}},
+                "spec.serving.resources.requests.cpu",
+                "cpu must be between 1m and 512",
+            ),
+            (
+                "cpu-zero",
+                {"requests": {"cpu": "0", "memory": "1Gi"}},
+                "spec.serving.resources.requests.cpu",
+                "cpu must be between 1m and 512",
+            ),
+            (
+                "cpu-below-a-millicore",
+                {"requests": {"cpu": "0.0001", "memory": "1Gi"}},
+                "spec.serving.resources.requests.cpu",
+                "cpu must be between 1m and 512",
+            ),
+            (
+                "memory-a-petabyte",
+                {"requests": {"cpu": "1"}, "limits": {"memory": "1000T"}},
+                "spec.serving.resources.limits.memory",
+                "memory must be between 1Mi and 4Ti",
+            ),
+            (
+                "requests-without-cpu",
+                {"requests": {"memory": "1Gi"}},
+                "spec.serving.resources.requests",
+                "requests.cpu is needed",
+            ),
+            (
+                # the default limit is 2Gi: a larger request alone cannot be scheduled
+                "memory-request-above-default-limit",
+                {"requests": {"cpu": "1", "memory": "4Gi"}},
+                "spec.serving.resources.requests.memory",
+                "requests.memory must be <= limits.memory",
+            ),
+            (
+                "cpu-request-above-limit",
+                {"requests": {"cpu": "2", "memory": "1Gi"}, "limits": {"cpu": "1500m", "memory": "2Gi"}},
+                "spec.serving.resources.requests.cpu",
+                "requests.cpu must be <= limits.cpu",
+            ),
+        )
     ),
 ]

@@ -1,5 +1,6 @@
 """The VisionModel API (visionroll.io/v1alpha1): pydantic models that are the one source of the CRD schema."""
 
+from visionroll.api.rules import parse_duration
 from visionroll.api.spec import (
     Analysis,
     Autoscaling,
@@ -12,7 +13,6 @@ from visionroll.api.spec import (
     Split,
     Traffic,
     VisionModelSpec,
-    parse_duration,
 )
 from visionroll.api.status import (
     AnalysisRecord,

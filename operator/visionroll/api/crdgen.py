@@ -20,14 +20,13 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from visionroll import api
-from visionroll.api.spec import VisionModelSpec
+from visionroll.api.spec import NAME_RULES, VisionModelSpec
 from visionroll.api.status import VisionModelStatus
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CRD_FILE = f"{api.PLURAL}.{api.GROUP}.yaml"
 # The repository copy and the Helm chart's copy (Helm installs everything under a chart's crds/ before the templates).
 CRD_PATHS = (REPO_ROOT / "crds" / CRD_FILE, REPO_ROOT / "charts" / "visionroll" / "crds" / CRD_FILE)
-NAME_MAX = 30  # names of owned objects are <name>-<revision>, and Service names stop at 63 characters
 
 _DROP_KEYS = {"title", "additionalProperties"}
 
@@ -93,12 +92,8 @@ def crd() -> dict[str, Any]:
     root = {
         "type": "object",
         "required": ["spec"],
-        "x-kubernetes-validations": [
-            {
-                "rule": f"size(self.metadata.name) <= {NAME_MAX}",
-                "message": f"metadata.name must be at most {NAME_MAX} characters (owned objects derive their names)",
-            }
-        ],
+        # The name rules sit at the root: only there can CEL see metadata.name.
+        "x-kubernetes-validations": [dict(r) for r in NAME_RULES],
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},

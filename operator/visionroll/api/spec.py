@@ -1,42 +1,68 @@
 """The VisionModel spec: what the user declares.
 
-These pydantic models are the single source of the CRD schema (see `crdgen`). Cross-field rules are written twice on
-purpose, once as CEL (`x-kubernetes-validations`, enforced by the API server at admission) and once as a pydantic
-validator (enforced when Python code or the CLI builds a spec); `tests/unit/api` keeps the two in agreement.
+These pydantic models are the single source of the CRD schema (see `crdgen`). Rules are written twice on purpose,
+once as CEL (`x-kubernetes-validations`, enforced by the API server at admission) and once in Python (enforced when
+Python code or the CLI builds a spec); `rules` holds the helpers that keep the two alike, and the one case table in
+tests/support/api_cases.py runs against both. Every bound says why in the field's description: a value past it is one
+the operator cannot act on, or one no real deployment needs.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from visionroll.api.pods import SERVING_IMAGE
+from visionroll.api.rules import (
+    DURATION_PATTERN,
+    IMAGE_CHECKS,
+    QUANTITY_PATTERN,
+    STORAGE_URI_CHECKS,
+    STORAGE_URI_PATTERN,
+    cel,
+    checked,
+    duration_between,
+    matches,
+    quantity,
+    quantity_between,
+    rules,
+)
 
-DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+GATEWAY_HOSTNAME_PATTERN = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
-STORAGE_URI_PATTERN = r"^(https?|pvc)://[^\s]+$"
-QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
 
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# The VisionModel's name names what it owns: `<name>-<revision>` (Deployment, Service, HPA, PDB, ConfigMap),
+# `<name>-router` and `<name>-routing`. A Service name is a DNS-1035 label (a lowercase letter first) of at most 63
+# characters, and a revision (workloads/naming.py) is at most 27: a 20-character version slug, '-', 6 hex digits.
+# 30 + 1 + 27 = 58 leaves room; tests/unit/api/test_names.py checks these numbers against naming.py.
+NAME_MAX = 30
+NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+NAME_RULES = (
+    cel(
+        f"size(self.metadata.name) <= {NAME_MAX}",
+        f"metadata.name must be at most {NAME_MAX} characters (owned objects derive their names)",
+    ),
+    cel(
+        f"self.metadata.name.matches(r'{NAME_PATTERN}')",
+        "metadata.name must start with a lowercase letter and hold only lowercase letters, digits and '-' "
+        "(a DNS-1035 label: Services are named after it)",
+    ),
+)
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in a duration such as `30s`, `1m30s`, `500ms`; raises ValueError naming the text."""
-    if not re.fullmatch(DURATION_PATTERN, text):
-        raise ValueError(f"invalid duration {text!r}: expected e.g. 30s, 5m, 1h30m, 500ms")
-    return sum(float(n) * _DURATION_UNITS[u] for n, _, u in re.findall(r"([0-9]+(\.[0-9]+)?)(ms|s|m|h)", text))
-
-
-def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
-    """One `x-kubernetes-validations` entry."""
-    entry = {"rule": rule, "message": message}
-    if field_path:
-        entry["fieldPath"] = field_path
-    return entry
+def check_name(name: str) -> None:
+    """The root rules NAME_RULES in Python: ValueError with the same messages."""
+    failed = []
+    if len(name) > NAME_MAX:
+        failed.append(NAME_RULES[0]["message"])
+    if not matches(NAME_PATTERN, name):
+        failed.append(NAME_RULES[1]["message"])
+    if failed:
+        raise ValueError("; ".join(failed))
 
 
 class Schema(BaseModel):
@@ -49,61 +75,120 @@ class Schema(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True)
 
 
-def rules(*entries: dict[str, str]) -> ConfigDict:
-    """A model config carrying CEL rules into the generated schema."""
-    validations: list[JsonValue] = [dict(e) for e in entries]
-    return ConfigDict(json_schema_extra={"x-kubernetes-validations": validations})
+def _duration(field: str, low: str, high: str) -> tuple[Any, ...]:
+    """`Annotated` metadata of a duration field: the pattern, and [low, high] in CEL and Python."""
+    return checked(duration_between(field, low, high), pattern=DURATION_PATTERN, max_length=32)
 
 
-Duration = str
-Percent = Annotated[int, Field(ge=0, le=100)]
+# Why these bounds: an interval is how often Prometheus is asked (its own scrape interval is seconds; more than an
+# hour between looks is no watch at all); a canary step waits for evidence at one weight (a day is the longest
+# anyone waits at one step); a shadow or split stage is an experiment (a week); the progress deadline must outlast
+# the longest rollout one can declare (20 steps of a day) for its "stuck" alert to mean anything.
+Interval = Annotated[str, *_duration("interval", "1s", "1h")]
+StepDuration = Annotated[str, *_duration("stepDuration", "1s", "24h")]
+ShadowDuration = Annotated[str, *_duration("shadow.duration", "1s", "168h")]
+SplitDuration = Annotated[str, *_duration("split.duration", "1s", "168h")]
+ProgressDeadline = Annotated[str, *_duration("progressDeadline", "1s", "720h")]
+# A pod's CPU (cores) and memory: a request of nothing cannot be scheduled as meant (and the autoscaler's
+# targetCPUUtilization is a percent of the CPU request); 512 cores or 4Ti is far past what one model server uses.
+Cpu = Annotated[str, *checked(quantity_between("cpu", "1m", "512"), pattern=QUANTITY_PATTERN, max_length=32)]
+Memory = Annotated[str, *checked(quantity_between("memory", "1Mi", "4Ti"), pattern=QUANTITY_PATTERN, max_length=32)]
 StepWeight = Annotated[int, Field(ge=1, le=100)]
+SplitWeight = Annotated[int, Field(ge=1, le=99)]
+GatewayHostname = Annotated[str, Field(pattern=GATEWAY_HOSTNAME_PATTERN, max_length=253)]
 
 
 class ModelSource(Schema):
     name: str = Field(pattern=DNS_LABEL_PATTERN, max_length=40, description="TorchServe model name.")
     version: str = Field(pattern=VERSION_PATTERN, description="Model version; a change starts a rollout.")
-    storage_uri: str = Field(
-        pattern=STORAGE_URI_PATTERN,
-        max_length=2048,
-        description="Where the model archive (.mar) is: http(s)://host/path.mar or pvc://claim-name/path.mar.",
+    storage_uri: Annotated[str, *checked(*STORAGE_URI_CHECKS, pattern=STORAGE_URI_PATTERN, max_length=2048)] = Field(
+        description="Where the model archive (.mar) is: http(s)://host[:port]/path.mar (no user@, no '..' segments, "
+        "not a link-local or cloud metadata address) or pvc://claim-name/path/in/claim.mar."
     )
 
 
 class ResourceList(Schema):
-    cpu: str | None = Field(default=None, pattern=QUANTITY_PATTERN)
-    memory: str | None = Field(default=None, pattern=QUANTITY_PATTERN)
+    cpu: Cpu | None = Field(default=None, description="Cores, 1m to 512.")
+    memory: Memory | None = Field(default=None, description="Bytes, 1Mi to 4Ti.")
 
 
 class Resources(Schema):
-    requests: ResourceList = Field(default_factory=lambda: ResourceList(cpu="500m", memory="1Gi"))
-    limits: ResourceList = Field(default_factory=lambda: ResourceList(memory="2Gi"))
+    model_config = rules(
+        cel(
+            "has(self.requests.cpu) || has(self.limits.cpu)",
+            "requests.cpu is needed: autoscaling.targetCPUUtilization is a percent of it",
+            ".requests",
+        ),
+        cel(
+            "!has(self.requests.cpu) || !has(self.limits.cpu) || !isQuantity(self.requests.cpu) || "
+            "!isQuantity(self.limits.cpu) || quantity(self.requests.cpu).compareTo(quantity(self.limits.cpu)) <= 0",
+            "requests.cpu must be <= limits.cpu",
+            ".requests.cpu",
+        ),
+        cel(
+            "!has(self.requests.memory) || !has(self.limits.memory) || !isQuantity(self.requests.memory) || "
+            "!isQuantity(self.limits.memory) || "
+            "quantity(self.requests.memory).compareTo(quantity(self.limits.memory)) <= 0",
+            "requests.memory must be <= limits.memory",
+            ".requests.memory",
+        ),
+    )
+    requests: ResourceList = Field(
+        default_factory=lambda: ResourceList(cpu="500m", memory="1Gi"),
+        description="Needs cpu (or limits.cpu, which Kubernetes then also requests).",
+    )
+    limits: ResourceList = Field(
+        default_factory=lambda: ResourceList(memory="2Gi"),
+        description="Each at least its request; the default memory limit is 2Gi, so a larger request needs a limit.",
+    )
+
+    @model_validator(mode="after")
+    def _requests(self) -> Resources:
+        failed = []
+        if self.requests.cpu is None and self.limits.cpu is None:
+            failed.append("requests.cpu is needed: autoscaling.targetCPUUtilization is a percent of it")
+        for name in ("cpu", "memory"):
+            asked, limit = getattr(self.requests, name), getattr(self.limits, name)
+            if asked is not None and limit is not None and quantity(asked) > quantity(limit):
+                failed.append(f"requests.{name} must be <= limits.{name}")
+        if failed:
+            raise ValueError("; ".join(failed))
+        return self
 
 
 class Serving(Schema):
-    image: str = Field(
+    image: Annotated[str, *checked(*IMAGE_CHECKS, max_length=1024)] = Field(
         default=SERVING_IMAGE,
-        min_length=1,
-        description="TorchServe image: by default the serving image this project builds (serving/Dockerfile).",
+        description="TorchServe image reference: by default the serving image this project builds "
+        "(serving/Dockerfile).",
     )
-    workers: int = Field(default=1, ge=1, le=64, description="TorchServe workers per pod.")
-    batch_size: int = Field(default=1, ge=1, le=256)
-    max_batch_delay_ms: int = Field(default=20, ge=0, le=10000)
-    response_timeout_seconds: int = Field(default=30, ge=1, le=600)
+    workers: int = Field(default=1, ge=1, le=64, description="TorchServe workers per pod, 1 to 64.")
+    batch_size: int = Field(default=1, ge=1, le=256, description="Requests per TorchServe batch, 1 to 256.")
+    max_batch_delay_ms: int = Field(
+        default=20, ge=0, le=10000, description="Longest wait to fill a batch, 0 to 10000 ms."
+    )
+    response_timeout_seconds: int = Field(
+        default=30, ge=1, le=600, description="TorchServe's response timeout, 1 to 600 s."
+    )
     resources: Resources = Field(default_factory=Resources)
-    gpu: int = Field(default=0, ge=0, le=8, description="nvidia.com/gpu per pod.")
+    gpu: int = Field(default=0, ge=0, le=8, description="nvidia.com/gpu per pod, 0 to 8.")
 
 
 class Autoscaling(Schema):
     model_config = rules(
         cel("self.maxReplicas >= self.minReplicas", "maxReplicas must be >= minReplicas", ".maxReplicas"),
     )
-    min_replicas: int = Field(default=1, ge=1, le=100)
-    max_replicas: int = Field(default=3, ge=1, le=1000)
+    min_replicas: int = Field(default=1, ge=1, le=100, description="1 to 100.")
+    max_replicas: int = Field(default=3, ge=1, le=1000, description="1 to 1000, at least minReplicas.")
     target_cpu_utilization: int = Field(
-        default=70, ge=1, le=100, alias="targetCPUUtilization", description="Percent of the CPU request."
+        default=70, ge=1, le=100, alias="targetCPUUtilization", description="Percent of the CPU request, 1 to 100."
     )
-    target_requests_per_second: float | None = Field(default=None, gt=0, description="Per pod, from the router.")
+    target_requests_per_second: float | None = Field(
+        default=None,
+        ge=0.001,
+        le=10000,
+        description="Per pod, from the router (provider router only); 0.001 (the HPA's smallest, 1m) to 10000.",
+    )
 
     @model_validator(mode="after")
     def _replicas(self) -> Autoscaling:
@@ -113,14 +198,18 @@ class Autoscaling(Schema):
 
 
 class ParentRef(Schema):
-    name: str = Field(min_length=1)
-    namespace: str | None = None
-    section_name: str | None = None
+    """A Gateway API parentReference (its own name, namespace and sectionName rules)."""
+
+    name: str = Field(min_length=1, max_length=253)
+    namespace: str | None = Field(default=None, pattern=DNS_LABEL_PATTERN, max_length=63)
+    section_name: str | None = Field(default=None, pattern=DNS_SUBDOMAIN_PATTERN, max_length=253)
 
 
 class GatewayApi(Schema):
     parent_refs: list[ParentRef] = Field(min_length=1, max_length=8)
-    hostnames: list[str] = Field(default_factory=list, max_length=16)
+    hostnames: list[GatewayHostname] = Field(
+        default_factory=list, max_length=16, description="HTTPRoute hostnames (Gateway API's hostname rule)."
+    )
 
 
 class Traffic(Schema):
@@ -130,15 +219,33 @@ class Traffic(Schema):
             "provider gateway-api needs the gatewayApi section",
             ".gatewayApi",
         ),
+        cel(
+            "self.provider != 'gateway-api' || !has(self.stickyHeader)",
+            "stickyHeader needs provider router: gateway-api does not keep a session on one variant",
+            ".stickyHeader",
+        ),
     )
-    provider: Literal["router", "gateway-api"] = "router"
-    sticky_header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,64}$")
+    provider: Literal["router", "gateway-api"] = Field(
+        default="router",
+        description="router (the built-in router: weights, mirroring, sticky sessions, the metrics every built-in "
+        "gate reads) or gateway-api (an HTTPRoute with weights only).",
+    )
+    sticky_header: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9-]{1,64}$",
+        description="Router only: requests with the same value stay on one variant.",
+    )
     gateway_api: GatewayApi | None = None
 
     @model_validator(mode="after")
     def _provider(self) -> Traffic:
+        failed = []
         if self.provider == "gateway-api" and self.gateway_api is None:
-            raise ValueError("provider gateway-api needs the gatewayApi section")
+            failed.append("provider gateway-api needs the gatewayApi section")
+        if self.provider == "gateway-api" and self.sticky_header is not None:
+            failed.append("stickyHeader needs provider router: gateway-api does not keep a session on one variant")
+        if failed:
+            raise ValueError("; ".join(failed))
         return self
 
 
@@ -151,7 +258,7 @@ class Canary(Schema):
         ),
     )
     steps: list[StepWeight] = Field(default_factory=lambda: [5, 25, 50, 100], min_length=1, max_length=20)
-    step_duration: Duration = Field(default="30s", pattern=DURATION_PATTERN)
+    step_duration: StepDuration = Field(default="30s", description="Time at each step, 1s to 24h.")
 
     @model_validator(mode="after")
     def _steps(self) -> Canary:
@@ -161,8 +268,8 @@ class Canary(Schema):
 
 
 class Shadow(Schema):
-    mirror_percent: int = Field(default=100, ge=1, le=100)
-    duration: Duration = Field(default="5m", pattern=DURATION_PATTERN)
+    mirror_percent: int = Field(default=100, ge=1, le=100, description="Percent of live traffic copied, 1 to 100.")
+    duration: ShadowDuration = Field(default="5m", description="1s to 168h (a week).")
     then_promote: Literal["direct", "canary"] = "direct"
 
 
@@ -170,10 +277,13 @@ class Split(Schema):
     model_config = rules(
         cel("self.weights.sum() == 100", "weights must sum to 100", ".weights"),
     )
-    weights: list[Percent] = Field(
-        default_factory=lambda: [50, 50], min_length=2, max_length=2, description="[stable, candidate] percentages."
+    weights: list[SplitWeight] = Field(
+        default_factory=lambda: [50, 50],
+        min_length=2,
+        max_length=2,
+        description="[stable, candidate] percentages, each 1 to 99: both variants get traffic.",
     )
-    duration: Duration = Field(default="30m", pattern=DURATION_PATTERN)
+    duration: SplitDuration = Field(default="30m", description="1s to 168h (a week).")
     decide: Literal["auto", "manual"] = "auto"
 
     @model_validator(mode="after")
@@ -187,8 +297,12 @@ class LatencyGate(Schema):
     model_config = rules(
         cel("has(self.maxMs) || has(self.maxRatioToStable)", "latencyP99 needs maxMs or maxRatioToStable"),
     )
-    max_ms: float | None = Field(default=None, gt=0)
-    max_ratio_to_stable: float | None = Field(default=None, gt=0)
+    max_ms: float | None = Field(
+        default=None, gt=0, le=600000, description="Highest p99 in ms, up to 600000 (responseTimeoutSeconds' cap)."
+    )
+    max_ratio_to_stable: float | None = Field(
+        default=None, gt=0, le=100, description="Highest candidate p99 / stable p99, up to 100."
+    )
 
     @model_validator(mode="after")
     def _one(self) -> LatencyGate:
@@ -255,10 +369,12 @@ class Gates(Schema):
 
 
 class Analysis(Schema):
-    interval: Duration = Field(default="10s", pattern=DURATION_PATTERN)
-    min_samples: int = Field(default=200, ge=1, description="Per gate and window; fewer is inconclusive.")
-    failure_limit: int = Field(default=2, ge=1, le=100)
-    inconclusive_limit: int = Field(default=3, ge=1, le=100)
+    interval: Interval = Field(default="10s", description="Time between analyses, 1s to 1h.")
+    min_samples: int = Field(
+        default=200, ge=1, le=100000, description="Per gate and window, 1 to 100000; fewer is inconclusive."
+    )
+    failure_limit: int = Field(default=2, ge=1, le=100, description="1 to 100.")
+    inconclusive_limit: int = Field(default=3, ge=1, le=100, description="1 to 100.")
     on_inconclusive: Literal["rollback", "pause"] = "rollback"
     gates: Gates = Field(default_factory=Gates)
 
@@ -283,8 +399,10 @@ class Rollout(Schema):
     canary: Canary | None = None
     shadow: Shadow | None = None
     split: Split | None = None
-    progress_deadline: Duration = Field(
-        default="30m", pattern=DURATION_PATTERN, description="A rollout still running after this is reported stuck."
+    progress_deadline: ProgressDeadline = Field(
+        default="30m",
+        description="A rollout still running after this is reported stuck; 1s to 720h (30 days, longer than the "
+        "longest rollout one can declare).",
     )
     analysis: Analysis = Field(default_factory=Analysis)
 
@@ -300,9 +418,56 @@ class Rollout(Schema):
         return self
 
 
+# What the gateway-api provider cannot do (traffic/gateway_api.py builds one HTTPRoute with weighted backends, no
+# router): mirror traffic, and yield the router's metrics (metrics/queries.py), which the built-in latencyP99,
+# errorRate and drift gates read (without them every analysis is inconclusive and every rollout rolled back) and the
+# HPA's requests-per-second target scales on (workloads/autoscaling.py).
+_ROUTER_GATES = ("latencyP99", "errorRate", "drift")
+_GATEWAY_CANNOT_MIRROR = "strategy shadow needs provider router: gateway-api cannot mirror traffic"
+_GATEWAY_CANNOT_MEASURE = (
+    "provider gateway-api cannot measure the latencyP99, errorRate and drift gates (they read the router's metrics); "
+    "use custom gates"
+)
+_GATEWAY_CANNOT_COUNT = "autoscaling.targetRequestsPerSecond needs provider router (it is the router's request rate)"
+
+
 class VisionModelSpec(Schema):
+    model_config = rules(
+        cel(
+            "self.traffic.provider != 'gateway-api' || self.rollout.strategy != 'shadow'",
+            _GATEWAY_CANNOT_MIRROR,
+            ".rollout.strategy",
+        ),
+        cel(
+            "self.traffic.provider != 'gateway-api' || self.rollout.strategy == 'immediate' || "
+            + " && ".join(f"!has(self.rollout.analysis.gates.{g})" for g in _ROUTER_GATES),
+            _GATEWAY_CANNOT_MEASURE,
+            ".rollout.analysis.gates",
+        ),
+        cel(
+            "self.traffic.provider != 'gateway-api' || !has(self.autoscaling.targetRequestsPerSecond)",
+            _GATEWAY_CANNOT_COUNT,
+            ".autoscaling.targetRequestsPerSecond",
+        ),
+    )
     model: ModelSource
     serving: Serving = Field(default_factory=Serving)
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     traffic: Traffic = Field(default_factory=Traffic)
     rollout: Rollout
+
+    @model_validator(mode="after")
+    def _provider_can(self) -> VisionModelSpec:
+        if self.traffic.provider != "gateway-api":
+            return self
+        failed = []
+        if self.rollout.strategy == "shadow":
+            failed.append(_GATEWAY_CANNOT_MIRROR)
+        gates = self.rollout.analysis.gates
+        if self.rollout.strategy != "immediate" and (gates.latency_p99 or gates.error_rate or gates.drift):
+            failed.append(_GATEWAY_CANNOT_MEASURE)
+        if self.autoscaling.target_requests_per_second is not None:
+            failed.append(_GATEWAY_CANNOT_COUNT)
+        if failed:
+            raise ValueError("; ".join(failed))
+        return self

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def test_prometheus_operator_objects_follow_the_cluster(render):
     assert not {"ServiceMonitor", "PodMonitor", "PrometheusRule"} & set(_kinds(render()))
     with_api = _kinds(render(api_versions=(MONITORING_API,)))
     assert with_api.count("ServiceMonitor") == 1 and with_api.count("PrometheusRule") == 1
-    assert "PodMonitor" not in with_api
+    assert with_api.count("PodMonitor") == 2  # the data plane's: routers and TorchServe pods
     forced = _kinds(render("monitoring.podMonitor.enabled=true", "monitoring.prometheusRule.enabled=true"))
     assert "PodMonitor" in forced and "PrometheusRule" in forced
     off = render(
@@ -94,6 +95,54 @@ def test_scrape_objects_name_the_job_the_alerts_select(render):
     for selector in (service["spec"]["selector"], monitor["spec"]["selector"]["matchLabels"]):
         assert selector.items() <= pod_labels.items()
     assert [p["targetPort"] for p in service["spec"]["ports"]] == ["metrics"]
+
+
+def test_data_plane_monitors_select_the_pods_the_operator_creates(render):
+    """The PodMonitors select the labels the operator's own builders put on router and TorchServe pods, scrape the
+    port those pods name `metrics`, and keep the router's `namespace` label (honorLabels)."""
+    from visionroll.api import VisionModelSpec
+    from visionroll.traffic import provider
+    from visionroll.traffic.base import TrafficPlan
+    from visionroll.workloads import Owner, Variant, front_service, naming, serving_objects
+    from visionroll.workloads.meta import metadata
+
+    monitors = {
+        o["metadata"]["name"].rsplit("-", 1)[1]: o
+        for o in render("monitoring.dataPlane.enabled=true")
+        if o["kind"] == "PodMonitor"
+    }
+    assert sorted(monitors) == ["router", "torchserve"]
+    spec = VisionModelSpec.model_validate(
+        {
+            "model": {"name": "digits", "version": "1.0", "storageUri": "https://m.example.com/d.mar"},
+            "rollout": {"strategy": "immediate"},
+        }
+    )
+    owner = Owner(name="digits", namespace="ml", uid="u")
+    variant = Variant("stable", naming.revision(spec.model, spec.serving), spec.model, spec.serving, weight=100)
+    (ts,) = [o for o in serving_objects(owner, variant, spec.autoscaling) if o["kind"] == "Deployment"]
+    plan = TrafficPlan(
+        namespace="ml",
+        visionmodel="digits",
+        model="digits",
+        backends=(),
+        metadata=functools.partial(metadata, owner),
+        front_service=functools.partial(front_service, owner),
+    )
+    (router,) = [o for o in provider("router").objects(plan) if o["kind"] == "Deployment"]
+    pods = {"torchserve": ts["spec"]["template"], "router": router["spec"]["template"]}
+    for component, template in pods.items():
+        monitor = monitors[component]["spec"]
+        labels = template["metadata"]["labels"]
+        selector = monitor["selector"]
+        assert selector.get("matchLabels", {}).items() <= labels.items()
+        for expr in selector.get("matchExpressions", []):
+            assert expr["operator"] == "Exists" and expr["key"] in labels
+        ports = {p["name"] for c in template["spec"]["containers"] for p in c.get("ports", [])}
+        (endpoint,) = monitor["podMetricsEndpoints"]
+        assert endpoint["port"] in ports and endpoint["honorLabels"] is True
+        assert template["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+    assert monitors["router"]["spec"]["namespaceSelector"] == {"any": True}
 
 
 def test_dashboards_ship_as_sidecar_config_maps(render):
