@@ -7,17 +7,25 @@
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
-ENV PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+# No PIP_NO_CACHE_DIR: pip's cache is a cache mount (below), kept by the builder between builds and never in a layer.
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 # Only what the operator is made of (.dockerignore keeps the rest out of the context): no serving/, devenv/, tests/.
 COPY pyproject.toml ./
+# The runtime dependencies first, read from pyproject.toml alone, into a venv that the final stage copies whole: a
+# change to the operator's code reuses this layer.
+RUN --mount=type=cache,target=/root/.cache/pip \
+    python -m venv /opt/visionroll \
+    && python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+         > /tmp/requirements.txt \
+    && /opt/visionroll/bin/pip install -r /tmp/requirements.txt
 COPY operator/ operator/
-# A wheel of the project without extras, installed into a venv that the final stage copies whole.
-RUN python -m venv /opt/visionroll \
-    && /opt/visionroll/bin/pip wheel --no-deps --wheel-dir /tmp/wheels . \
-    && /opt/visionroll/bin/pip install /tmp/wheels/visionroll-*.whl \
+# Then a wheel of the project without extras, installed without dependencies (they are all in place: pip check).
+RUN --mount=type=cache,target=/root/.cache/pip \
+    /opt/visionroll/bin/pip wheel --no-deps --wheel-dir /tmp/wheels . \
+    && /opt/visionroll/bin/pip install --no-deps /tmp/wheels/visionroll-*.whl \
+    && /opt/visionroll/bin/pip check \
     && /opt/visionroll/bin/pip uninstall -y pip \
     && if /opt/visionroll/bin/python -c "import torch" 2>/dev/null; then echo "torch in the operator image" >&2; exit 1; fi \
     && /opt/visionroll/bin/python -c "import visionroll, kopf"

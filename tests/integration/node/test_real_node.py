@@ -30,9 +30,10 @@ from visionroll_serving.samples import held_out_pngs
 pytestmark = [pytest.mark.slow, pytest.mark.node]
 
 
-@pytest.fixture(scope="module")
-def archives_url() -> Iterator[str]:
-    """The digits archives, served from the host on the node's address (pods reach it, nothing else does)."""
+@pytest.fixture
+def archives_url(node_cluster: LocalCluster) -> Iterator[str]:
+    """The digits archives, served from the host on the node's address (pods reach it, nothing else does); the
+    address exists only while the node runs."""
     result = model_build.build()
     directory = next(iter(result.archives.values())).parent
     with serve_directory(directory, host=hostnet.NODE_IP) as url:
