@@ -445,6 +445,7 @@ def start(
             f"--kubelet-client-certificate={node_pki.apiserver_kubelet_client_cert}",
             f"--kubelet-client-key={node_pki.apiserver_kubelet_client_key}",
             "--kubelet-preferred-address-types=InternalIP",
+            "--kubelet-use-node-status-port",  # the kubelet listens on a free port, not 10250
             "--metric-resolution=10s",
             "--kubelet-request-timeout=5s",
             "--v=1",

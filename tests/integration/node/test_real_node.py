@@ -28,6 +28,7 @@ from visionroll_serving import build as model_build
 from visionroll_serving.samples import held_out_pngs
 
 pytestmark = [pytest.mark.slow, pytest.mark.node]
+PNG = {"Content-Type": "image/png"}
 
 
 @pytest.fixture
@@ -116,7 +117,9 @@ def test_torchserve_pod_serves_a_fetched_archive_through_its_service_and_dns(
     samples = held_out_pngs(limit=20)
     correct = 0
     for png, label in samples:
-        req = urllib.request.Request(f"http://{cluster_ip}:{port}/predictions/digits/1.0", data=png, method="POST")
+        req = urllib.request.Request(
+            f"http://{cluster_ip}:{port}/predictions/digits/1.0", data=png, method="POST", headers=PNG
+        )
         with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=10) as resp:
             answer = json.loads(resp.read())
         correct += int(max(answer, key=answer.get) == str(label)) if isinstance(answer, dict) else 0
@@ -129,7 +132,8 @@ def test_torchserve_pod_serves_a_fetched_archive_through_its_service_and_dns(
         import base64, json, urllib.request
         body = base64.b64decode({base64.b64encode(png).decode()!r})
         url = "http://{name}.{ns}.svc.cluster.local:{port}/predictions/digits/1.0"
-        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=20) as r:
+        req = urllib.request.Request(url, data=body, method="POST", headers={{"Content-Type": "image/png"}})
+        with urllib.request.urlopen(req, timeout=20) as r:
             print("ANSWER", json.dumps(json.loads(r.read())))
         """
     )
