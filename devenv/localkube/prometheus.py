@@ -57,6 +57,7 @@ class Prometheus:
         self.url = f"http://{host}:{port}"
         self.supervisor = supervisor
         self.config_path = run_dir / CONFIG_FILE
+        self.discovery: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -114,7 +115,9 @@ class Prometheus:
         return cls(run_dir, int(state["port"]), Supervisor.load(run_dir), state.get("host", "127.0.0.1"))
 
     def stop(self) -> None:
-        """Stop the Prometheus process by PID and wait for it."""
+        """Stop the Prometheus process by PID and wait for it (and the pod discovery, if any)."""
+        if self.discovery is not None:
+            self.discovery.stop()
         self.supervisor.stop_all()
 
     @property
@@ -170,16 +173,29 @@ class Prometheus:
             )
 
     def add_kubernetes_pods(self, kubeconfig: Path, timeout: float = 30.0) -> None:
-        """Add the chart's scrape job for a plain Prometheus (pods by their `prometheus.io/*` annotations), reaching
-        the cluster through ``kubeconfig``; waits until the configuration is loaded."""
+        """Scrape the pods that carry `prometheus.io/*` annotations, as the chart's documented job for a plain
+        Prometheus does (charts/visionroll/files/prometheus-scrape.yaml).
+
+        Debian builds Prometheus without `kubernetes_sd_configs`, so here the same job reads its targets from a
+        file that a discovery thread keeps current from the API server (`file_sd_configs`): the pod's IP and
+        annotated port and path, its namespace and name, and the job from `visionroll.io/prometheus-job`.
+        """
+        from localkube.podsd import PodDiscovery
+
         jobs: list[dict[str, Any]] = yaml.safe_load(CHART_SCRAPE_CONFIG.read_text())
-        for job in jobs:
-            for sd in job.get("kubernetes_sd_configs", []):
-                sd["kubeconfig_file"] = str(kubeconfig)
+        (job,) = jobs
+        targets = self.run_dir / "pod-targets.json"
+        targets.write_text("[]")
+        file_job = {
+            "job_name": job["job_name"],
+            "honor_labels": job["honor_labels"],
+            "file_sd_configs": [{"files": [str(targets)], "refresh_interval": "1s"}],
+        }
         with self._locked_config() as config:
-            names = {j["job_name"] for j in jobs}
-            config["scrape_configs"] = [j for j in config["scrape_configs"] if j["job_name"] not in names] + jobs
+            config["scrape_configs"] = [j for j in config["scrape_configs"] if j["job_name"] != job["job_name"]]
+            config["scrape_configs"].append(file_job)
         self.reload()
+        self.discovery = PodDiscovery(kubeconfig, targets).start()
 
     def remove_job(self, job: str) -> None:
         with self._locked_config() as config:
