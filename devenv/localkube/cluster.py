@@ -409,7 +409,6 @@ class LocalCluster(Cluster):
                     bins=self.bins,
                     pki=pki,
                     node_pki=node_pki,
-                    apiserver_url=self.apiserver_url,
                     admin_kubeconfig=self.kubeconfig,
                     service_cidr=SERVICE_CIDR,
                     cluster_cidr=POD_CIDR,

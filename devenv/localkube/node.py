@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from localkube import build, certs, hostnet
-from localkube.procs import Proc, Supervisor, free_port, http_get, tail, wait_until
+from localkube.procs import Proc, Supervisor, free_port, http_get, wait_until
 
 NODE_NAME = "localkube-node"
 CGROUP_ROOT = "localkube"
@@ -305,10 +305,9 @@ def _metrics_api_service(ca_bundle: str) -> dict[str, Any]:
     }
 
 
-def _env() -> dict[str, str]:
+def _env(bins: build.BinPaths) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("KUBECONFIG", None)
-    bins = build.bin_paths()
     # containerd finds its shim on PATH; the kubelet and kube-proxy call iptables, mount, ...
     env["PATH"] = os.pathsep.join([str(bins.containerd.parent), "/usr/sbin", "/usr/bin", "/sbin", "/bin"])
     return env
@@ -323,7 +322,6 @@ class NodeStart:
     bins: build.BinPaths
     pki: certs.Pki
     node_pki: certs.NodePki
-    apiserver_url: str
     admin_kubeconfig: Path
     service_cidr: str
     cluster_cidr: str
@@ -364,7 +362,7 @@ def start(
         d.mkdir(parents=True, exist_ok=True)
     (containerd_root() / "root").mkdir(parents=True, exist_ok=True)
     node_pki = ctx.node_pki
-    env = _env()
+    env = _env(ctx.bins)
     sup = ctx.supervisor
 
     # containerd (+ runc): the container runtime.
@@ -582,7 +580,3 @@ def leftovers(run_dir: Path | None = None) -> list[str]:
     found += [f"cgroup {d / CGROUP_ROOT}" for d in _v1_cgroup_dirs() if (d / CGROUP_ROOT).exists()]
     found += hostnet.leftovers()
     return found
-
-
-def log_tail(proc: Proc) -> str:
-    return tail(proc.log)

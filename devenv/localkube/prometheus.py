@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from localkube.podsd import PodDiscovery
 from localkube.procs import Supervisor, free_port, reset_run_dir, wait_until
 
 STATE_FILE = "state.json"
@@ -57,7 +58,7 @@ class Prometheus:
         self.url = f"http://{host}:{port}"
         self.supervisor = supervisor
         self.config_path = run_dir / CONFIG_FILE
-        self.discovery: Any = None
+        self.discovery: PodDiscovery | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -172,7 +173,7 @@ class Prometheus:
                 0.2,
             )
 
-    def add_kubernetes_pods(self, kubeconfig: Path, timeout: float = 30.0) -> None:
+    def add_kubernetes_pods(self, kubeconfig: Path) -> None:
         """Scrape the pods that carry `prometheus.io/*` annotations, as the chart's documented job for a plain
         Prometheus does (charts/visionroll/files/prometheus-scrape.yaml).
 
@@ -180,8 +181,6 @@ class Prometheus:
         file that a discovery thread keeps current from the API server (`file_sd_configs`): the pod's IP and
         annotated port and path, its namespace and name, and the job from `visionroll.io/prometheus-job`.
         """
-        from localkube.podsd import PodDiscovery
-
         jobs: list[dict[str, Any]] = yaml.safe_load(CHART_SCRAPE_CONFIG.read_text())
         (job,) = jobs
         targets = self.run_dir / "pod-targets.json"
