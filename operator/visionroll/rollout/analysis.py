@@ -1,9 +1,10 @@
-"""Judging: measurements held to the spec's gates, one `GateResult` per rule, each pass, fail or inconclusive.
+"""Judging: measurements held to the effective gates, one `GateResult` per rule, each pass, fail or inconclusive.
 
 Rule 1 of the design lives here: a gate with no measurement, a failed query, or fewer than `minSamples` samples is
 inconclusive, never pass. The overall verdict of one analysis is fail if any gate failed (a failure is evidence even
-when other gates lack data), else inconclusive if any gate was, else pass. An analysis with no gates configured passes:
-the rollout then advances on time alone, which is what a spec without gates asks for.
+when other gates lack data), else inconclusive if any gate was, else pass, and inconclusive when there was no gate at
+all: no evidence is never a pass. The gates are `defaults.effective_gates`: the spec's, or the default gates when the
+spec sets none for the stage, so a rollout without gates is judged too and never advances on time alone.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from typing import NamedTuple
 from visionroll.api import Analysis, GateResult, Gates
 from visionroll.api.status import Verdict
 from visionroll.rollout import gates as g
+from visionroll.rollout.defaults import MEDIAN_SLACK_MS, MEDIAN_TOLERANCE, compares_medians, effective_gates
 from visionroll.rollout.stats import two_proportion_z, wilson_interval, z_quantile
 from visionroll.rollout.types import Measurement, Measurements
 
 
 def judge(analysis: Analysis, stage: str | None, measurements: Measurements) -> tuple[GateResult, ...]:
-    """Every gate of the spec that applies to `stage`, judged on `measurements`."""
-    spec = analysis.gates
+    """Every effective gate (the spec's, or the defaults) that applies to `stage`, judged on `measurements`."""
+    spec = effective_gates(analysis, stage)
     minimum = analysis.min_samples
     results: list[GateResult] = []
     if spec.latency_p99 is not None:
@@ -31,10 +33,10 @@ def judge(analysis: Analysis, stage: str | None, measurements: Measurements) -> 
         ratio = spec.latency_p99.max_ratio_to_stable
         if ratio is not None:
             results.append(_ratio(g.LATENCY_RATIO, cand, measurements.get(g.LATENCY_P99_STABLE), minimum, ratio))
-        elif stage == "split":
-            results.append(
-                _median_vs_stable(measurements.get(g.LATENCY_P50), measurements.get(g.LATENCY_P50_STABLE), minimum)
-            )
+    if compares_medians(analysis, stage):
+        results.append(
+            _median_vs_stable(measurements.get(g.LATENCY_P50), measurements.get(g.LATENCY_P50_STABLE), minimum)
+        )
     if spec.error_rate is not None:
         cand = measurements.get(g.ERROR_RATE)
         results.append(_error_rate(cand, minimum, spec.error_rate.max, spec.error_rate.confidence))
@@ -56,8 +58,9 @@ def judge(analysis: Analysis, stage: str | None, measurements: Measurements) -> 
 
 def thresholds(gates: Gates) -> dict[str, float]:
     """The numeric limit of each gate in `gates` that has a single one, by gate name: the number its `threshold` text
-    holds the gate's value to. A gate judged against stable by a test or a formula (errorRateVsStable,
-    latencyP50VsStable) and a custom gate with both min and max have no single limit and are left out."""
+    holds the gate's value to; pass the gates that judged, `effective_gates(analysis, stage)`. A gate judged against
+    stable by a test or a formula (errorRateVsStable, latencyP50VsStable) and a custom gate with both min and max have
+    no single limit and are left out."""
     limits: dict[str, float] = {}
     if gates.latency_p99 is not None:
         if gates.latency_p99.max_ms is not None:
@@ -78,10 +81,11 @@ def thresholds(gates: Gates) -> dict[str, float]:
 
 
 def overall(results: Iterable[GateResult]) -> Verdict:
+    """fail if any gate failed, else inconclusive if any gate was or there was none, else pass."""
     verdicts = {r.verdict for r in results}
     if "fail" in verdicts:
         return "fail"
-    if "inconclusive" in verdicts:
+    if "inconclusive" in verdicts or not verdicts:
         return "inconclusive"
     return "pass"
 
@@ -93,7 +97,7 @@ def summary(results: Iterable[GateResult]) -> str:
         value = "n/a" if r.value is None else f"{r.value:.4g}"
         why = f" [{r.message}]" if r.message and r.verdict != "pass" else ""
         parts.append(f"{r.name}={value} ({r.threshold}, n={r.samples}) {r.verdict}{why}")
-    return "; ".join(parts) or "no gates configured"
+    return "; ".join(parts) or "no gate judged"
 
 
 def _opt(op: str, bound: float | None) -> str:
@@ -154,8 +158,8 @@ def _ratio(name: str, cand: Measurement | None, stable: Measurement | None, mini
 
 
 def _median_vs_stable(cand: Measurement | None, stable: Measurement | None, minimum: int) -> GateResult:
-    """A split's "not slower than stable": candidate median <= tolerance x stable median + slack."""
-    tol, slack = g.SPLIT_LATENCY_TOLERANCE, g.SPLIT_LATENCY_SLACK_MS
+    """Not slower than stable: candidate median <= tolerance x stable median + slack."""
+    tol, slack = MEDIAN_TOLERANCE, MEDIAN_SLACK_MS
     text = f"median <= {tol:g}x stable + {slack:g}ms"
     known = _known(g.LATENCY_VS_STABLE, minimum, text, cand, stable)
     if isinstance(known, GateResult):

@@ -3,11 +3,15 @@
 A *measurement* is one number the provider reads from Prometheus (`Measurement.gate` carries its name); a *gate* is
 one rule judged on one or more measurements (`GateResult.name`). The names are shared with the operator metrics
 (`visionroll_gate_value{gate}`) and the dashboards.
+
+Which gates apply is `defaults.effective_gates`: the spec's, or the default gates when it sets none, so every stage of
+a rollout needs at least one measurement and none advances on time alone.
 """
 
 from __future__ import annotations
 
 from visionroll.api import Analysis
+from visionroll.rollout.defaults import compares_medians, effective_gates
 
 # Measurements (candidate unless suffixed `.stable`).
 LATENCY_P99 = "latencyP99"  # milliseconds; samples = requests in the window
@@ -23,13 +27,7 @@ CUSTOM_PREFIX = "custom:"  # + the custom gate's name; samples = candidate reque
 # Gates judged on top of the measurements.
 LATENCY_RATIO = "latencyP99Ratio"  # candidate p99 / stable p99
 ERROR_RATE_VS_STABLE = "errorRateVsStable"  # split only: is the candidate's error rate worse than stable's?
-LATENCY_VS_STABLE = "latencyP50VsStable"  # split only, when no ratio is configured: medians compared
-
-# A split's "not worse on latency" when the spec sets no maxRatioToStable compares *medians*: two p99 tails over one
-# window on a busy node differ by 2x on scheduling noise alone (measured here: 46 ms vs 20 ms for the same model),
-# while medians hold still. Tails stay guarded by maxMs. Tolerance and slack keep millisecond medians from flipping.
-SPLIT_LATENCY_TOLERANCE = 1.2
-SPLIT_LATENCY_SLACK_MS = 2.0
+LATENCY_VS_STABLE = "latencyP50VsStable"  # medians compared: the default gates, or a split with no ratio configured
 
 
 def custom(name: str) -> str:
@@ -37,15 +35,16 @@ def custom(name: str) -> str:
 
 
 def required_measurements(analysis: Analysis, stage: str | None) -> tuple[str, ...]:
-    """The measurement names the provider should read for `stage`, in a stable order."""
-    gates = analysis.gates
+    """The measurement names the provider should read for `stage`, in a stable order: those of the effective gates
+    (the spec's, or the defaults), never none."""
+    gates = effective_gates(analysis, stage)
     names: list[str] = []
     if gates.latency_p99 is not None:
         names.append(LATENCY_P99)
         if gates.latency_p99.max_ratio_to_stable is not None:
             names.append(LATENCY_P99_STABLE)
-        elif stage == "split":
-            names.extend((LATENCY_P50, LATENCY_P50_STABLE))
+    if compares_medians(analysis, stage):
+        names.extend((LATENCY_P50, LATENCY_P50_STABLE))
     if gates.error_rate is not None:
         names.append(ERROR_RATE)
         if stage == "split":

@@ -88,7 +88,7 @@ def test_overall_and_summary() -> None:
     results = _judge({"drift": {"max": 0.1}, "errorRate": {"max": 0.01}}, drift=(0.3, 500), errorRate="down")
     assert overall(results.values()) == "fail"
     assert overall([results["errorRate"]]) == "inconclusive"
-    assert overall([]) == "pass"
+    assert overall([]) == "inconclusive"  # no gate judged is no evidence, never a pass
     text = summary(results.values())
     assert "drift=0.3 (<= 0.1, n=500) fail" in text and "errorRate=n/a" in text and "[down]" in text
 
