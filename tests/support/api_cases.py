@@ -57,6 +57,29 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 
 _DELETE = object()
+
+# How a valid text goes bad in one dialect only: Python's `$` accepts a trailing newline, `\\s` the Unicode spaces,
+# `\\d` the Unicode digits (U+0663 ARABIC-INDIC THREE, U+FF13 FULLWIDTH THREE).
+_DIALECT_SUFFIXES = (
+    ("trailing-newline", "\n"),
+    ("trailing-no-break-space", "\u00a0"),
+    ("trailing-em-space", "\u2003"),
+    ("trailing-ideographic-space", "\u3000"),
+)
+
+
+def _dialect_values(path: str, good: str) -> list[tuple[str, Any]]:
+    """A valid `good` text spoilt by each dialect difference; a leading Unicode digit where the text has digits."""
+    values: list[tuple[str, Any]] = [(kind, good + suffix) for kind, suffix in _DIALECT_SUFFIXES]
+    values.append(("leading-ideographic-space", "\u3000" + good))
+    if any(c.isdigit() for c in good):
+        values.append(("arabic-indic-digit", good.replace(next(c for c in good if c.isdigit()), "\u0663", 1)))
+        values.append(("fullwidth-digit", good.replace(next(c for c in good if c.isdigit()), "\uff13", 1)))
+    if path.endswith(".custom"):  # a list of gates: the bad text is a gate's name
+        return [(kind, [{"name": text, "query": "1", "min": 0}]) for kind, text in values]
+    return values
+
+
 _GATEWAY = {"provider": "gateway-api", "gatewayApi": {"parentRefs": [{"name": "public"}]}}
 
 CASES = [
@@ -362,6 +385,71 @@ CASES = [
             ("pvc-dot-segment", "shadow", "pvc://model-store/../../etc/shadow", "'..' path segments"),
             ("pvc-encoded-dot-segment", "shadow", "pvc://model-store/%2E%2e/x.mar", "'..' path segments"),
         )
+    ),
+    # --- regex dialects: Python's `$` also matches before a final newline, and its `\\d`/`\\s`/`\\w` are Unicode; RE2's
+    # `$` is the end of the text and its classes are ASCII. Every pattern here spells its classes in ASCII, so a
+    # trailing newline, a Unicode space or a non-ASCII digit is refused by both sides, field by field. ---
+    *(
+        Case(f"{label}-{kind}", base, _set(path, value), field, message)
+        for label, base, path, field, message, good in (
+            ("name", "canary", "metadata.name", "metadata.name", "metadata.name must start with", "digits"),
+            ("model-name", "canary", "spec.model.name", "spec.model.name", "[a-z0-9]([-a-z0-9]*[a-z0-9])?", "digits"),
+            ("version", "canary", "spec.model.version", "spec.model.version", "[A-Za-z0-9._-]{0,62}", "2.0"),
+            ("step-duration", "canary", "spec.rollout.canary.stepDuration", None, "(ms|s|m|h)", "30s"),
+            ("interval", "shadow", "spec.rollout.analysis.interval", None, "(ms|s|m|h)", "10s"),
+            (
+                "image-reference",
+                "canary",
+                "spec.serving.image",
+                None,
+                "image must be an image reference",
+                "ghcr.io/a/b:1",
+            ),
+            ("storage-uri", "canary", "spec.model.storageUri", None, "(https?|pvc)", "https://models.example.com/d"),
+            ("pvc-uri", "shadow", "spec.model.storageUri", None, "(https?|pvc)", "pvc://model-store/d.mar"),
+            (
+                "custom-gate-name",
+                "split",
+                "spec.rollout.analysis.gates.custom",
+                "spec.rollout.analysis.gates.custom[0].name",
+                "[a-z0-9]([-a-z0-9]*[a-z0-9])?",
+                "x",
+            ),
+        )
+        for kind, value in _dialect_values(path, good)
+        for field in [field or path]
+    ),
+    *(
+        Case(
+            f"cpu-{kind}",
+            "canary",
+            _set("spec.serving.resources", {"requests": {"cpu": value, "memory": "1Gi"}}),
+            "spec.serving.resources.requests.cpu",
+            "(m|k|Ki|M|Mi|G|Gi|T|Ti)",
+        )
+        for kind, value in (
+            ("trailing-newline", "500m\n"),
+            ("no-break-space", "500m\u00a0"),
+            ("fullwidth-digit", "\uff15" + "00m"),
+            ("arabic-indic-digits", "\u0665\u0660\u0660m"),
+        )
+    ),
+    Case(
+        "storage-uri-arabic-indic-address",
+        "canary",
+        _set("spec.model.storageUri", "http://\u0661\u0666\u0669.254.169.254/latest/meta-data/"),
+        "spec.model.storageUri",
+        "(https?|pvc)",
+    ),
+    Case(
+        "gateway-hostname-trailing-newline",
+        "canary",
+        _set(
+            "spec.traffic",
+            {**_GATEWAY, "gatewayApi": {**_GATEWAY["gatewayApi"], "hostnames": ["models.example.com\n"]}},
+        ),
+        "spec.traffic.gatewayApi.hostnames[0]",
+        "[a-z0-9]([-a-z0-9]*[a-z0-9])?",
     ),
     # --- split weights: both variants get traffic ---
     Case(
