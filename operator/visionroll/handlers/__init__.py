@@ -1,5 +1,6 @@
-"""Thin kopf glue: events in, reconcile called, errors mapped to kopf's retry semantics.
+"""Thin kopf glue: events in, ticks run, and the operator's one retry loop.
 
 `visionroll.handlers.operator` registers the handlers on import; `runner.TickRunner` serialises and schedules ticks;
-`config.configure` sets kopf up for production.
+`retry` says what a failed tick leads to (a backoff, or a hold until something changes); `config.configure` sets kopf
+up for production.
 """

@@ -2,8 +2,7 @@
 
 - Progress and the diff base live in annotations only (`visionroll.io/…`): the VisionModel's status has a structural
   schema and would prune anything kopf wrote there.
-- Handler failures retry with a bounded backoff (see `operator.RETRIES`); the tick schedule keeps trying at the
-  resync period after that.
+- Handlers never fail: a failed tick is retried (or held, when permanent) by `runner.TickRunner` alone.
 - Watches time out on both sides and reconnect when a stream goes silent (`inactivity_timeout`).
 - Owned kinds are watched with a server-side label selector, so the operator never sees other people's objects.
 - kopf's own per-handler Events are posted only for warnings; the reconcile layer posts the meaningful ones.

@@ -1,4 +1,4 @@
-"""The kopf handlers: thin glue from watch events to ticks, and from the operator's errors to kopf's.
+"""The kopf handlers: thin glue from watch events to ticks; the runner decides what a failed tick leads to.
 
 Importing this module registers the handlers (what `kopf run -m visionroll.handlers.operator` and
 `python -m visionroll` rely on). The runner lives in kopf's `memo`, built once at startup.
@@ -14,7 +14,6 @@ import kopf
 
 from visionroll import observability
 from visionroll.api import GROUP, PLURAL, VERSION
-from visionroll.errors import PermanentError, TransientError
 from visionroll.handlers.config import OWNED_RESOURCES, configure
 from visionroll.handlers.runner import TickRunner
 from visionroll.k8s import Client, Kube, OwnedCache
@@ -24,9 +23,6 @@ from visionroll.settings import Settings
 from visionroll.workloads import naming
 
 log = logging.getLogger(__name__)
-
-RETRIES = 12
-BACKOFF = 5.0
 
 
 @kopf.on.startup()
@@ -55,18 +51,14 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await runner.close()
 
 
-# Distinct ids: one function under three causes must not share one retry counter in the progress annotations.
-@kopf.on.resume(GROUP, VERSION, PLURAL, id="resume", retries=RETRIES, backoff=BACKOFF)
-@kopf.on.create(GROUP, VERSION, PLURAL, id="create", retries=RETRIES, backoff=BACKOFF)
-@kopf.on.update(GROUP, VERSION, PLURAL, id="update", retries=RETRIES, backoff=BACKOFF)
+# No kopf retries: the runner is the one retry loop (transient errors back off, permanent ones hold the VisionModel
+# until it changes), so the handler never raises. Distinct ids keep kopf's progress annotations of the three apart.
+@kopf.on.resume(GROUP, VERSION, PLURAL, id="resume")
+@kopf.on.create(GROUP, VERSION, PLURAL, id="create")
+@kopf.on.update(GROUP, VERSION, PLURAL, id="update")
 async def reconcile_visionmodel(*, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
     runner: TickRunner = memo["runner"]
-    try:
-        await runner.run(namespace or "", name)
-    except TransientError as exc:
-        raise kopf.TemporaryError(str(exc), delay=BACKOFF) from exc
-    except PermanentError as exc:
-        raise kopf.PermanentError(str(exc)) from exc
+    await runner.changed(namespace or "", name)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
