@@ -2,8 +2,9 @@
 
 Real TorchServe (one server holding 1.0 = stable, 4.0 'faulty', 2.0 healthy; the router asks for a version), the
 real router, a real Prometheus scraping it every second, the real `PrometheusProvider` and the rollout core. The
-reconcile is played in-process by a small driver (analysis_due, measure, decide, router config file), so the figure
-is the detection path without the API server: from the candidate's first traffic to the config with 100% on stable.
+reconcile is played in-process by a small driver (the reconcile's own `step`: measure when due, then decide, and a
+router config file), so the figure is the detection path without the API server: from the candidate's first traffic
+to the config with 100% on stable.
 
     .venv/bin/python bench/bench_rollback.py --failing 5 --healthy 10      # analysis interval 5 s
 """
@@ -27,8 +28,8 @@ from localkube.prometheus import Prometheus
 from visionroll.api import Revision, VisionModelSpec, VisionModelStatus
 from visionroll.api.status import Replicas
 from visionroll.metrics import PrometheusProvider
-from visionroll.rollout import analysis_due, decide
-from visionroll.rollout.types import Controls
+from visionroll.rollout import step
+from visionroll.rollout.types import Context, Observed
 from visionroll_serving import local
 from visionroll_serving.samples import held_out_pngs
 
@@ -117,20 +118,19 @@ def one_rollout(
     deadline = time.monotonic() + timeout
     generation = 1
     while time.monotonic() < deadline:
-        now = datetime.now(UTC)
-        measurements = None
-        if analysis_due(spec, status, now):
-            measurements = provider.measure(
-                namespace=NAMESPACE, visionmodel=VISIONMODEL, spec=spec, status=status, now=now
-            )
-        decision = decide(
+        ctx = Context(
             spec=spec,
             status=status,
             generation=generation,
             desired=cand,
-            measurements=measurements,
-            controls=Controls(),
-            now=now,
+            now=datetime.now(UTC),
+            observed=Observed(ready={stable.revision: 1, cand.revision: 1}),
+        )
+        decision = step(
+            ctx,
+            lambda c: provider.measure(
+                namespace=NAMESPACE, visionmodel=VISIONMODEL, spec=c.spec, status=c.status, now=c.now
+            ),
         )
         new = decision.status.model_copy(update={"replicas": Replicas(stable=1, candidate=1)})
         if new.weights != status.weights or new.stable != status.stable or new.candidate != status.candidate:

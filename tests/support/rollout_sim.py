@@ -1,9 +1,9 @@
 """A deterministic driver for the rollout core: specs, revisions, measurement scripts and a tick loop.
 
-The loop does what the reconcile does each tick (`analysis_due` → measure → `decide` → report ready replicas), with
-time as a number of seconds from T0. Candidate pods are ready at once unless `ready=False`: the first stage then begins
-in the tick that named the candidate (a second `decide` at the same instant), so a 30 s step started at t=0 ends at
-t=30 with analyses at 10, 20 and 30 s.
+The loop calls the same `step` as the reconcile (measure if an analysis is due, then decide), with time as a number of
+seconds from T0. What the reconcile observes is given: candidate pods are ready at once unless `ready=False` (then
+the first stage begins in the tick that named the candidate, so a 30 s step started at t=0 ends at t=30 with analyses
+at 10, 20 and 30 s), the stable has `stable_ready` ready pods, and `failures` names revisions whose pods failed.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 
 from visionroll.api import Revision, VisionModelSpec, VisionModelStatus
 from visionroll.api.status import Replicas
-from visionroll.rollout import analysis_due, decide
 from visionroll.rollout import gates as g
-from visionroll.rollout.types import Controls, Decision, Measurement, Measurements
+from visionroll.rollout import step
+from visionroll.rollout.types import Context, Controls, Decision, Measurement, Measurements, Observed
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 STABLE = Revision(version="1.0", revision="1-0-aaaaaa")
@@ -129,41 +129,40 @@ def tick(
     desired: Revision = CAND,
     generation: int = 2,
     controls: Controls | None = None,
-    ready: bool = True,
+    ready: bool | int = True,
+    stable_ready: int = 1,
+    failures: dict[str, str] | None = None,
 ) -> Decision:
+    """One reconcile tick at `t`; `ready` is the candidate's ready pods (True: 1, or as many as a handover needs)."""
     now = at(t)
-    measurements = measure(spec, status, now) if analysis_due(spec, status, now) else None
-    decision = decide(
+    cand = status.candidate or desired
+    if ready is True:
+        wanted = status.handover.replicas if status.handover else 1
+        count = max(1, wanted)
+    else:
+        count = int(ready)
+    observed = Observed(
+        ready={
+            **({status.stable.revision: stable_ready} if status.stable else {}),
+            cand.revision: count,
+            desired.revision: count,
+        },
+        failures=failures or {},
+    )
+    ctx = Context(
         spec=spec,
         status=status,
         generation=generation,
         desired=desired,
-        measurements=measurements,
-        controls=controls or Controls(),
         now=now,
+        controls=controls or Controls(),
+        observed=observed,
     )
-    # What the reconcile adds after deciding: ready replicas of the revisions the status names.
-    replicas = Replicas(stable=1, candidate=1 if ready and decision.status.candidate is not None else 0)
-    decision = dataclasses.replace(decision, status=decision.status.model_copy(update={"replicas": replicas}))
-    waiting = decision.status.candidate is not None and decision.status.step_started_at is None
-    if ready and waiting and decision.status.phase == "Progressing":
-        # Pods ready at once: the next tick, at the same instant, begins the first stage.
-        again = decide(
-            spec=spec,
-            status=decision.status,
-            generation=generation,
-            desired=desired,
-            measurements=None,
-            controls=controls or Controls(),
-            now=now,
-        )
-        decision = Decision(
-            status=again.status,
-            events=(*decision.events, *again.events),
-            outcome=decision.outcome or again.outcome,
-            requeue_after=again.requeue_after,
-        )
-    return decision
+    decision = step(ctx, lambda c: measure(c.spec, c.status, c.now))
+    # What the reconcile adds after deciding: ready replicas of the revisions the status names (for display).
+    new = decision.status
+    replicas = Replicas(stable=stable_ready, candidate=count if new.candidate is not None else 0)
+    return dataclasses.replace(decision, status=new.model_copy(update={"replicas": replicas}))
 
 
 def run(

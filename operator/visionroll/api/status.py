@@ -11,7 +11,8 @@ from pydantic import Field
 
 from visionroll.api.spec import Schema
 
-Phase = Literal["Pending", "Progressing", "Promoting", "Stable", "RolledBack", "Paused", "Failed"]
+# Promoting: the candidate passed and is scaled to carry all the traffic before the switch.
+Phase = Literal["Pending", "Progressing", "Promoting", "Stable", "RolledBack", "Paused"]
 Verdict = Literal["pass", "fail", "inconclusive"]
 Outcome = Literal["promoted", "rolled-back", "aborted", "superseded", "replaced"]
 ConditionType = Literal["Ready", "Progressing", "Degraded"]
@@ -68,11 +69,30 @@ class Replicas(Schema):
     candidate: int = 0
 
 
+class Retiring(Revision):
+    """A revision that no longer gets traffic (a former stable after a promotion, a rolled-back candidate) and keeps its
+    pods until `retireAt`, so requests the traffic provider sent before the switch are answered."""
+
+    retire_at: str = Field(description="RFC 3339 time after which its objects are removed.")
+
+
 class RolledBack(Schema):
     """A revision that was rolled back, and the generation it was rolled back at: not retried until the spec changes."""
 
     revision: str
     generation: int
+
+
+class Handover(Schema):
+    """Before 100% of the traffic moves to the candidate, it is scaled to what carries it, and the move waits for those
+    replicas to be ready."""
+
+    replicas: int = Field(ge=1, description="Ready candidate replicas the move waits for.")
+    step: int | None = Field(
+        default=None, ge=0, description="The canary step (of 100%) that begins then; absent: the candidate is promoted."
+    )
+    reason: str = Field(description="Why the candidate takes all the traffic (the promotion's reason).")
+    since: str = Field(description="RFC 3339 time the scale-up began; progressDeadline counts from it.")
 
 
 class VisionModelStatus(Schema):
@@ -99,10 +119,22 @@ class VisionModelStatus(Schema):
     failed_checks: int = Field(default=0, ge=0)
     inconclusive_checks: int = Field(default=0, ge=0)
     rolled_back: RolledBack | None = None
-    retiring: Revision | None = Field(
-        default=None, description="A former stable revision draining after a promotion; removed at retireAt."
+    retiring: list[Retiring] = Field(
+        default_factory=list,
+        max_length=HISTORY_LIMIT,
+        description="Revisions draining after the traffic left them (a former stable, a rolled-back candidate).",
     )
-    retire_at: str | None = None
+    held_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        description="Stable replicas when the rollout began: the stable's HPA keeps at least this many while a "
+        "candidate is in flight, so a rollback can move all traffic back at once.",
+    )
+    handover: Handover | None = Field(
+        default=None,
+        description="The candidate is being scaled to carry all the traffic before it gets it (phase Promoting, or "
+        "before a canary step of 100%).",
+    )
     history: list[HistoryEntry] = Field(default_factory=list, max_length=HISTORY_LIMIT)
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None

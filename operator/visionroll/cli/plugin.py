@@ -15,7 +15,7 @@ from typing import Any, Protocol, TextIO
 
 from visionroll.api import GROUP, PLURAL, VERSION, VisionModelStatus
 from visionroll.cli.render import status_text
-from visionroll.rollout.types import ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE
+from visionroll.rollout.types import ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE, ANNOTATION_RESUME
 
 
 class CustomObjects(Protocol):
@@ -59,15 +59,14 @@ def run(command: str, name: str, namespace: str, api: CustomObjects, out: TextIO
         _annotate(api, namespace, name, {ANNOTATION_PAUSED: "true"})
         print(f"visionmodel/{name} pause requested (candidate {cand.version}, {cand.revision})", file=out)
     elif command == "resume":
-        if annotations.get(ANNOTATION_PAUSED, "").lower() != "true":
-            hint = (
-                "; the analysis paused it: promote or abort it, or pause and resume to give it a fresh step"
-                if status.phase == "Paused"
-                else ""
-            )
-            raise PluginError(f'visionmodel "{name}" is not paused by annotation{hint}')
-        _annotate(api, namespace, name, {ANNOTATION_PAUSED: None})
-        print(f"visionmodel/{name} resume requested", file=out)
+        if annotations.get(ANNOTATION_PAUSED, "").lower() == "true":
+            _annotate(api, namespace, name, {ANNOTATION_PAUSED: None})
+        elif status.phase == "Paused" and status.pause_reason == "inconclusive":
+            _annotate(api, namespace, name, {ANNOTATION_RESUME: cand.revision})
+        else:
+            hint = "; a finished split awaits promote or abort" if status.pause_reason == "decision" else ""
+            raise PluginError(f'visionmodel "{name}" is not paused (phase {status.phase}){hint}')
+        print(f"visionmodel/{name} resume requested: the stage of {cand.version} starts afresh", file=out)
     elif command in ("promote", "abort"):
         key = ANNOTATION_PROMOTE if command == "promote" else ANNOTATION_ABORT
         other = ANNOTATION_ABORT if command == "promote" else ANNOTATION_PROMOTE

@@ -33,8 +33,14 @@ def status_text(name: str, namespace: str, status: VisionModelStatus) -> str:
             stage += f" step {s.step + 1}"
         lines.append(f"  strategy:   {s.strategy or '-'}, stage {stage}, since {s.step_started_at or '-'}")
         lines.append(f"  checks:     {s.failed_checks} failed, {s.inconclusive_checks} inconclusive (in a row)")
-    if s.retiring is not None:
-        lines.append(f"  retiring:   {_rev(s.retiring)} until {s.retire_at}")
+    if s.handover is not None:
+        lines.append(
+            f"  handover:   waiting for {s.handover.replicas} ready candidate replica(s) since {s.handover.since}"
+        )
+    if s.held_replicas is not None:
+        lines.append(f"  held:       stable kept at >= {s.held_replicas} replica(s) during the rollout")
+    for r in s.retiring:
+        lines.append(f"  retiring:   {_rev(r)} until {r.retire_at}")
     if s.message:
         lines.append(f"  message:    {s.message}")
     if s.analysis is not None:

@@ -11,10 +11,11 @@ from visionroll.k8s.api import Kube, Obj
 from visionroll.k8s.cache import OwnedCache
 from visionroll.k8s.client import Client
 from visionroll.k8s.compare import up_to_date
-from visionroll.k8s.resources import OWNED, PVC, VISIONMODEL, Kind
+from visionroll.k8s.resources import OWNED, POD, PVC, VISIONMODEL, Kind
 
 __all__ = [
     "OWNED",
+    "POD",
     "PVC",
     "VISIONMODEL",
     "Client",

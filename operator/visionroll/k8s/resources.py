@@ -31,6 +31,7 @@ KINDS: dict[tuple[str, str], Kind] = {
         Kind("v1", "ServiceAccount", "serviceaccounts"),
         Kind("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
         Kind("v1", "Event", "events"),
+        Kind("v1", "Pod", "pods"),
         Kind("apps/v1", "Deployment", "deployments"),
         Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
         Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
@@ -45,6 +46,7 @@ VISIONMODEL = KINDS[(API_VERSION, KIND)]
 PVC = KINDS[("v1", "PersistentVolumeClaim")]
 EVENT = KINDS[("v1", "Event")]
 DEPLOYMENT = KINDS[("apps/v1", "Deployment")]
+POD = KINDS[("v1", "Pod")]
 
 # What a VisionModel can own, in the order objects go down (pods last, so nothing they mount vanishes first).
 OWNED: tuple[Kind, ...] = tuple(

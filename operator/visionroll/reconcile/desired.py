@@ -37,13 +37,21 @@ def _named(status: VisionModelStatus) -> list[tuple[Role, Revision]]:
     named: list[tuple[Role, Revision | None]] = [
         ("stable", status.stable),
         ("candidate", status.candidate),
-        ("retiring", status.retiring),
+        *(("retiring", r) for r in status.retiring),
     ]
     out: list[tuple[Role, Revision]] = []
     for role, rev in named:
         if rev is not None and all(rev.revision != r.revision for _, r in out):
             out.append((role, rev))
     return out
+
+
+def _floor(status: VisionModelStatus, role: Role) -> int | None:
+    if role == "stable" and status.candidate is not None:
+        return status.held_replicas
+    if role == "candidate" and status.handover is not None:
+        return status.handover.replicas
+    return None
 
 
 def _source(
@@ -76,7 +84,9 @@ def build(
         model, serving = source
         weight = {"stable": status.weights.stable, "candidate": status.weights.candidate}.get(role, 0)
         mirror = status.mirror_percent if role == "candidate" else 0
-        variant = Variant(role, rev.revision, model, serving, weight=weight, mirror_percent=mirror)
+        variant = Variant(
+            role, rev.revision, model, serving, weight=weight, mirror_percent=mirror, floor=_floor(status, role)
+        )
         out.variants.append(variant)
         out.up.extend(serving_objects(owner, variant, spec.autoscaling))
         archive = parse_storage_uri(model.storage_uri)

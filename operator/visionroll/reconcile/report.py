@@ -26,7 +26,7 @@ def ready_replicas(snap: Snapshot, revision: str | None) -> int:
     return 0 if revision is None else _ready(snap, naming.variant_name(snap.name, revision))
 
 
-def _traffic_ready(snap: Snapshot, spec: VisionModelSpec) -> bool:
+def traffic_ready(snap: Snapshot, spec: VisionModelSpec) -> bool:
     return spec.traffic.provider != "router" or _ready(snap, naming.router_name(snap.name)) > 0
 
 
@@ -70,9 +70,9 @@ def finish(
     """`refused`: the API server refused an object this tick (one of the `problems` says which)."""
     stable_ready = ready_replicas(snap, decided.stable.revision if decided.stable else None)
     candidate_ready = ready_replicas(snap, decided.candidate.revision if decided.candidate else None)
-    traffic_ready = _traffic_ready(snap, spec)
+    provider_ready = traffic_ready(snap, spec)
     rolling = decided.phase in ROLLING_PHASES
-    degraded = bool(problems) or decided.phase in ("RolledBack", "Failed")
+    degraded = bool(problems) or decided.phase == "RolledBack"
     if problems:
         degraded_reason = "ApplyFailed" if refused else "InvalidReference"
         degraded_message = "; ".join(problems)
@@ -80,7 +80,7 @@ def finish(
         degraded_reason, degraded_message = decided.phase, decided.message
     else:
         degraded_reason, degraded_message = "AsExpected", ""
-    ready = stable_ready > 0 and traffic_ready and not problems
+    ready = stable_ready > 0 and provider_ready and not problems
     if ready:
         ready_reason, ready_message = "Serving", f"{stable_ready} stable replica(s) ready"
     elif problems:

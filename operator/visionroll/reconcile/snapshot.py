@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from visionroll.k8s import PVC, VISIONMODEL, Kube, Obj
+from visionroll.k8s import POD, PVC, VISIONMODEL, Kube, Obj
 from visionroll.workloads import naming
 
 
@@ -21,6 +21,8 @@ def key_of(obj: Obj) -> tuple[str, str]:
 class Snapshot:
     visionmodel: Obj
     owned: dict[tuple[str, str], Obj] = field(default_factory=dict)
+    pods: list[Obj] = field(default_factory=list)
+    """Serving pods of the VisionModel, read only while a candidate is in flight (to see why it cannot start)."""
 
     @property
     def namespace(self) -> str:
@@ -53,6 +55,8 @@ def read(kube: Kube, namespace: str, name: str) -> Snapshot | None:
     for obj in kube.owned(namespace, name, selector=selector):
         if _owned_by(obj, snap.uid):
             snap.owned[key_of(obj)] = obj
+    if (vm.get("status") or {}).get("candidate"):
+        snap.pods = kube.list_kind(POD, namespace, selector=selector)
     return snap
 
 

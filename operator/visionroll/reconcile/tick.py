@@ -1,6 +1,7 @@
 """One reconcile tick of one VisionModel, in a fixed order:
 
-    read snapshot → desired revision → (measure, if an analysis is due) → decide
+    read snapshot → desired revision → observed (ready pods per revision, traffic provider, failed pods)
+    → `step` (measure, if an analysis is due, then decide)
     → workloads up (stable, candidate, retiring) → traffic → workloads down → write status once → events
 
 Objects whose live copy already holds every field we set are not applied, and an unchanged status is not written:
@@ -25,8 +26,17 @@ from visionroll.k8s import OWNED, Kube, Obj, up_to_date
 from visionroll.metrics import MetricsProvider
 from visionroll.reconcile import desired as desired_objects
 from visionroll.reconcile import report, snapshot
-from visionroll.rollout import analysis_due, decide
-from visionroll.rollout.types import Controls, Event, Measurements, spent_controls
+from visionroll.rollout import step
+from visionroll.rollout.types import (
+    ANNOTATION_RESUME,
+    Context,
+    Controls,
+    Event,
+    Measurements,
+    Observed,
+    spent_controls,
+    spent_resume,
+)
 from visionroll.settings import Settings
 from visionroll.workloads import naming
 
@@ -65,6 +75,14 @@ def _wire(status: VisionModelStatus) -> dict[str, Any]:
     return status.model_dump(by_alias=True, mode="json")
 
 
+def _observed(snap: snapshot.Snapshot, spec: VisionModelSpec, status: VisionModelStatus, desired: Revision) -> Observed:
+    revisions = {r.revision for r in (status.stable, status.candidate, desired) if r is not None}
+    return Observed(
+        ready={rev: report.ready_replicas(snap, rev) for rev in revisions},
+        traffic_ready=report.traffic_ready(snap, spec),
+    )
+
+
 class Reconciler:
     def __init__(
         self,
@@ -89,13 +107,11 @@ class Reconciler:
         observability.record_tick(ok=True, seconds=time.monotonic() - started)
         return result
 
-    def _measure(
-        self, snap: snapshot.Snapshot, spec: VisionModelSpec, status: VisionModelStatus, now: datetime
-    ) -> Measurements | None:
-        if self.measurements is None or not analysis_due(spec, status, now):
+    def _measure(self, snap: snapshot.Snapshot, ctx: Context) -> Measurements | None:
+        if self.measurements is None:
             return None
         return self.measurements.measure(
-            namespace=snap.namespace, visionmodel=snap.name, spec=spec, status=status, now=now
+            namespace=snap.namespace, visionmodel=snap.name, spec=ctx.spec, status=ctx.status, now=ctx.now
         )
 
     def _tick(self, namespace: str, name: str) -> TickResult:
@@ -117,15 +133,16 @@ class Reconciler:
             revision=naming.revision(spec.model, spec.serving),
             storage_uri=spec.model.storage_uri,
         )
-        verdict = decide(
+        ctx = Context(
             spec=spec,
             status=previous,
             generation=generation,
             desired=desired,
-            measurements=self._measure(snap, spec, previous, now),
-            controls=Controls.from_annotations(annotations),
             now=now,
+            controls=Controls.from_annotations(annotations),
+            observed=_observed(snap, spec, previous, desired),
         )
+        verdict = step(ctx, lambda c: self._measure(snap, c))
         observability.record_decision(
             namespace,
             name,
@@ -163,6 +180,8 @@ class Reconciler:
             written = True
         # Only once the status saying what was done is written: a promote/abort is consumed, never lost.
         spent = spent_controls(annotations, status.candidate.revision if status.candidate else None)
+        if spent_resume(annotations, status) and ANNOTATION_RESUME not in spent:
+            spent = (*spent, ANNOTATION_RESUME)
         if spent:
             self.kube.remove_annotations(namespace, name, spent)
         events = list(verdict.events) + self._own_events(previous, status, applied, deleted)

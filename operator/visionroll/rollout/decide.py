@@ -1,27 +1,34 @@
-"""The rollout decision: `decide(...)` maps (spec, status, measurements, controls, now) to the whole next status.
+"""The rollout decision: `decide(context)` maps one tick's `Context` to the whole next status.
 
-A pure function of its arguments: the operator restarted between two ticks calls it again with the status it wrote
+A pure function of its argument: the operator restarted between two ticks calls it again with the status it wrote
 last and reaches the same outcome. The order within a tick:
 
-1. drop a retiring former stable whose drain time has passed;
+1. drop retiring revisions whose drain time has passed;
 2. no stable yet: the desired revision becomes stable (first deploy, no analysis);
-3. the desired revision is stable: end any candidate (superseded) and settle in phase Stable;
+3. the desired revision is stable: end any candidate (superseded, it drains) and settle in phase Stable;
 4. the desired revision was rolled back at this generation: hold in RolledBack (not retried until the spec changes);
-5. `immediate`: replace stable at once;
-6. a different candidate (or strategy) is in flight: supersede it and start over for the desired revision;
-7. the candidate's rollout: abort, promote, pause/resume (annotations), then analysis and limits, then advance.
+5. a different candidate (or strategy) is in flight: supersede it and start over for the desired revision, from zero;
+6. the candidate's rollout: abort, promote, pause/resume (annotations), a candidate whose pods failed for good,
+   waiting for ready pods of its own revision, a handover (scaling the candidate before it takes all the traffic),
+   then analysis and limits, then advance. `immediate` is a rollout with no stage: it waits for ready pods, scales
+   the candidate to carry everything, then switches, like a Deployment's rolling update.
+
+`step(context, measure)` is the one tick loop body shared by the reconcile, the test simulator and the rollback
+benchmark: measure if an analysis is due, then decide.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 
-from visionroll.api import Revision, VisionModelSpec, VisionModelStatus, Weights, parse_duration
+from visionroll.api import VisionModelSpec, VisionModelStatus, Weights, parse_duration
 from visionroll.rollout import transitions as t
 from visionroll.rollout.analysis import thresholds
-from visionroll.rollout.clock import elapsed, parse, stamp
+from visionroll.rollout.clock import elapsed, parse
 from visionroll.rollout.progress import Step, advance_if_done, has_gates, record, stage_seconds
-from visionroll.rollout.types import Controls, Decision, Event, Measurements
+from visionroll.rollout.types import Context, Decision, Event, Measurements
 
 
 def analysis_due(spec: VisionModelSpec, status: VisionModelStatus, now: datetime) -> bool:
@@ -29,48 +36,44 @@ def analysis_due(spec: VisionModelSpec, status: VisionModelStatus, now: datetime
     last analysis (so the first window of a stage covers the stage's own traffic)."""
     if status.candidate is None or status.phase != "Progressing" or not has_gates(spec, status.stage):
         return False
-    if status.step_started_at is None:
-        return False  # the candidate has no ready pods yet, so no traffic
+    if status.step_started_at is None or status.handover is not None:
+        return False  # no ready pods yet (no traffic), or the stage is over and the candidate is being scaled
     interval = parse_duration(spec.rollout.analysis.interval)
     since_stage = elapsed(status.step_started_at, now)
     since_last = elapsed(status.last_analysis_at, now)
     return (since_stage is not None and since_stage >= interval) and (since_last is None or since_last >= interval)
 
 
-def decide(
-    *,
-    spec: VisionModelSpec,
-    status: VisionModelStatus,
-    generation: int,
-    desired: Revision,
-    measurements: Measurements | None,
-    controls: Controls,
-    now: datetime,
-) -> Decision:
-    current, retired = t.retire_expired(status, now)
-    step = _decide(spec, current, generation, desired, measurements, controls, now)
-    final = step.status.model_copy(update={"observed_generation": generation})
+def step(ctx: Context, measure: Callable[[Context], Measurements | None]) -> Decision:
+    """One tick: `measure(ctx)` when an analysis is due, then `decide`."""
+    due = analysis_due(ctx.spec, ctx.status, ctx.now)
+    return decide(dataclasses.replace(ctx, measurements=measure(ctx) if due else None))
+
+
+def decide(ctx: Context) -> Decision:
+    current, retired = t.retire_expired(ctx.status, ctx.now)
+    result = _decide(dataclasses.replace(ctx, status=current))
+    final = result.status.model_copy(update={"observed_generation": ctx.generation})
     return Decision(
         status=final,
-        events=(*retired, *step.events),
-        outcome=step.outcome,
-        requeue_after=_requeue(spec, final, now),
-        thresholds=thresholds(spec.rollout.analysis.gates),
+        events=(*retired, *result.events),
+        outcome=result.outcome,
+        requeue_after=_requeue(ctx.spec, final, ctx.now),
+        thresholds=thresholds(ctx.spec.rollout.analysis.gates),
     )
 
 
-def _decide(
-    spec: VisionModelSpec,
-    status: VisionModelStatus,
-    generation: int,
-    desired: Revision,
-    measurements: Measurements | None,
-    controls: Controls,
-    now: datetime,
-) -> Step:
+def _decide(ctx: Context) -> Step:
+    spec, status, desired, now = ctx.spec, ctx.status, ctx.desired, ctx.now
     if status.stable is None:
         new = status.model_copy(
-            update={"phase": "Stable", "stable": desired, "weights": Weights(), "message": f"serving {desired.version}"}
+            update={
+                "phase": "Stable",
+                "stable": desired,
+                "weights": Weights(),
+                "retiring": t.undrain(status, desired),
+                "message": f"serving {desired.version}",
+            }
         )
         return Step(
             new, (Event("Normal", "Deployed", f"{desired.version} ({desired.revision}) is stable"),), "deployed"
@@ -79,7 +82,7 @@ def _decide(
         events: tuple[Event, ...] = ()
         outcome = None
         if status.candidate is not None:
-            status, event = t.supersede(status, f"spec returned to stable {desired.version}", now)
+            status, event = t.supersede(status, spec, f"spec returned to stable {desired.version}", now)
             events, outcome = (event,), "superseded"
         if status.phase != "Stable" or status.rolled_back is not None:
             status = status.model_copy(
@@ -90,7 +93,7 @@ def _decide(
     if (
         held is not None
         and status.candidate is None
-        and (held.revision, held.generation) == (desired.revision, generation)
+        and (held.revision, held.generation) == (desired.revision, ctx.generation)
     ):
         return Step(status)
     events = ()
@@ -102,35 +105,29 @@ def _decide(
             if status.candidate.revision != desired.revision
             else f"strategy changed to {spec.rollout.strategy}"
         )
-        status, event = t.supersede(status, reason, now)
+        status, event = t.supersede(status, spec, reason, now)
         events = (event,)
-    if spec.rollout.strategy == "immediate":
-        new, event = t.replace(status, spec, desired, now)
-        return Step(new, (*events, event), "replaced")
     if status.candidate is None:
-        new, event = t.start(status, spec, desired, now)
-        step = _in_flight(spec, new, generation, None, controls, now)
-        return Step(step.status, (*events, event, *step.events), step.outcome or "started")
-    step = _in_flight(spec, status, generation, measurements, controls, now)
-    return Step(step.status, (*events, *step.events), step.outcome)
+        new, event = t.start(status, spec, desired, ctx.observed.ready_of(status.stable), now)
+        result = _in_flight(dataclasses.replace(ctx, status=new, measurements=None))
+        return Step(result.status, (*events, event, *result.events), result.outcome or "started")
+    result = _in_flight(dataclasses.replace(ctx, status=status))
+    return Step(result.status, (*events, *result.events), result.outcome)
 
 
-def _in_flight(
-    spec: VisionModelSpec,
-    status: VisionModelStatus,
-    generation: int,
-    measurements: Measurements | None,
-    controls: Controls,
-    now: datetime,
-) -> Step:
+def _in_flight(ctx: Context) -> Step:
+    spec, status, controls, now = ctx.spec, ctx.status, ctx.controls, ctx.now
     cand = status.candidate
     assert cand is not None
     if controls.abort == cand.revision:
-        new, event = t.rollback(status, generation, "aborted by annotation", now, outcome="aborted")
+        new, event = t.rollback(status, spec, ctx.generation, "aborted by annotation", now, outcome="aborted")
         return Step(new, (event,), "aborted")
-    if controls.promote == cand.revision:
-        new, event = t.promote(status, spec, "promoted by annotation", now)
-        return Step(new, (event,), "promoted")
+    failure = ctx.observed.failures.get(cand.revision)
+    if failure is not None:
+        new, event = t.rollback(status, spec, ctx.generation, f"candidate pods failed: {failure}", now)
+        return Step(new, (event,), "rolled-back")
+    if controls.promote == cand.revision and status.handover is None:
+        return _hand_over(ctx, "promoted by annotation")
     if controls.paused:
         if status.phase == "Paused" and status.pause_reason == "manual":
             return Step(status)
@@ -138,41 +135,89 @@ def _in_flight(
             update={
                 "phase": "Paused",
                 "pause_reason": "manual",
+                "handover": None,
                 "message": f"paused by annotation: {t.describe(status)}",
             }
         )
         return Step(new, (Event("Normal", "Paused", f"rollout of {cand.version} paused by annotation"),), "paused")
     if status.phase == "Paused":
-        if status.pause_reason != "manual":
-            return Step(status)  # an inconclusive or split-decision hold waits for promote or abort
-        # Resume: the step starts over, so its full duration is judged on fresh analyses (unless still waiting).
-        restart = stamp(now) if status.step_started_at is not None else None
-        new = status.model_copy(update={"phase": "Progressing", "pause_reason": None, "step_started_at": restart})
+        resumed = status.pause_reason == "manual" or (
+            status.pause_reason == "inconclusive" and controls.resume == cand.revision
+        )
+        if not resumed:
+            return Step(status)  # an inconclusive or split-decision hold waits for promote, abort (or resume)
+        # Resume: the stage starts afresh (clock and counters), judged on fresh analyses only.
+        fresh = t.step_begins(now) if status.step_started_at is not None else {}
+        new = status.model_copy(update={"phase": "Progressing", "pause_reason": None, **fresh})
         new = new.model_copy(update={"message": t.describe(new)})
         return Step(new, (Event("Normal", "Resumed", f"rollout of {cand.version} resumed: {new.message}"),), "resumed")
+    if status.handover is not None:
+        return _finish_handover(ctx)
     if status.step_started_at is None:
-        return _await_ready(spec, status, generation, now)
+        return _await_ready(ctx)
     events: tuple[Event, ...] = ()
-    if measurements is not None:
-        step = record(status, spec, generation, measurements, now)
-        if step.status.candidate is None or step.status.phase != "Progressing":
-            return step
-        status, events = step.status, step.events
-    step = advance_if_done(status, spec, generation, now)
-    return Step(step.status, (*events, *step.events), step.outcome)
+    if ctx.measurements is not None:
+        result = record(status, spec, ctx.generation, ctx.measurements, now)
+        if result.status.candidate is None or result.status.phase != "Progressing":
+            return result
+        status, events = result.status, result.events
+    result = advance_if_done(status, spec, ctx.generation, ctx.observed.ready_of(status.stable), now)
+    if result.status.handover is not None:
+        done = _finish_handover(dataclasses.replace(ctx, status=result.status))
+        # A handover that completes at once (the candidate already has the replicas) is no news of its own.
+        begun = result.events if done.status.handover is not None else ()
+        return Step(done.status, (*events, *begun, *done.events), done.outcome)
+    return Step(result.status, (*events, *result.events), result.outcome)
 
 
-def _await_ready(spec: VisionModelSpec, status: VisionModelStatus, generation: int, now: datetime) -> Step:
-    """Before its first stage the candidate gets no traffic; it starts once the reconcile reports ready pods (in
-    `status.replicas`, written after the candidate was named) and is rolled back at the progress deadline."""
-    if status.replicas.candidate > 0:
+def _hand_over(ctx: Context, reason: str, *, step: int | None = None) -> Step:
+    new, event = t.hand_over(ctx.status, ctx.spec, reason, ctx.observed.ready_of(ctx.status.stable), ctx.now, step=step)
+    done = _finish_handover(dataclasses.replace(ctx, status=new))
+    if done.status.handover is None:
+        return done
+    return Step(done.status, (event, *done.events), done.outcome)
+
+
+def _finish_handover(ctx: Context) -> Step:
+    """Move all the traffic once the candidate has the replicas to carry it; roll back at the progress deadline."""
+    status, spec, now = ctx.status, ctx.spec, ctx.now
+    handover = status.handover
+    assert handover is not None and status.candidate is not None
+    ready = ctx.observed.ready_of(status.candidate)
+    if ready >= handover.replicas:
+        if handover.step is None:
+            done, event = t.promote(status, spec, handover.reason, now)
+            return Step(done, (event,), "replaced" if status.strategy == "immediate" else "promoted")
+        new = status.model_copy(update=t.canary_step(spec, handover.step) | t.step_begins(now) | {"handover": None})
+        new = new.model_copy(update={"message": t.describe(new)})
+        steps = len(t.canary_of(spec).steps)
+        event = Event("Normal", "StepAdvanced", f"{new.message} (step {handover.step + 1}/{steps}); {handover.reason}")
+        return Step(new, (event,), "advanced")
+    waited = elapsed(handover.since, now) or 0.0
+    if waited >= parse_duration(spec.rollout.progress_deadline):
+        reason = (
+            f"candidate had {ready} of {handover.replicas} ready replicas needed for all the traffic within "
+            f"progressDeadline {spec.rollout.progress_deadline}"
+        )
+        new, event = t.rollback(status, spec, ctx.generation, reason, now)
+        return Step(new, (event,), "rolled-back")
+    return Step(status)
+
+
+def _await_ready(ctx: Context) -> Step:
+    """Before its first stage the candidate gets no traffic; it starts once it has ready pods of its own revision
+    (and the traffic provider is ready), and is rolled back at the progress deadline."""
+    status, spec, now = ctx.status, ctx.spec, ctx.now
+    if ctx.observed.ready_of(status.candidate) > 0 and ctx.observed.traffic_ready:
+        if status.strategy == "immediate":
+            return _hand_over(ctx, "candidate ready")
         new, event = t.activate(status, spec, now)
         return Step(new, (event,))
     waited = elapsed(status.rollout_started_at, now) or 0.0
     deadline = parse_duration(spec.rollout.progress_deadline)
     if waited >= deadline:
         reason = f"candidate had no ready pods within progressDeadline {spec.rollout.progress_deadline}"
-        new, event = t.rollback(status, generation, reason, now)
+        new, event = t.rollback(status, spec, ctx.generation, reason, now)
         return Step(new, (event,), "rolled-back")
     return Step(status)
 
@@ -180,7 +225,8 @@ def _await_ready(spec: VisionModelSpec, status: VisionModelStatus, generation: i
 def _requeue(spec: VisionModelSpec, status: VisionModelStatus, now: datetime) -> float | None:
     """Seconds until the next tick can change something: next analysis, end of the stage, end of a drain."""
     waits: list[float] = []
-    if status.candidate is not None and status.phase == "Progressing" and status.step_started_at is None:
+    waiting = status.candidate is not None and (status.step_started_at is None or status.handover is not None)
+    if waiting and status.phase in ("Progressing", "Promoting"):
         waits.append(2.0)  # waiting for ready pods: poll
     elif status.candidate is not None and status.phase == "Progressing":
         interval = parse_duration(spec.rollout.analysis.interval)
@@ -188,7 +234,8 @@ def _requeue(spec: VisionModelSpec, status: VisionModelStatus, now: datetime) ->
         since_stage = elapsed(status.step_started_at, now) or 0.0
         waits.append(interval - min(since_last if since_last is not None else since_stage, since_stage))
         waits.append(stage_seconds(spec, status.stage) - since_stage)
-    retire_at = parse(status.retire_at)
-    if retire_at is not None:
-        waits.append((retire_at - now).total_seconds())
+    for r in status.retiring:
+        due = parse(r.retire_at)
+        if due is not None:
+            waits.append((due - now).total_seconds())
     return max(0.5, min(waits)) if waits else None

@@ -68,7 +68,7 @@ def record(
         events = (Event("Warning", "AnalysisInconclusive", f"inconclusive check {inconclusive}/{limit}: {text}"),)
     if failed >= analysis.failure_limit:
         done, event = t.rollback(
-            new, generation, f"{failed} failed analyses (failureLimit {analysis.failure_limit}): {text}", now
+            new, spec, generation, f"{failed} failed analyses (failureLimit {analysis.failure_limit}): {text}", now
         )
         return Step(done, (*events, event), "rolled-back")
     if inconclusive >= analysis.inconclusive_limit:
@@ -82,7 +82,7 @@ def record(
             return Step(
                 paused, (*events, Event("Warning", "Paused", f"{reason}; promote or abort to continue")), "paused"
             )
-        done, event = t.rollback(new, generation, reason, now)
+        done, event = t.rollback(new, spec, generation, reason, now)
         return Step(done, (*events, event), "rolled-back")
     return Step(new, events)
 
@@ -99,14 +99,18 @@ def latest_verdict(status: VisionModelStatus, spec: VisionModelSpec) -> Verdict 
     return record_.verdict
 
 
-def advance_if_done(status: VisionModelStatus, spec: VisionModelSpec, generation: int, now: datetime) -> Step:
+def advance_if_done(
+    status: VisionModelStatus, spec: VisionModelSpec, generation: int, stable_ready: int, now: datetime
+) -> Step:
+    """The stage is over and passed: the next stage or step begins, or a handover to the candidate starts (a promotion,
+    or a canary step of 100%: the candidate is scaled to carry all the traffic before it moves)."""
     spent = elapsed(status.step_started_at, now)
     if spent is None or spent < stage_seconds(spec, status.stage):
         return Step(status)
     verdict = latest_verdict(status, spec)
     evidence = summary(status.analysis.gates if status.analysis else ())
     if status.stage == "split" and verdict in ("pass", "fail"):
-        return _finish_split(status, spec, generation, verdict == "pass", evidence, now)
+        return _finish_split(status, spec, generation, verdict == "pass", evidence, stable_ready, now)
     if verdict != "pass":
         return Step(status)
     if status.stage == "shadow" and t.shadow_of(spec).then_promote == "canary":
@@ -120,6 +124,10 @@ def advance_if_done(status: VisionModelStatus, spec: VisionModelSpec, generation
     if status.stage == "canary":
         steps = t.canary_of(spec).steps
         nxt = min(status.step or 0, len(steps) - 1) + 1
+        if nxt < len(steps) and steps[nxt] >= 100:
+            reason = f"canary step {nxt} passed: {evidence}"
+            new, event = t.hand_over(status, spec, reason, stable_ready, now, step=nxt)
+            return Step(new, (event,))
         if nxt < len(steps):
             new = status.model_copy(update=t.canary_step(spec, nxt) | t.step_begins(now))
             new = new.model_copy(update={"message": t.describe(new)})
@@ -128,8 +136,8 @@ def advance_if_done(status: VisionModelStatus, spec: VisionModelSpec, generation
                 (Event("Normal", "StepAdvanced", f"{new.message} (step {nxt + 1}/{len(steps)}); {evidence}"),),
                 "advanced",
             )
-    done, event = t.promote(status, spec, f"{status.stage} passed: {evidence}", now)
-    return Step(done, (event,), "promoted")
+    new, event = t.hand_over(status, spec, f"{status.stage} passed: {evidence}", stable_ready, now)
+    return Step(new, (event,))
 
 
 def _finish_split(
@@ -138,6 +146,7 @@ def _finish_split(
     generation: int,
     candidate_wins: bool,
     evidence: str,
+    stable_ready: int,
     now: datetime,
 ) -> Step:
     winner = "candidate" if candidate_wins else "stable"
@@ -146,7 +155,7 @@ def _finish_split(
         new = status.model_copy(update={"phase": "Paused", "pause_reason": "decision", "message": message})
         return Step(new, (Event("Normal", "SplitDecisionNeeded", message),), "paused")
     if candidate_wins:
-        done, event = t.promote(status, spec, f"candidate won the split: {evidence}", now)
-        return Step(done, (event,), "promoted")
-    done, event = t.rollback(status, generation, f"stable won the split: {evidence}", now)
+        new, event = t.hand_over(status, spec, f"candidate won the split: {evidence}", stable_ready, now)
+        return Step(new, (event,))
+    done, event = t.rollback(status, spec, generation, f"stable won the split: {evidence}", now)
     return Step(done, (event,), "rolled-back")

@@ -1,9 +1,11 @@
-"""Whole-status transitions of a rollout: start, promote, roll back, supersede, replace, retire.
+"""Whole-status transitions of a rollout: start, prepare a promotion, promote, roll back, supersede, retire.
 
-Each returns a new status (the input is frozen) plus the event that explains it. Two invariants of the design are
-kept here: stable is never modified while a candidate is in flight (only `promote` and `replace` touch it), and a
-rollback puts 100% of the traffic on stable in the same status that removes the candidate, so the reconcile (which
-applies traffic before scaling down) never routes to a revision it is removing.
+Each returns a new status (the input is frozen) plus the event that explains it. Invariants of the design kept here:
+- stable is never modified while a candidate is in flight (only `promote` touches it), and its replicas are held
+  (`heldReplicas`) so that a rollback can take all the traffic back at once;
+- a revision that loses its traffic (a rolled-back or superseded candidate, a former stable) is not removed in the
+  same status: it drains as `retiring` until `retireAt`, so the traffic provider has stopped sending to it and its
+  in-flight requests are answered before its pods go.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from visionroll.api import HistoryEntry, Revision, VisionModelSpec, VisionModelStatus, Weights, parse_duration
 from visionroll.api.spec import Canary, Shadow, Split
-from visionroll.api.status import HISTORY_LIMIT, Outcome, RolledBack
+from visionroll.api.status import HISTORY_LIMIT, Handover, Outcome, Retiring, RolledBack
 from visionroll.rollout.clock import later, parse, stamp
 from visionroll.rollout.types import Event
 
@@ -31,6 +33,8 @@ _IDLE: dict[str, Any] = {
     "step_started_at": None,
     "last_analysis_at": None,
     "pause_reason": None,
+    "held_replicas": None,
+    "handover": None,
 }
 # failedChecks / inconclusiveChecks (and the last analysis) stay after a rollout ends: they explain how it ended.
 
@@ -48,8 +52,29 @@ def split_of(spec: VisionModelSpec) -> Split:
 
 
 def drain_seconds(spec: VisionModelSpec) -> float:
-    """How long a former stable keeps serving after a promotion: two analysis intervals, at least 5 s."""
+    """How long a revision keeps its pods after losing its traffic: two analysis intervals, at least 5 s. The router
+    applies a new routing document within a second of the ConfigMap change (it watches it); the rest answers the
+    requests already sent."""
     return max(MIN_DRAIN_SECONDS, 2 * parse_duration(spec.rollout.analysis.interval))
+
+
+def drain(status: VisionModelStatus, spec: VisionModelSpec, rev: Revision | None, now: datetime) -> list[Retiring]:
+    """`status.retiring` with `rev` added (its pods kept for the drain time); a revision already draining keeps the
+    later of the two times."""
+    if rev is None:
+        return list(status.retiring)
+    until = later(now, drain_seconds(spec))
+    others = [r for r in status.retiring if r.revision != rev.revision]
+    kept = next((r.retire_at for r in status.retiring if r.revision == rev.revision), until)
+    entry = Retiring(
+        version=rev.version, revision=rev.revision, storage_uri=rev.storage_uri, retire_at=max(kept, until)
+    )
+    return [*others, entry][-HISTORY_LIMIT:]
+
+
+def undrain(status: VisionModelStatus, rev: Revision) -> list[Retiring]:
+    """`status.retiring` without `rev`: it serves again (a candidate or stable once more), its pods are reused."""
+    return [r for r in status.retiring if r.revision != rev.revision]
 
 
 def with_history(
@@ -101,13 +126,15 @@ def canary_step(spec: VisionModelSpec, index: int) -> dict[str, Any]:
 
 
 def start(
-    status: VisionModelStatus, spec: VisionModelSpec, desired: Revision, now: datetime
+    status: VisionModelStatus, spec: VisionModelSpec, desired: Revision, stable_ready: int, now: datetime
 ) -> tuple[VisionModelStatus, Event]:
+    """A candidate is named with no traffic; `activate` gives it its stage once it has ready pods. The stable's
+    replicas are held from now on at what carries all the traffic today."""
     strategy = spec.rollout.strategy
+    held = min(spec.autoscaling.max_replicas, max(spec.autoscaling.min_replicas, stable_ready))
     # The stage's weights wait until the candidate has ready pods (`activate`): traffic sent to pods that are still
     # starting would fail for clients and count against the candidate.
-    fields = enter_stage(spec, strategy, now) | WAITING
-    retiring = status.retiring if status.retiring is None or status.retiring.revision != desired.revision else None
+    fields = (enter_stage(spec, strategy, now) if strategy != "immediate" else {"stage": None, "step": None}) | WAITING
     new = status.model_copy(
         update=fields
         | {
@@ -119,8 +146,9 @@ def start(
             "analysis": None,
             "pause_reason": None,
             "rolled_back": None,
-            "retiring": retiring,
-            "retire_at": status.retire_at if retiring else None,
+            "retiring": undrain(status, desired),
+            "held_replicas": held,
+            "handover": None,
         }
     )
     new = new.model_copy(update={"message": describe(new)})
@@ -141,15 +169,13 @@ def _new_stable(
     message: str,
     now: datetime,
 ) -> VisionModelStatus:
-    """`rev` becomes stable with all the traffic; the old stable drains (`retiring`) until `retireAt`."""
-    old = status.stable
+    """`rev` becomes stable with all the traffic; the old stable drains (`retiring`) until its `retireAt`."""
     return status.model_copy(
         update=_IDLE
         | {
             "phase": "Stable",
             "stable": rev,
-            "retiring": old,
-            "retire_at": later(now, drain_seconds(spec)) if old else None,
+            "retiring": undrain(status.model_copy(update={"retiring": drain(status, spec, status.stable, now)}), rev),
             "rolled_back": None,
             "history": with_history(status, rev, outcome, reason, now),
             "message": message,
@@ -157,18 +183,62 @@ def _new_stable(
     )
 
 
+def full_replicas(status: VisionModelStatus, spec: VisionModelSpec, stable_ready: int) -> int:
+    """Replicas that carry all the traffic: what the stable runs (or was held at), within the autoscaling range."""
+    scaling = spec.autoscaling
+    want = max(scaling.min_replicas, status.held_replicas or 0, stable_ready)
+    return min(scaling.max_replicas, want)
+
+
+def hand_over(
+    status: VisionModelStatus,
+    spec: VisionModelSpec,
+    reason: str,
+    stable_ready: int,
+    now: datetime,
+    *,
+    step: int | None = None,
+) -> tuple[VisionModelStatus, Event]:
+    """All the traffic is about to move to the candidate (a promotion, or a canary step of 100%): scale it first.
+    The weights stay as they are until `handover.replicas` candidate pods are ready."""
+    cand = status.candidate
+    assert cand is not None, "a handover needs a candidate"
+    replicas = full_replicas(status, spec, stable_ready)
+    handover = Handover(replicas=replicas, step=step, reason=reason, since=stamp(now))
+    target = f"canary step {step + 1} (100%)" if step is not None else "promotion"
+    message = f"scaling candidate {cand.version} to {replicas} ready replica(s) before {target}: {reason}"
+    new = status.model_copy(
+        update={"handover": handover, "phase": "Promoting" if step is None else status.phase, "message": message}
+    )
+    return new, Event("Normal", "ScalingCandidate", message)
+
+
 def promote(
     status: VisionModelStatus, spec: VisionModelSpec, reason: str, now: datetime
 ) -> tuple[VisionModelStatus, Event]:
     cand = status.candidate
     assert cand is not None, "promote needs a candidate"
+    if status.strategy == "immediate":
+        old = status.stable
+        reason = f"immediate replace of {old.version if old else 'none'}: {reason}"
+        new = _new_stable(status, spec, cand, "replaced", reason, f"replaced by {cand.version} (immediate)", now)
+        return new, Event(
+            "Normal", "Replaced", f"{cand.version} ({cand.revision}) replaced {old.version if old else 'nothing'}"
+        )
     new = _new_stable(status, spec, cand, "promoted", reason, f"promoted {cand.version}: {reason}", now)
     return new, Event("Normal", "Promoted", f"{cand.version} ({cand.revision}) is stable: {reason}")
 
 
 def rollback(
-    status: VisionModelStatus, generation: int, reason: str, now: datetime, *, outcome: Outcome = "rolled-back"
+    status: VisionModelStatus,
+    spec: VisionModelSpec,
+    generation: int,
+    reason: str,
+    now: datetime,
+    *,
+    outcome: Outcome = "rolled-back",
 ) -> tuple[VisionModelStatus, Event]:
+    """All the traffic back on stable; the candidate drains before its objects go."""
     cand = status.candidate
     assert cand is not None, "rollback needs a candidate"
     new = status.model_copy(
@@ -176,6 +246,7 @@ def rollback(
         | {
             "phase": "RolledBack",
             "rolled_back": RolledBack(revision=cand.revision, generation=generation),
+            "retiring": drain(status, spec, cand, now),
             "history": with_history(status, cand, outcome, reason, now),
             "message": f"{outcome} {cand.version}: {reason}",
         }
@@ -188,34 +259,26 @@ def rollback(
     )
 
 
-def supersede(status: VisionModelStatus, reason: str, now: datetime) -> tuple[VisionModelStatus, Event]:
+def supersede(
+    status: VisionModelStatus, spec: VisionModelSpec, reason: str, now: datetime
+) -> tuple[VisionModelStatus, Event]:
     cand = status.candidate
     assert cand is not None, "supersede needs a candidate"
-    new = status.model_copy(update=_IDLE | {"history": with_history(status, cand, "superseded", reason, now)})
+    new = status.model_copy(
+        update=_IDLE
+        | {"retiring": drain(status, spec, cand, now), "history": with_history(status, cand, "superseded", reason, now)}
+    )
     return new, Event("Normal", "Superseded", f"rollout of {cand.version} ({cand.revision}) superseded: {reason}")
 
 
-def replace(
-    status: VisionModelStatus, spec: VisionModelSpec, desired: Revision, now: datetime
-) -> tuple[VisionModelStatus, Event]:
-    """`immediate`: the desired revision becomes stable at once; the old stable drains like after a promotion."""
-    old = status.stable
-    reason = f"immediate replace of {old.version if old else 'none'}"
-    new = _new_stable(status, spec, desired, "replaced", reason, f"replaced by {desired.version} (immediate)", now)
-    return new, Event(
-        "Normal",
-        "Replaced",
-        f"{desired.version} ({desired.revision}) replaced {old.version if old else 'nothing'} without analysis",
-    )
-
-
 def retire_expired(status: VisionModelStatus, now: datetime) -> tuple[VisionModelStatus, tuple[Event, ...]]:
-    retiring, due = status.retiring, parse(status.retire_at)
-    if retiring is None or (due is not None and now < due):
+    due = [r for r in status.retiring if (parse(r.retire_at) or now) <= now]
+    if not due:
         return status, ()
-    new = status.model_copy(update={"retiring": None, "retire_at": None})
-    return new, (
-        Event("Normal", "Retired", f"former stable {retiring.version} ({retiring.revision}) drained and removed"),
+    new = status.model_copy(update={"retiring": [r for r in status.retiring if r not in due]})
+    return new, tuple(
+        Event("Normal", "Retired", f"{r.version} ({r.revision}) drained: no traffic since before {r.retire_at}")
+        for r in due
     )
 
 

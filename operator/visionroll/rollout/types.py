@@ -1,9 +1,11 @@
 """Plain data in and out of the decision core. Frozen, no I/O, time passed in.
 
-`decide(...)` (in `visionroll.rollout.decide`) takes the spec, the current status, what was measured (if an analysis
-was due) and the manual controls, and returns a `Decision`: the whole new status, and the events that explain it.
-The reconcile layer turns the new status into objects (workloads for `stable`, `candidate`, `retiring`; traffic from
-`weights` and `mirrorPercent`) in a fixed order: scale up, then move traffic, then scale down.
+`decide(context)` (in `visionroll.rollout.decide`) takes one `Context` per tick: the spec, the current status, what the
+reconcile observed (ready pods per revision, the traffic provider's readiness, pods that failed for good), the manual
+controls, the time, and what was measured if an analysis was due. It returns a `Decision`: the whole new status, and
+the events that explain it. The reconcile layer turns the new status into objects (workloads for `stable`,
+`candidate`, `retiring`; traffic from `weights` and `mirrorPercent`) in a fixed order: scale up, then move traffic,
+then scale down.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from visionroll.api import VisionModelStatus
+from visionroll.api import Revision, VisionModelSpec, VisionModelStatus
 
 EventType = Literal["Normal", "Warning"]
 
@@ -22,6 +24,8 @@ EventType = Literal["Normal", "Warning"]
 ANNOTATION_PAUSED = "visionroll.io/paused"
 ANNOTATION_PROMOTE = "visionroll.io/promote"
 ANNOTATION_ABORT = "visionroll.io/abort"
+ANNOTATION_RESUME = "visionroll.io/resume"  # restarts a stage the analysis paused (inconclusive), afresh
+REVISION_CONTROLS = (ANNOTATION_PROMOTE, ANNOTATION_ABORT, ANNOTATION_RESUME)
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class Controls:
     paused: bool = False
     promote: str | None = None  # the candidate revision to promote now
     abort: str | None = None  # the candidate revision to roll back now
+    resume: str | None = None  # the candidate revision whose paused stage starts afresh
 
     @classmethod
     def from_annotations(cls, annotations: dict[str, str]) -> Controls:
@@ -58,15 +63,51 @@ class Controls:
             paused=annotations.get(ANNOTATION_PAUSED, "").lower() == "true",
             promote=annotations.get(ANNOTATION_PROMOTE) or None,
             abort=annotations.get(ANNOTATION_ABORT) or None,
+            resume=annotations.get(ANNOTATION_RESUME) or None,
         )
 
 
 def spent_controls(annotations: dict[str, str], candidate: str | None) -> tuple[str, ...]:
-    """The promote/abort annotations that name no revision in flight (`candidate`) any more: acted on, or never
-    valid. Left in place, an `abort` would abort the same revision again if it were ever deployed again."""
-    return tuple(
-        key for key in (ANNOTATION_PROMOTE, ANNOTATION_ABORT) if annotations.get(key) and annotations[key] != candidate
+    """The promote/abort/resume annotations that name no revision in flight (`candidate`) any more: acted on, or
+    never valid. Left in place, an `abort` would abort the same revision again if it were ever deployed again."""
+    return tuple(key for key in REVISION_CONTROLS if annotations.get(key) and annotations[key] != candidate)
+
+
+def spent_resume(annotations: dict[str, str], status: VisionModelStatus) -> bool:
+    """A resume is spent once the stage it named runs again (phase Progressing)."""
+    cand = status.candidate
+    return bool(annotations.get(ANNOTATION_RESUME)) and (
+        cand is None or annotations[ANNOTATION_RESUME] != cand.revision or status.phase != "Paused"
     )
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the reconcile saw of the cluster before deciding."""
+
+    ready: Mapping[str, int] = field(default_factory=dict)
+    """Ready pods by revision (a revision's Deployment `readyReplicas`)."""
+    traffic_ready: bool = True
+    """The traffic provider can carry the status's weights (the router has a ready pod)."""
+    failures: Mapping[str, str] = field(default_factory=dict)
+    """Revisions whose pods failed for good (bad archive, image that cannot be pulled), with the reason."""
+
+    def ready_of(self, rev: Revision | None) -> int:
+        return 0 if rev is None else self.ready.get(rev.revision, 0)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything one tick decides on. Frozen: `decide` computes the whole next status from it."""
+
+    spec: VisionModelSpec
+    status: VisionModelStatus
+    generation: int
+    desired: Revision
+    now: datetime
+    controls: Controls = field(default_factory=Controls)
+    observed: Observed = field(default_factory=Observed)
+    measurements: Measurements | None = None
 
 
 @dataclass(frozen=True)

@@ -25,20 +25,25 @@ class Variant:
     """Percent of live traffic."""
     mirror_percent: int = 0
     """Percent of live traffic mirrored to it (shadow)."""
+    floor: int | None = None
+    """Replicas it keeps at least, whatever its share: the stable held during a rollout, a candidate being scaled to
+    carry all the traffic (a handover)."""
 
 
 def replica_range(autoscaling: Autoscaling, variant: Variant) -> tuple[int, int]:
     """(minReplicas, maxReplicas) of the variant's HPA.
 
-    Stable keeps the full range through a rollout (rollback must be able to move all traffic back at once). A
-    candidate scales with the share of traffic it sees, live or mirrored, and keeps one pod while it exists. A
-    retiring former stable only drains in-flight requests.
+    Stable keeps the full range, and through a rollout at least the replicas it had when the rollout began (its
+    `floor`), so a rollback can move all traffic back at once. A candidate scales with the share of traffic it sees,
+    live or mirrored, keeps one pod while it exists, and its `floor` during a handover. A retiring revision only
+    drains in-flight requests.
     """
+    floor = min(variant.floor or 1, autoscaling.max_replicas)
     if variant.role == "stable":
-        return autoscaling.min_replicas, autoscaling.max_replicas
+        return max(autoscaling.min_replicas, floor), autoscaling.max_replicas
     if variant.role == "retiring":
         return 1, 1
     share = max(variant.weight, variant.mirror_percent)
-    low = max(1, math.ceil(autoscaling.min_replicas * share / 100))
+    low = max(1, floor, math.ceil(autoscaling.min_replicas * share / 100))
     high = max(low, math.ceil(autoscaling.max_replicas * share / 100))
     return low, high

@@ -18,7 +18,7 @@ from visionroll.metrics import PrometheusProvider
 from visionroll.rollout import decide
 from visionroll.rollout.analysis import judge, overall
 from visionroll.rollout.stats import js_divergence
-from visionroll.rollout.types import Controls, Measurement
+from visionroll.rollout.types import Context, Measurement
 
 from .conftest import NAMESPACE, VISIONMODEL, Variant  # noqa: TID252
 
@@ -153,13 +153,14 @@ def test_stopped_prometheus_is_inconclusive_and_never_promotes(tmp_path: Path, s
     # Even at the end of the shadow stage, an inconclusive analysis does not promote.
     late = status.model_copy(update={"step_started_at": "2000-01-01T00:00:00Z", "last_analysis_at": None})
     decision = decide(
-        spec=SPEC,
-        status=late,
-        generation=2,
-        desired=late.candidate,  # type: ignore[arg-type]
-        measurements=ms,
-        controls=Controls(),
-        now=datetime.now(UTC),
+        Context(
+            spec=SPEC,
+            status=late,
+            generation=2,
+            desired=late.candidate,  # type: ignore[arg-type]
+            now=datetime.now(UTC),
+            measurements=ms,
+        )
     )
     assert decision.outcome != "promoted" and decision.status.stable == late.stable
     assert decision.status.inconclusive_checks == 1

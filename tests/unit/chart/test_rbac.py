@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from visionroll.k8s.resources import EVENT, KINDS, PVC, VISIONMODEL
+from visionroll.k8s.resources import EVENT, KINDS, POD, PVC, VISIONMODEL
 
 OWNED_VERBS = {"get", "list", "watch", "create", "patch", "delete"}  # server-side apply creates; kopf watches
 CRD_DISCOVERY = ("apiextensions.k8s.io", "customresourcedefinitions")
@@ -24,6 +24,7 @@ def expected_grants(*, cluster_wide: bool) -> dict[tuple[str, str], set[str]]:
     grants[(_group(VISIONMODEL.api_version), f"{VISIONMODEL.plural}/status")] = {"get", "patch"}
     grants[(_group(PVC.api_version), PVC.plural)] = {"get"}
     grants[(_group(EVENT.api_version), EVENT.plural)] = {"create"}
+    grants[(_group(POD.api_version), POD.plural)] = {"list"}  # why a candidate cannot start
     if cluster_wide:
         grants[CRD_DISCOVERY] = {"list", "watch"}  # kopf's runtime CRD observation
     return grants

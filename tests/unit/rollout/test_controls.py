@@ -5,7 +5,15 @@ from __future__ import annotations
 from support.rollout_sim import CAND, OTHER, STABLE, make_spec, run, script, stable_status, tick
 from visionroll.rollout import analysis_due
 from visionroll.rollout.clock import parse
-from visionroll.rollout.types import ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE, Controls, spent_controls
+from visionroll.rollout.types import (
+    ANNOTATION_ABORT,
+    ANNOTATION_PAUSED,
+    ANNOTATION_PROMOTE,
+    ANNOTATION_RESUME,
+    Controls,
+    spent_controls,
+    spent_resume,
+)
 
 
 def _in_step_one(t: float = 20) -> object:
@@ -37,7 +45,8 @@ def test_resume_restarts_the_step_clock() -> None:
 def test_promote_annotation_for_the_candidate_promotes_now() -> None:
     decision = tick(make_spec(), _in_step_one(), 25, controls=Controls(promote=CAND.revision))  # type: ignore[arg-type]
     s = decision.status
-    assert decision.outcome == "promoted" and (s.stable, s.retiring, s.weights.stable) == (CAND, STABLE, 100)
+    assert decision.outcome == "promoted" and (s.stable, s.weights.stable) == (CAND, 100)
+    assert [r.revision for r in s.retiring] == [STABLE.revision]
     assert s.history[-1].reason == "promoted by annotation"
 
 
@@ -62,8 +71,26 @@ def test_pause_then_resume_releases_an_inconclusive_hold() -> None:
     manual = tick(spec, held, 70, controls=Controls(paused=True)).status
     assert manual.pause_reason == "manual"
     resumed = tick(spec, manual, 80)
-    assert resumed.outcome == "resumed" and resumed.status.inconclusive_checks == 3
-    assert tick(spec, resumed.status, 90, measure=script()).status.inconclusive_checks == 0
+    # The stage starts afresh: its clock and both counters, so one more inconclusive analysis does not pause it again.
+    assert resumed.outcome == "resumed" and resumed.status.inconclusive_checks == 0
+    assert parse(resumed.status.step_started_at) == parse("2024-05-01T12:01:20Z")
+    again = tick(spec, resumed.status, 90, measure=script(errorRate="timeout")).status
+    assert (again.phase, again.inconclusive_checks) == ("Progressing", 1)
+
+
+def test_resume_annotation_restarts_a_stage_the_analysis_paused() -> None:
+    spec = make_spec(onInconclusive="pause")
+    held = run(spec, stable_status(), measure=script(errorRate="timeout"), until=60).status
+    assert (held.phase, held.pause_reason, held.inconclusive_checks) == ("Paused", "inconclusive", 3)
+    assert tick(spec, held, 70, controls=Controls(resume=OTHER.revision)).status.phase == "Paused"  # stale
+    resumed = tick(spec, held, 70, controls=Controls(resume=CAND.revision))
+    s = resumed.status
+    assert resumed.outcome == "resumed" and (s.phase, s.pause_reason, s.inconclusive_checks) == ("Progressing", None, 0)
+    assert (s.failed_checks, parse(s.step_started_at)) == (0, parse("2024-05-01T12:01:10Z"))
+    result = run(spec, s, start=75)  # healthy from now on: the full 30 s step on fresh analyses, then onwards
+    assert result.outcomes[0] == (100, "advanced") and result.outcomes[-1][1] == "promoted"
+    assert spent_resume({ANNOTATION_RESUME: CAND.revision}, s)  # acted on: removed after the status is written
+    assert not spent_resume({ANNOTATION_RESUME: CAND.revision}, held)
 
 
 def test_controls_without_a_rollout_do_nothing() -> None:

@@ -6,7 +6,11 @@ from support.rollout_sim import CAND, STABLE, at, make_spec, stable_status, tick
 from visionroll.api import VisionModelStatus
 from visionroll.rollout import analysis_due, decide
 from visionroll.rollout.clock import parse
-from visionroll.rollout.types import Controls
+from visionroll.rollout.types import Context
+
+
+def _retiring(status: VisionModelStatus) -> list[tuple[str, str]]:
+    return [(r.revision, r.retire_at) for r in status.retiring]
 
 
 def test_first_revision_becomes_stable_without_analysis() -> None:
@@ -32,8 +36,8 @@ def test_immediate_replaces_stable_and_drains_the_old_one() -> None:
     spec = make_spec("immediate")
     decision = tick(spec, stable_status(), 0)
     status = decision.status
-    assert (status.phase, status.stable, status.candidate, status.retiring) == ("Stable", CAND, None, STABLE)
-    assert parse(status.retire_at) == at(20)  # 2 x the 10 s analysis interval
+    assert (status.phase, status.stable, status.candidate) == ("Stable", CAND, None)
+    assert _retiring(status) == [(STABLE.revision, "2024-05-01T12:00:20.000Z")]  # 2 x the 10 s analysis interval
     assert status.history[-1].outcome == "replaced"
     assert decision.outcome == "replaced"
     assert not analysis_due(spec, status, at(60))
@@ -42,25 +46,21 @@ def test_immediate_replaces_stable_and_drains_the_old_one() -> None:
 def test_retiring_revision_is_dropped_at_the_first_tick_past_retire_at() -> None:
     spec = make_spec("immediate")
     status = tick(spec, stable_status(), 0).status
-    assert tick(spec, status, 19.9).status.retiring == STABLE
+    assert [r.revision for r in tick(spec, status, 19.9).status.retiring] == [STABLE.revision]
     after = tick(spec, status, 20.0)
-    assert after.status.retiring is None and after.status.retire_at is None
+    assert after.status.retiring == []
     assert [e.reason for e in after.events] == ["Retired"]
 
 
 def test_drain_is_at_least_five_seconds() -> None:
     spec = make_spec("immediate", interval="1s")
     status = tick(spec, stable_status(), 0).status
-    assert parse(status.retire_at) == at(5)
+    assert parse(status.retiring[0].retire_at) == at(5)
 
 
-def test_decide_is_keyword_only_and_pure() -> None:
+def test_decide_is_pure() -> None:
     spec, status = make_spec(), stable_status()
-    first = decide(
-        spec=spec, status=status, generation=2, desired=CAND, measurements=None, controls=Controls(), now=at(0)
-    )
-    again = decide(
-        spec=spec, status=status, generation=2, desired=CAND, measurements=None, controls=Controls(), now=at(0)
-    )
+    first = decide(Context(spec=spec, status=status, generation=2, desired=CAND, now=at(0)))
+    again = decide(Context(spec=spec, status=status, generation=2, desired=CAND, now=at(0)))
     assert first == again
     assert status == stable_status()  # the input is not mutated

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from support.rollout_sim import CAND, at, make_spec, run, stable_status, tick
-from visionroll.api.status import Replicas
 from visionroll.rollout import analysis_due
 
 
@@ -20,8 +19,7 @@ def test_candidate_waits_without_traffic_until_its_pods_are_ready() -> None:
 def test_first_stage_begins_at_the_tick_that_sees_ready_pods() -> None:
     spec = make_spec()
     waiting = run(spec, stable_status(), ready=False, until=20).status
-    ready = waiting.model_copy(update={"replicas": Replicas(stable=1, candidate=1)})
-    began = tick(spec, ready, 25)
+    began = tick(spec, waiting, 25, ready=1)
     assert [e.reason for e in began.events] == ["CandidateReady"]
     assert (began.status.weights.candidate, began.status.step_started_at) == (10, "2024-05-01T12:00:25.000Z")
     result = run(spec, began.status, start=30)

@@ -17,7 +17,7 @@ def test_good_shadow_promotes_directly() -> None:
     assert result.outcomes == [(0, "started"), (30, "promoted")]
     assert all(d.status.weights.candidate == 0 for d in result.decisions)
     s = result.status
-    assert (s.stable, s.retiring, s.mirror_percent) == (CAND, STABLE, 0)
+    assert (s.stable, [r.revision for r in s.retiring], s.mirror_percent) == (CAND, [STABLE.revision], 0)
     assert s.analysis is not None and "agreement" in {x.name for x in s.analysis.gates}
 
 

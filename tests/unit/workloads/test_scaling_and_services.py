@@ -36,6 +36,23 @@ def test_replica_range(
     assert replica_range(AUTOSCALING, variant) == expected
 
 
+@pytest.mark.parametrize(
+    ("role", "weight", "floor", "expected"),
+    [
+        ("stable", 50, 6, (6, 10)),  # held at what it had when the rollout began: a rollback takes it all back
+        ("stable", 50, 40, (10, 10)),  # never beyond maxReplicas
+        ("candidate", 5, 4, (4, 4)),  # a handover: scaled to carry all the traffic before it gets it
+        ("candidate", 50, 4, (4, 5)),
+    ],
+)
+def test_replica_floor(
+    make_spec: Callable[..., VisionModelSpec], role: Role, weight: int, floor: int, expected: tuple[int, int]
+) -> None:
+    spec = make_spec()
+    variant = Variant(role, "r-000000", spec.model, spec.serving, weight=weight, floor=floor)
+    assert replica_range(AUTOSCALING, variant) == expected
+
+
 def test_hpa_cpu_only(owner: Owner, stable: Variant) -> None:
     h = hpa(owner, stable, AUTOSCALING)
     assert h["apiVersion"] == "autoscaling/v2"
