@@ -128,3 +128,11 @@ def finish(
             "endpoint": endpoint(snap.name, snap.namespace, spec.model.name),
         }
     )
+
+
+def invalid_spec(previous: VisionModelStatus, reason: str, *, generation: int, now: datetime) -> VisionModelStatus:
+    """The status of a VisionModel whose stored spec does not validate (admitted under an older CRD, or written past
+    admission): Degraded=True, reason InvalidSpec, naming the fields; everything else as it was."""
+    degraded = _condition(previous.conditions, "Degraded", True, "InvalidSpec", reason, now=now, generation=generation)
+    others = [c for c in previous.conditions if c.type != "Degraded"]
+    return previous.model_copy(update={"conditions": [*others, degraded], "observed_generation": generation})

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from visionroll import observability
 from visionroll.api import Revision, VisionModelSpec, VisionModelStatus, parse_duration
+from visionroll.api.refusals import describe
 from visionroll.errors import ApiRejected, InvalidSpec
 from visionroll.k8s import OWNED, Kube, Obj, up_to_date
 from visionroll.metrics import MetricsProvider
@@ -123,7 +124,9 @@ class Reconciler:
         try:
             spec = VisionModelSpec.model_validate(vm.get("spec") or {})
         except ValidationError as exc:
-            raise InvalidSpec(f"{namespace}/{name}: {exc}") from exc
+            reason = describe(exc)
+            self._refuse_spec(vm, reason)
+            raise InvalidSpec(f"{namespace}/{name}: {reason}") from exc
         previous = _status_of(vm)
         now = self.clock()
         generation = int(vm["metadata"].get("generation") or 0)
@@ -251,6 +254,16 @@ class Reconciler:
                 )
             )
         return out
+
+    def _refuse_spec(self, vm: Obj, reason: str) -> None:
+        """A stored spec that does not validate: Degraded=True naming the fields, and one Warning Event."""
+        previous = _status_of(vm)
+        generation = int(vm["metadata"].get("generation") or 0)
+        status = report.invalid_spec(previous, reason, generation=generation, now=self.clock())
+        if _wire(status) != _wire(previous):
+            self.kube.write_status(vm["metadata"]["namespace"], vm["metadata"]["name"], _wire(status))
+        for event in self._own_events(previous, status, [], []):
+            self._post(vm, event)
 
     def _post(self, vm: Obj, event: Event) -> None:
         try:

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from support.api_cases import CASES, EXAMPLES, Case, example
 from visionroll.api import VisionModelSpec, crdgen, parse_duration
+from visionroll.api.refusals import describe, refusals
 from visionroll.api.spec import check_name
 
 
@@ -29,9 +30,7 @@ def _refusals(doc: dict) -> list[tuple[str, str]]:
     try:
         VisionModelSpec.model_validate(doc["spec"])
     except ValidationError as error:
-        for e in error.errors():
-            path = "spec" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"])
-            found.append((path, e["msg"]))
+        found.extend(refusals(error))  # what the operator reports when a stored spec does not validate
     return found
 
 
@@ -101,3 +100,18 @@ def test_parse_duration(text, seconds):
 def test_parse_duration_refuses(text):
     with pytest.raises(ValueError, match="invalid duration"):
         parse_duration(text)
+
+
+def test_a_refusal_names_every_field_as_kubectl_does():
+    doc = example("shadow")["spec"]
+    doc["traffic"] = {"provider": "gateway-api", "gatewayApi": {"parentRefs": [{"name": "public"}]}}
+    doc["rollout"]["canary"] = {"steps": [5, 101]}
+    with pytest.raises(ValidationError) as refused:
+        VisionModelSpec.model_validate(doc)
+    assert describe(refused.value) == ("spec.rollout.canary.steps[1]: Input should be less than or equal to 100")
+    doc["rollout"].pop("canary")
+    with pytest.raises(ValidationError) as refused:
+        VisionModelSpec.model_validate(doc)
+    assert describe(refused.value).startswith(
+        "spec: strategy shadow needs provider router: gateway-api cannot mirror traffic; provider gateway-api cannot"
+    )
