@@ -1,4 +1,5 @@
-"""Fixtures for the chart tests: the pinned helm (localkube's build, else one on PATH) and rendered manifests."""
+"""Fixtures for the chart tests: the pinned helm (localkube's build, else one on PATH), rendered manifests, and the
+promtool of the Prometheus the tests and the demo run."""
 
 from __future__ import annotations
 
@@ -29,6 +30,22 @@ def find_helm() -> str | None:
     except ImportError:
         pass
     return shutil.which("helm")
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Debian's promtool, beside the `prometheus` the integration tests start (localkube/prometheus.py): the same
+    package, so the rules are checked by the Prometheus that evaluates them. Missing is a failure, not a skip."""
+    from localkube.prometheus import prometheus_executable
+
+    try:
+        prometheus = Path(prometheus_executable()).resolve()
+    except FileNotFoundError as e:
+        pytest.fail(f"{e}; it ships promtool, which checks the alert rules and dashboard queries")
+    found = prometheus.with_name("promtool")
+    if not os.access(found, os.X_OK):
+        pytest.fail(f"no promtool beside {prometheus}: reinstall Debian's prometheus package (make system-deps)")
+    return str(found)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ parses, every variable defined, panels laid out without overlap, and the panels 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from string import Template
 from typing import Any
@@ -114,10 +113,7 @@ def test_panels_have_queries_unique_ids_and_do_not_overlap(name):
                 cells[(cx, cy)] = title
 
 
-def test_promtool_parses_every_expression(tmp_path):
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (make system-deps)")
+def test_promtool_parses_every_expression(tmp_path, promtool):
     exprs = sorted({e for board in BOARDS.values() for e in expressions(board)})
     rules = [
         {"record": f"visionroll:dashboard_check_{i}", "expr": Template(e).substitute(SAMPLE)}
