@@ -15,7 +15,10 @@ from string import Template
 
 _SEL = 'namespace="$namespace", visionmodel="$visionmodel", revision=~"$revision"'
 _VAR = 'namespace="$namespace", visionmodel="$visionmodel", variant=~"$variant"'
-_ERROR_CODES = 'code=~"5..|error"'
+# An answer that is not a served prediction is the variant's error: any upstream status but 2xx (a 404 for a
+# model/version TorchServe does not hold, a handler's 400 on input the router already checked, 5xx) and `error` (no
+# answer: connection failed or timed out). The router's own refusals are in no variant's series (docs/contracts.md).
+_ERROR_CODES = 'code!~"2.."'
 
 TEMPLATES: dict[str, str] = {
     # --- analysis: one revision over one window (increase() counts, quantiles in seconds) ---

@@ -3,8 +3,12 @@ and a separate metrics app.
 
 Why aiohttp: one event loop serves clients and talks to upstreams with a keep-alive pool, with no thread per
 request; mirroring is just more tasks on the same loop behind a bounded queue; it is already a dependency; and
-the router stays free of torch. The per-request work is a few dict look-ups, one JSON parse of a ~200-byte answer
-and four metric updates.
+the router stays free of torch. The per-request work is a prefix check of the body (router/inputs.py), a few dict
+look-ups, one JSON parse of a ~200-byte answer and four metric updates.
+
+Outcomes (docs/contracts.md): what the router refuses itself (no config, unknown model, too large, not an image) is
+answered before any variant is picked and recorded in no variant's series; every upstream answer is recorded under
+its HTTP status as `code`, and a failed or timed-out connection as `code="error"`.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from visionroll_serving.router.answers import TopOne, error_body, top_one
 from visionroll_serving.router.config import RouterConfig
+from visionroll_serving.router.inputs import refusal
 from visionroll_serving.router.metrics import UNREACHABLE, RouterMetrics
 from visionroll_serving.router.routing import Picker
 from visionroll_serving.router.shadow import ShadowJob, ShadowMirror
@@ -117,6 +122,9 @@ class Router:
         except web.HTTPRequestEntityTooLarge:
             return error(413, f"request body exceeds the limit of {limit} bytes")
         content_type = request.headers.get("Content-Type", "application/octet-stream")
+        # A client fault the router can see is its own 400, counted against no variant (router/inputs.py).
+        if (reason := refusal(body, content_type)) is not None:
+            return error(400, reason)
         sticky = request.headers.get(config.sticky_header) if config.sticky_header else None
         route = picker.route(draw=random.random(), mirror_draw=random.random(), sticky=sticky)
         live = route.live

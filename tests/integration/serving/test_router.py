@@ -123,36 +123,47 @@ def test_a_dead_shadow_leaves_client_answers_unchanged(torchserve: local.TorchSe
     assert comparisons(router, expected=100) == Counter(error=100)
 
 
-def test_bad_requests_and_failing_upstreams_get_json_reasons(torchserve: local.TorchServe,
-                                                             start_router: StartRouter) -> None:  # fmt: skip
+def test_bad_requests_and_failing_upstreams_get_json_reasons(torchserve: local.TorchServe, start_router: StartRouter,
+                                                             pngs: list[tuple[bytes, int]]) -> None:  # fmt: skip
     dead = f"http://127.0.0.1:{local.free_port()}"
+
+    def post_png(url: str) -> requests.Response:
+        return requests.post(url, data=pngs[0][0], headers={"Content-Type": "image/png"}, timeout=10)
+
     router = start_router([local.variant("stable", "1.0", torchserve.inference_url, weight=100)], max_body_bytes=4096)
     url = router.url + "/predictions/digits"
 
-    malformed = requests.post(url, data=b"\x89PNG but not really", headers={"Content-Type": "image/png"}, timeout=10)
-    assert malformed.status_code == 400 and "not a decodable image" in malformed.json()["error"]
+    # The router's own refusals: no variant sees them, no series counts them.
+    not_image = requests.post(url, data=b"\x89PNG but not really", headers={"Content-Type": "image/png"}, timeout=10)
+    assert not_image.status_code == 400 and "body is not an image" in not_image.json()["error"]
     bad_json = requests.post(url, json={"image": "***"}, timeout=10)
     assert bad_json.status_code == 400 and "base64" in bad_json.json()["error"]
     oversize = requests.post(url, data=b"x" * 5000, timeout=10)
     assert oversize.status_code == 413 and "limit" in oversize.json()["error"]
-    unknown = requests.post(router.url + "/predictions/cats", data=b"x", timeout=10)
+    unknown = post_png(router.url + "/predictions/cats")
     assert unknown.status_code == 404 and unknown.json()["code"] == 404
+    assert metric_samples(router.metrics_text(), "visionroll_router_requests_total") == []
+    # A body that passes the router's check but that the handler cannot decode: the variant's 400, counted as such.
+    truncated = requests.post(url, data=pngs[0][0][:40], headers={"Content-Type": "image/png"}, timeout=10)
+    assert truncated.status_code == 400 and "not a decodable image" in truncated.json()["error"]
+    codes = {labels["code"] for labels, _ in metric_samples(router.metrics_text(), "visionroll_router_requests_total")}
+    assert codes == {"400"}
 
     # TorchServe's own errors (here: a version it does not hold) reach the client in the router's error form
     missing = start_router([local.variant("stable", "9.0", torchserve.inference_url, weight=100)])
-    not_held = requests.post(missing.url + "/predictions/digits", data=b"x", timeout=10)
+    not_held = post_png(missing.url + "/predictions/digits")
     assert not_held.status_code == 404 and not_held.json()["code"] == 404
     assert not_held.json()["error"].startswith("upstream stable answered 404: ") and "9.0" in not_held.json()["error"]
 
     down = start_router([local.variant("stable", "1.0", dead, weight=100)])
-    unreachable = requests.post(down.url + "/predictions/digits", data=b"x", timeout=10)
+    unreachable = post_png(down.url + "/predictions/digits")
     assert unreachable.status_code == 502 and "stable" in unreachable.json()["error"]
     codes = {labels["code"] for labels, _ in metric_samples(down.metrics_text(), "visionroll_router_requests_total")}
     assert codes == {"error"}
 
     # 4.0 sleeps 20 ms per request by its archive's config: longer than this router waits
     slow = start_router([local.variant("stable", "4.0", torchserve.inference_url, weight=100)], upstream_timeout=0.005)
-    timed_out = requests.post(slow.url + "/predictions/digits", data=b"x", timeout=10)
+    timed_out = post_png(slow.url + "/predictions/digits")
     assert timed_out.status_code == 504 and timed_out.json()["error"]
 
 

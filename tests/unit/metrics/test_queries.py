@@ -43,8 +43,40 @@ def test_unknown_template_is_named() -> None:
         render("nope", namespace="a", visionmodel="b", window="1m")
 
 
-def test_error_codes_are_5xx_and_unreachable() -> None:
-    assert 'code=~"5..|error"' in TEMPLATES["analysis:errors"]
+def _code_matches(query: str, code: str) -> bool:
+    """Whether the `code` label matcher of `query` selects a series with this code (PromQL regex matchers are
+    anchored at both ends, like re.fullmatch)."""
+    found = re.findall(r'\bcode(=~|!~|=|!=)"([^"]*)"', query)
+    assert len(found) == 1, f"expected one code matcher in {query}"
+    op, value = found[0]
+    hit = re.fullmatch(value, code) is not None if "~" in op else value == code
+    return hit if op in ("=~", "=") else not hit
+
+
+# Every `code` the router records (docs/contracts.md), and whether it is the variant's error.
+ROUTER_CODES = {
+    "200": False,
+    "201": False,
+    "400": True,  # the handler refused a body the router had accepted
+    "404": True,  # TorchServe holds no such model/version (e.g. the archive's version differs from the spec's)
+    "413": True,
+    "500": True,
+    "503": True,
+    "507": True,
+    "error": True,  # no answer: connection failed or timed out
+}
+
+
+@pytest.mark.parametrize("name", ["analysis:errors", "dashboard:error_rate"])
+@pytest.mark.parametrize(("code", "is_error"), sorted(ROUTER_CODES.items()))
+def test_every_answer_but_a_2xx_is_an_error(name: str, code: str, is_error: bool) -> None:
+    query = render(name, namespace="ns1", visionmodel="digits", window="30s", revision="2-0-abcdef")
+    errors_part = query.split(" / ")[0]  # the dashboard's ratio: errors / all
+    assert _code_matches(errors_part, code) is is_error
+
+
+def test_requests_count_every_code() -> None:
+    assert "code" not in render("analysis:requests", namespace="n", visionmodel="m", window="30s")
 
 
 def test_custom_queries_get_both_variable_styles() -> None:
