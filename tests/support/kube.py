@@ -83,7 +83,8 @@ class Kube:
         return None
 
     def ready(self, name: str) -> dict[str, Any] | None:
-        """The VisionModel once its Ready condition is True (for the current generation), else None."""
+        """The VisionModel once its Ready condition is True (for the current generation) and the spec's revision is
+        stable (an `immediate` change first waits for the new revision's pods), else None."""
         vm = self.get("visionmodel", name)
         cond = self.condition(vm, "Ready")
         if (
@@ -91,6 +92,7 @@ class Kube:
             and cond
             and cond["status"] == "True"
             and vm["status"].get("observedGeneration") == vm["metadata"]["generation"]
+            and (vm["status"].get("stable") or {}).get("revision") == revision_of(vm)
         ):
             return vm
         return None

@@ -89,7 +89,7 @@ def script(**overrides: tuple[float | None, int] | str) -> Measure:
 
     def measure(spec: VisionModelSpec, status: VisionModelStatus, now: datetime) -> Measurements:
         values = []
-        for name in g.required_measurements(spec.rollout.analysis, status.stage):
+        for name in g.required_measurements(spec.rollout.analysis, status.stage, vs_stable=g.stable_serves(status)):
             row = table.get(name, (1.0, 500))
             if isinstance(row, str):
                 values.append(Measurement(gate=name, value=None, samples=0, error=row))

@@ -78,7 +78,7 @@ class PrometheusProvider:
         self, *, namespace: str, visionmodel: str, spec: VisionModelSpec, status: VisionModelStatus, now: datetime
     ) -> Measurements:
         window = self.window_seconds(spec)
-        names = g.required_measurements(spec.rollout.analysis, status.stage)
+        names = g.required_measurements(spec.rollout.analysis, status.stage, vs_stable=g.stable_serves(status))
         if status.candidate is None or status.stable is None:
             idle = tuple(Measurement(gate=n, value=None, samples=0, error="no rollout in progress") for n in names)
             return Measurements(time=now, window_seconds=window, values=idle)

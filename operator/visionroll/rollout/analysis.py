@@ -20,8 +20,11 @@ from visionroll.rollout.stats import two_proportion_z, wilson_interval, z_quanti
 from visionroll.rollout.types import Measurement, Measurements
 
 
-def judge(analysis: Analysis, stage: str | None, measurements: Measurements) -> tuple[GateResult, ...]:
-    """Every effective gate (the spec's, or the defaults) that applies to `stage`, judged on `measurements`."""
+def judge(
+    analysis: Analysis, stage: str | None, measurements: Measurements, *, vs_stable: bool = True
+) -> tuple[GateResult, ...]:
+    """Every effective gate (the spec's, or the defaults) that applies to `stage`, judged on `measurements`;
+    `vs_stable=False` (a canary step of 100%, see `gates.stable_serves`) leaves out the comparisons with stable."""
     spec = effective_gates(analysis, stage)
     minimum = analysis.min_samples
     results: list[GateResult] = []
@@ -31,9 +34,9 @@ def judge(analysis: Analysis, stage: str | None, measurements: Measurements) -> 
             limit = spec.latency_p99.max_ms
             results.append(_bounded(g.LATENCY_P99, cand, minimum, hi=limit, text=f"<= {limit:g}ms"))
         ratio = spec.latency_p99.max_ratio_to_stable
-        if ratio is not None:
+        if ratio is not None and vs_stable:
             results.append(_ratio(g.LATENCY_RATIO, cand, measurements.get(g.LATENCY_P99_STABLE), minimum, ratio))
-    if compares_medians(analysis, stage):
+    if compares_medians(analysis, stage) and vs_stable:
         results.append(
             _median_vs_stable(measurements.get(g.LATENCY_P50), measurements.get(g.LATENCY_P50_STABLE), minimum)
         )
@@ -43,7 +46,7 @@ def judge(analysis: Analysis, stage: str | None, measurements: Measurements) -> 
         if stage == "split":
             stable = measurements.get(g.ERROR_RATE_STABLE)
             results.append(_error_vs_stable(cand, stable, minimum, spec.error_rate.confidence))
-    if spec.drift is not None:
+    if spec.drift is not None and vs_stable:
         limit = spec.drift.max
         results.append(_bounded(g.DRIFT, measurements.get(g.DRIFT), minimum, hi=limit, text=f"<= {limit:g}"))
     if spec.agreement is not None and stage == "shadow":

@@ -27,6 +27,7 @@ from visionroll.api import VisionModelSpec, VisionModelStatus, Weights, parse_du
 from visionroll.rollout import transitions as t
 from visionroll.rollout.analysis import thresholds
 from visionroll.rollout.clock import elapsed, parse
+from visionroll.rollout.defaults import effective_gates
 from visionroll.rollout.progress import Step, advance_if_done, has_gates, record, stage_seconds
 from visionroll.rollout.types import Context, Decision, Event, Measurements
 
@@ -59,7 +60,7 @@ def decide(ctx: Context) -> Decision:
         events=(*retired, *result.events),
         outcome=result.outcome,
         requeue_after=_requeue(ctx.spec, final, ctx.now),
-        thresholds=thresholds(ctx.spec.rollout.analysis.gates),
+        thresholds=thresholds(effective_gates(ctx.spec.rollout.analysis, final.stage)),
     )
 
 

@@ -10,7 +10,7 @@ a rollout needs at least one measurement and none advances on time alone.
 
 from __future__ import annotations
 
-from visionroll.api import Analysis
+from visionroll.api import Analysis, VisionModelStatus
 from visionroll.rollout.defaults import compares_medians, effective_gates
 
 # Measurements (candidate unless suffixed `.stable`).
@@ -34,22 +34,29 @@ def custom(name: str) -> str:
     return CUSTOM_PREFIX + name
 
 
-def required_measurements(analysis: Analysis, stage: str | None) -> tuple[str, ...]:
+def stable_serves(status: VisionModelStatus) -> bool:
+    """False at a canary step of 100%: the stable answers no client then, so gates that compare the candidate with
+    the stable's live answers (latency ratio or medians, drift, the split's error comparison) have nothing to compare
+    with and do not apply; the candidate's own gates (maxMs, errorRate, custom) still judge the step."""
+    return status.weights.stable > 0 or status.mirror_percent > 0
+
+
+def required_measurements(analysis: Analysis, stage: str | None, *, vs_stable: bool = True) -> tuple[str, ...]:
     """The measurement names the provider should read for `stage`, in a stable order: those of the effective gates
-    (the spec's, or the defaults), never none."""
+    (the spec's, or the defaults). `vs_stable=False` (see `stable_serves`) leaves out the comparisons with stable."""
     gates = effective_gates(analysis, stage)
     names: list[str] = []
     if gates.latency_p99 is not None:
         names.append(LATENCY_P99)
-        if gates.latency_p99.max_ratio_to_stable is not None:
+        if gates.latency_p99.max_ratio_to_stable is not None and vs_stable:
             names.append(LATENCY_P99_STABLE)
-    if compares_medians(analysis, stage):
+    if compares_medians(analysis, stage) and vs_stable:
         names.extend((LATENCY_P50, LATENCY_P50_STABLE))
     if gates.error_rate is not None:
         names.append(ERROR_RATE)
         if stage == "split":
             names.append(ERROR_RATE_STABLE)
-    if gates.drift is not None:
+    if gates.drift is not None and vs_stable:
         names.append(DRIFT)
     # Only mirrored traffic is compared, so agreement exists only while shadowing.
     if gates.agreement is not None and stage == "shadow":

@@ -19,7 +19,7 @@ from visionroll.api.status import Verdict
 from visionroll.rollout import transitions as t
 from visionroll.rollout.analysis import judge, overall, summary
 from visionroll.rollout.clock import elapsed, parse, stamp
-from visionroll.rollout.gates import required_measurements
+from visionroll.rollout.gates import required_measurements, stable_serves
 from visionroll.rollout.types import Event, Measurements
 
 
@@ -47,7 +47,7 @@ def record(
 ) -> Step:
     """Judge the gates, update the counters, and roll back or pause at a limit."""
     analysis = spec.rollout.analysis
-    results = judge(analysis, status.stage, measurements)
+    results = judge(analysis, status.stage, measurements, vs_stable=stable_serves(status))
     verdict: Verdict = overall(results)
     failed = status.failed_checks + (verdict == "fail")
     inconclusive = status.inconclusive_checks + 1 if verdict == "inconclusive" else 0
@@ -116,9 +116,10 @@ def advance_if_done(
     if status.stage == "shadow" and t.shadow_of(spec).then_promote == "canary":
         new = status.model_copy(update=t.enter_stage(spec, "canary", now))
         new = new.model_copy(update={"message": t.describe(new)})
+        note = t.gates_note(spec, "canary")
         return Step(
             new,
-            (Event("Normal", "StepAdvanced", f"shadow passed, canary begins: {new.message}; {evidence}"),),
+            (Event("Normal", "StepAdvanced", f"shadow passed, canary begins: {new.message}; {evidence}{note}"),),
             "advanced",
         )
     if status.stage == "canary":

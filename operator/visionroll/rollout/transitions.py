@@ -17,6 +17,7 @@ from visionroll.api import HistoryEntry, Revision, VisionModelSpec, VisionModelS
 from visionroll.api.spec import Canary, Shadow, Split
 from visionroll.api.status import HISTORY_LIMIT, Handover, Outcome, Retiring, RolledBack
 from visionroll.rollout.clock import later, parse, stamp
+from visionroll.rollout.defaults import defaults_note
 from visionroll.rollout.types import Event
 
 MIN_DRAIN_SECONDS = 5.0
@@ -112,7 +113,8 @@ def activate(status: VisionModelStatus, spec: VisionModelSpec, now: datetime) ->
     new = status.model_copy(update=enter_stage(spec, status.stage or "canary", now))
     new = new.model_copy(update={"message": describe(new)})
     cand = status.candidate.version if status.candidate else "?"
-    return new, Event("Normal", "CandidateReady", f"candidate {cand} has ready pods: {new.message}")
+    note = gates_note(spec, new.stage)
+    return new, Event("Normal", "CandidateReady", f"candidate {cand} has ready pods: {new.message}{note}")
 
 
 def canary_step(spec: VisionModelSpec, index: int) -> dict[str, Any]:
@@ -153,11 +155,20 @@ def start(
     )
     new = new.model_copy(update={"message": describe(new)})
     stable = status.stable.version if status.stable else "none"
+    note = gates_note(spec, new.stage)
     return new, Event(
         "Normal",
         "RolloutStarted",
-        f"{strategy} of {desired.version} ({desired.revision}) against stable {stable}: {new.message}",
+        f"{strategy} of {desired.version} ({desired.revision}) against stable {stable}: {new.message}{note}",
     )
+
+
+def gates_note(spec: VisionModelSpec, stage: str | None) -> str:
+    """`; default gates in force ...` when the spec's gates do not judge `stage` (so `kubectl describe` says so)."""
+    if stage is None:
+        return ""  # immediate: no analysis
+    note = defaults_note(spec.rollout.analysis, stage)
+    return f"; {note}" if note else ""
 
 
 def _new_stable(

@@ -170,3 +170,29 @@ def test_every_phase_in_the_schema_is_reached() -> None:
 
 def test_with_rollout_keeps_the_sim_spec_valid() -> None:
     assert with_rollout(make_spec(), progressDeadline="1m").rollout.progress_deadline == "1m"
+
+
+def test_a_canary_step_of_100_percent_is_judged_on_the_candidate_s_own_gates() -> None:
+    spec = make_spec()  # steps 10, 50, 100; gates latencyP99 (maxMs + ratio), errorRate, drift
+    # The stable answers nobody at 100%: its measurements are empty, and the comparisons with it must not hold up
+    # (nor fake) a verdict; the candidate's own maxMs and error rate still judge the step.
+    starved_stable = script(latencyP99_stable=(None, 0), drift=(None, 0))
+    result = run(
+        spec,
+        stable_status(),
+        measure=lambda s, st, now: (script() if st.weights.stable else starved_stable)(s, st, now),
+    )
+    assert result.outcomes[-1] == (90, "promoted")
+    failing = run(
+        spec,
+        stable_status(),
+        measure=lambda s, st, now: (script() if st.weights.stable else script(errorRate=(0.4, 500)))(s, st, now),
+    )
+    assert failing.outcomes[-1][1] == "rolled-back" and failing.status.stable == STABLE
+
+
+def test_the_default_gates_are_named_where_kubectl_describe_shows_them() -> None:
+    started = tick(make_spec(gates={}), stable_status(), 0)
+    text = " ".join(e.message for e in started.events)
+    assert "default gates in force" in text and "errorRate <= 0.01" in text
+    assert "default gates" not in " ".join(e.message for e in tick(make_spec(), stable_status(), 0).events)

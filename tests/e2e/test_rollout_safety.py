@@ -1,0 +1,254 @@
+"""Users are never routed to what cannot serve them, shown on real pods with client traffic running throughout.
+
+One stack (real node, `helm install` of the chart, the operator's own TorchServe and router pods), one VisionModel,
+a watcher that samples, several times a second, what the router is told (the routing ConfigMap) and what is ready
+(each revision's Deployment), and a client sending digits images through the router's Service the whole time:
+
+1. the stable runs 2 replicas; a canary of 2.0 gets no traffic until it has a ready pod of its own;
+2. 3.0 supersedes it mid-step: 3.0 starts from zero (no traffic until its pods are ready), 2.0 drains;
+3. a manual promote of 3.0 first scales it to the stable's 2 replicas (phase Promoting), then moves all traffic;
+4. an abort of a new canary takes all traffic back at once, and the candidate drains before its pods go;
+5. `immediate` waits for the new revision's pods, then switches, and the old stable drains.
+
+Across all of it: no revision ever has weight while it has no ready pod, no revision's Deployment is deleted before
+the drain time has passed since it left the routing, and the client sees no error.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from localkube import testing
+from localkube.cluster import LocalCluster
+from visionroll.rollout.types import ANNOTATION_ABORT, ANNOTATION_PROMOTE
+from visionroll.traffic.router import routing_configmap_name
+from visionroll.workloads import naming
+from visionroll_demo.stack import NAME, Stack, running_stack
+from visionroll_demo.traffic import TrafficDriver
+
+pytestmark = [pytest.mark.e2e, pytest.mark.node, pytest.mark.torchserve, pytest.mark.slow]
+
+INTERVAL = "5s"
+DRAIN_SECONDS = 10.0  # max(5 s, 2 x the analysis interval)
+# Lenient gates: this module is about where traffic goes, not about judging the models.
+ANALYSIS = {"interval": INTERVAL, "minSamples": 20, "gates": {"errorRate": {"max": 0.5}}}
+LONG_CANARY = {"strategy": "canary", "canary": {"steps": [50], "stepDuration": "30m"}, "analysis": ANALYSIS}
+
+
+@dataclass
+class Sample:
+    at: float
+    weights: dict[str, int]  # revision -> weight in the routing document (mirror counts as weight)
+    ready: dict[str, int]  # revision -> ready replicas of its Deployment (absent: no Deployment)
+
+
+@dataclass
+class Watcher:
+    """Samples the routing document and each revision's Deployment, and keeps the violations it sees."""
+
+    stack: Stack
+    samples: list[Sample] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def start(self) -> Watcher:
+        self._thread = threading.Thread(target=self._run, name="watcher", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        core = client.CoreV1Api(self.stack.custom.api_client)
+        apps = client.AppsV1Api(self.stack.custom.api_client)
+        selector = f"{naming.LABEL_MODEL}={NAME}"
+        while not self._stop.wait(0.25):
+            try:
+                cm = core.read_namespaced_config_map(routing_configmap_name(NAME), self.stack.namespace)
+                routing = json.loads(cm.data["router.json"])
+                deps = apps.list_namespaced_deployment(self.stack.namespace, label_selector=selector).items
+            except Exception as exc:  # noqa: BLE001 - an API hiccup is a missed sample, reported if it repeats
+                self.errors.append(str(exc))
+                continue
+            weights = {v["revision"]: int(v["weight"]) for v in routing["variants"]}
+            shadow = routing.get("shadow")
+            if shadow:
+                cand = next(v["revision"] for v in routing["variants"] if v["name"] == shadow["variant"])
+                weights[cand] = max(weights.get(cand, 0), int(shadow["percent"]))
+            ready = {
+                d.metadata.labels[naming.LABEL_REVISION]: int(d.status.ready_replicas or 0)
+                for d in deps
+                if naming.LABEL_REVISION in (d.metadata.labels or {})
+            }
+            self.samples.append(Sample(time.monotonic(), weights, ready))
+
+    def routed_without_ready_pods(self) -> list[str]:
+        return [
+            f"t={s.at:.1f} {rev} weight {w} with {s.ready.get(rev, 'no Deployment')} ready"
+            for s in self.samples
+            for rev, w in s.weights.items()
+            if w > 0 and s.ready.get(rev, 0) == 0
+        ]
+
+    def deleted_before_drained(self) -> list[str]:
+        """Revisions whose Deployment vanished less than the drain time after their last sample with weight."""
+        out = []
+        last_weight: dict[str, float] = {}
+        present: set[str] = set()
+        for s in self.samples:
+            for rev, w in s.weights.items():
+                if w > 0:
+                    last_weight[rev] = s.at
+            for rev in present - set(s.ready):
+                if rev in last_weight and s.at - last_weight[rev] < DRAIN_SECONDS:
+                    out.append(f"{rev} deleted {s.at - last_weight[rev]:.1f}s after its last traffic")
+            present = set(s.ready)
+        return out
+
+    def saw(self, predicate: Callable[[Sample], bool]) -> bool:
+        return any(predicate(s) for s in self.samples)
+
+
+@pytest.fixture(scope="module")
+def stack(node_clusters: testing.NodeClusters, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    cluster: LocalCluster = node_clusters.get()
+    with running_stack(tmp_path_factory.mktemp("e2e-safety"), cluster=cluster, namespace="e2e-safety") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def traffic(stack: Stack) -> Iterator[TrafficDriver]:
+    driver = TrafficDriver(stack.predictions_url, rate_per_second=20, max_seconds=900).start()
+    yield driver
+    driver.stop()
+
+
+@pytest.fixture(scope="module")
+def watcher(stack: Stack, traffic: TrafficDriver) -> Iterator[Watcher]:
+    w = Watcher(stack).start()
+    yield w
+    w.stop()
+
+
+def _apply(stack: Stack, version: str, rollout: dict[str, Any]) -> None:
+    manifest = stack.manifest(version, rollout)
+    manifest["spec"]["autoscaling"] = {"minReplicas": 2, "maxReplicas": 3}
+    stack.apply(manifest)
+
+
+def _annotate(stack: Stack, key: str, value: str) -> None:
+    stack.cluster.kubectl("annotate", "visionmodel", NAME, "-n", stack.namespace, f"{key}={value}", "--overwrite")
+
+
+def _wait(stack: Stack, what: str, check: Callable[[dict[str, Any]], bool], timeout: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = stack.get().get("status") or {}
+        if check(status):
+            return status
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}; status: {json.dumps(stack.get().get('status'), indent=1)}")
+
+
+def _candidate_weight(status: dict[str, Any], version: str) -> bool:
+    cand = status.get("candidate") or {}
+    return cand.get("version") == version and status["weights"]["candidate"] > 0
+
+
+def _hpa_min(stack: Stack, revision: str) -> int:
+    hpa = stack.cluster.kubectl_json("get", "hpa", naming.variant_name(NAME, revision), "-n", stack.namespace)
+    return int(hpa["spec"]["minReplicas"])
+
+
+def test_the_stable_runs_two_replicas(stack: Stack, watcher: Watcher) -> None:
+    _apply(stack, "1.0", {"strategy": "immediate"})
+    one = stack.revision("1.0")
+    _wait(stack, "2 ready stable replicas", lambda s: s.get("replicas", {}).get("stable") == 2)
+    assert _hpa_min(stack, one) == 2
+
+
+def test_a_canary_gets_traffic_only_once_it_has_ready_pods(stack: Stack, watcher: Watcher) -> None:
+    _apply(stack, "2.0", LONG_CANARY)
+    two = stack.revision("2.0")
+    status = _wait(stack, "2.0 at 50%", lambda s: _candidate_weight(s, "2.0"))
+    assert status["heldReplicas"] == 2 and _hpa_min(stack, stack.revision("1.0")) == 2
+    assert watcher.saw(lambda s: s.weights.get(two) == 0 and s.ready.get(two, 0) == 0), "2.0 waited with no traffic"
+    assert not watcher.routed_without_ready_pods()
+
+
+def test_a_superseding_candidate_starts_from_zero(stack: Stack, watcher: Watcher) -> None:
+    two, three = stack.revision("2.0"), stack.revision("3.0")
+    _apply(stack, "3.0", LONG_CANARY)
+    status = _wait(stack, "3.0 named with no traffic", lambda s: (s.get("candidate") or {}).get("version") == "3.0")
+    assert status["weights"]["candidate"] == 0 or stack.ready_replicas(three) > 0
+    assert two in [r["revision"] for r in status["retiring"]]
+    _wait(stack, "3.0 at 50%", lambda s: _candidate_weight(s, "3.0"))
+    assert watcher.saw(lambda s: three in s.weights and s.weights[three] == 0 and s.ready.get(three, 0) == 0)
+    _wait(stack, "2.0 drained and removed", lambda s: two not in [r["revision"] for r in s.get("retiring", [])])
+    assert not watcher.routed_without_ready_pods()
+    assert not watcher.deleted_before_drained()
+
+
+def test_a_manual_promote_scales_the_candidate_before_it_takes_all_traffic(stack: Stack, watcher: Watcher) -> None:
+    one, three = stack.revision("1.0"), stack.revision("3.0")
+    assert stack.ready_replicas(three) == 1  # sized for its 50%: half of minReplicas 2
+    _annotate(stack, ANNOTATION_PROMOTE, three)
+    promoting = _wait(stack, "phase Promoting", lambda s: s.get("phase") in ("Promoting", "Stable"))
+    if promoting["phase"] == "Promoting":
+        assert promoting["handover"]["replicas"] == 2 and promoting["weights"] == {"stable": 50, "candidate": 50}
+        assert _hpa_min(stack, three) == 2
+    done = _wait(stack, "3.0 stable", lambda s: (s.get("stable") or {}).get("version") == "3.0")
+    assert done["history"][-1]["reason"] == "promoted by annotation"
+    assert watcher.saw(lambda s: s.weights.get(three) == 100 and s.ready.get(three, 0) >= 2)
+    assert not watcher.saw(lambda s: s.weights.get(three) == 100 and s.ready.get(three, 0) < 2)
+    _wait(stack, "1.0 drained and removed", lambda s: not s.get("retiring"))
+    assert stack.ready_replicas(one) == 0
+    assert not watcher.routed_without_ready_pods()
+    assert not watcher.deleted_before_drained()
+
+
+def test_an_abort_takes_all_traffic_back_and_the_candidate_drains(stack: Stack, watcher: Watcher) -> None:
+    two = stack.revision("2.0")
+    _apply(stack, "2.0", LONG_CANARY)
+    _wait(stack, "2.0 at 50%", lambda s: _candidate_weight(s, "2.0"))
+    _annotate(stack, ANNOTATION_ABORT, two)
+    rolled = _wait(stack, "RolledBack", lambda s: s.get("phase") == "RolledBack")
+    assert rolled["weights"] == {"stable": 100, "candidate": 0}
+    assert [r["revision"] for r in rolled["retiring"]] == [two] and stack.ready_replicas(two) >= 1
+    _wait(stack, "2.0 drained and removed", lambda s: not s.get("retiring"))
+    assert not watcher.routed_without_ready_pods()
+    assert not watcher.deleted_before_drained()
+
+
+def test_immediate_switches_only_to_ready_pods(stack: Stack, watcher: Watcher, traffic: TrafficDriver) -> None:
+    three = stack.revision("3.0")
+    _apply(stack, "2.0", {"strategy": "immediate", "analysis": ANALYSIS})
+    waiting = _wait(
+        stack,
+        "2.0 named",
+        lambda s: (
+            (s.get("candidate") or {}).get("version") == "2.0" or ((s.get("stable") or {}).get("version") == "2.0")
+        ),
+    )
+    assert waiting["weights"]["stable"] == 100
+    _wait(stack, "2.0 stable", lambda s: (s.get("stable") or {}).get("version") == "2.0")
+    assert stack.get()["status"]["history"][-1]["outcome"] == "replaced"
+    _wait(stack, "3.0 drained and removed", lambda s: not s.get("retiring"))
+    assert stack.ready_replicas(three) == 0
+    assert not watcher.routed_without_ready_pods()
+    assert not watcher.deleted_before_drained()
+    assert len(watcher.samples) > 200 and len(watcher.errors) < 10, watcher.errors[-3:]
+    answered = sum(traffic.codes.values())
+    assert answered > 500 and traffic.codes.get("200", 0) == answered, dict(traffic.codes)
