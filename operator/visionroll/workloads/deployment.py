@@ -97,6 +97,7 @@ def deployment(owner: Owner, variant: Variant) -> Manifest:
         parse_storage_uri(variant.model.storage_uri),
         image=variant.serving.image,
         model_name=variant.model.name,
+        model_version=variant.model.version,
         security_context=container_security_context(),
     )
     pod_spec: dict[str, Any] = {

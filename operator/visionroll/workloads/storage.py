@@ -2,35 +2,24 @@
 
 `http(s)://` archives are downloaded with the serving image's own Python (no curl in the image, nothing to install);
 `pvc://claim/path.mar` mounts the claim read-only and copies the file. Either way TorchServe only ever loads a local
-file from an emptyDir it cannot be tricked into fetching from elsewhere.
+file from an emptyDir it cannot be tricked into fetching from elsewhere, and only an archive whose manifest names the
+spec's model and version (fetch_program.py, the program the init container runs).
 """
 
 from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
 MODEL_STORE = "/home/model-server/model-store"
 SOURCE_MOUNT = "/mnt/visionroll-source"
 
-# argv: url, destination. Writes to a temporary name and renames, so a half download is never loaded.
-_DOWNLOAD = (
-    "import os, sys, urllib.request\n"
-    "url, dest = sys.argv[1], sys.argv[2]\n"
-    "with urllib.request.urlopen(url, timeout=60) as r, open(dest + '.part', 'wb') as f:\n"
-    "    while chunk := r.read(1 << 20):\n"
-    "        f.write(chunk)\n"
-    "if os.path.getsize(dest + '.part') == 0:\n"
-    "    sys.exit('empty archive at ' + url)\n"
-    "os.rename(dest + '.part', dest)\n"
-)
-_COPY = (
-    "import shutil, sys\n"
-    "shutil.copyfile(sys.argv[1], sys.argv[2] + '.part')\n"
-    "shutil.move(sys.argv[2] + '.part', sys.argv[2])\n"
-)
+TERMINATION_LOG = "/dev/termination-log"
+# The fetch program's text, shipped in the init container's args (it runs in any TorchServe image with a python3).
+PROGRAM = resources.files("visionroll.workloads").joinpath("fetch_program.py").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -66,25 +55,43 @@ def archive_file(model_name: str) -> str:
 
 
 def fetch_container(
-    source: ArchiveSource, *, image: str, model_name: str, security_context: dict[str, Any]
+    source: ArchiveSource, *, image: str, model_name: str, model_version: str, security_context: dict[str, Any]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The init container and the extra volumes it needs (the model store volume is the pod's)."""
+    """The init container and the extra volumes it needs (the model store volume is the pod's).
+
+    It refuses an archive whose manifest names another model or version than the spec (fetch_program.py): it exits
+    non-zero with the one-line reason as its termination message, which the pod's status carries."""
     dest = posixpath.join(MODEL_STORE, archive_file(model_name))
     mounts: list[dict[str, Any]] = [{"name": "model-store", "mountPath": MODEL_STORE}]
     volumes: list[dict[str, Any]] = []
     if isinstance(source, HttpArchive):
-        args = ["-c", _DOWNLOAD, source.url, dest]
+        location = source.url
     else:
         mounts.append({"name": "model-source", "mountPath": SOURCE_MOUNT, "readOnly": True})
         volumes.append({"name": "model-source", "persistentVolumeClaim": {"claimName": source.claim, "readOnly": True}})
-        args = ["-c", _COPY, posixpath.join(SOURCE_MOUNT, source.path), dest]
+        location = posixpath.join(SOURCE_MOUNT, source.path)
     container = {
         "name": "fetch-model",
         "image": image,
         "command": ["python3"],
-        "args": args,
+        "args": [
+            "-c",
+            PROGRAM,
+            "--model-name",
+            model_name,
+            "--model-version",
+            model_version,
+            "--termination-log",
+            TERMINATION_LOG,
+            location,
+            dest,
+        ],
         "volumeMounts": mounts,
         "securityContext": security_context,
         "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        "terminationMessagePath": TERMINATION_LOG,
+        # The program writes its reason there; a crash before it could (say, no python3 in the image) leaves the
+        # log's tail as the message instead.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     return container, volumes

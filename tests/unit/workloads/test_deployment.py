@@ -10,6 +10,7 @@ import pytest
 from visionroll.api import VisionModelSpec
 from visionroll.workloads import Owner, Variant, naming
 from visionroll.workloads.deployment import deployment
+from visionroll.workloads.storage import PROGRAM
 
 
 def pod(dep: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +87,18 @@ def test_http_archive_is_downloaded_without_curl(owner: Owner, stable: Variant) 
         "/home/model-server/model-store/digits.mar",
     ]
     assert not any("persistentVolumeClaim" in v for v in p["volumes"])
+
+
+def test_the_fetch_refuses_an_archive_of_another_version_with_a_termination_message(
+    owner: Owner, stable: Variant
+) -> None:
+    (fetch,) = pod(deployment(owner, stable))["initContainers"]
+    args = fetch["args"]
+    assert args[:2] == ["-c", PROGRAM]
+    assert args[args.index("--model-name") + 1] == "digits"
+    assert args[args.index("--model-version") + 1] == "2.0"
+    assert args[args.index("--termination-log") + 1] == fetch["terminationMessagePath"] == "/dev/termination-log"
+    assert fetch["terminationMessagePolicy"] == "FallbackToLogsOnError"
 
 
 def test_pvc_archive_is_mounted_read_only_and_copied(make_spec: Callable[..., VisionModelSpec], owner: Owner) -> None:
