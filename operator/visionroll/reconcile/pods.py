@@ -1,0 +1,101 @@
+"""Why a revision's pods can never serve, read from their kubelet-reported status: a pure function of the pods.
+
+Permanent failures, which waiting longer does not cure:
+- an init container that terminated with a non-zero exit code: the fetch-model container refuses an archive that is
+  not the spec's model and version, or one it cannot fetch (workloads/fetch_program.py), and says why in its
+  termination message;
+- an init container in CrashLoopBackOff: it failed and keeps failing (the reason is in its last termination);
+- a container of any kind whose image cannot be pulled (ImagePullBackOff, ErrImagePull, ErrImageNeverPull) or
+  named (InvalidImageName).
+
+A container that is still starting, running, or that crashes after it started (TorchServe itself) is not judged
+here: readiness and the rollout's progress deadline cover it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from visionroll.workloads import naming
+
+IMAGE_FAILURES = frozenset({"ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName"})
+MAX_REASON = 300
+
+
+def failure_reasons(pods: list[dict[str, Any]]) -> dict[str, str]:
+    """Revision (pod label `visionroll.io/revision`) → one-line reason, for each revision with a pod that failed for
+    good. Pods are read in name order and containers in pod-spec order, so the same pods give the same reasons."""
+    reasons: dict[str, str] = {}
+    for pod in sorted(pods, key=lambda p: str(p.get("metadata", {}).get("name", ""))):
+        revision = (pod.get("metadata", {}).get("labels") or {}).get(naming.LABEL_REVISION)
+        if not revision or revision in reasons:
+            continue
+        reason = pod_failure(pod)
+        if reason is not None:
+            reasons[revision] = reason
+    return reasons
+
+
+def pod_failure(pod: Mapping[str, Any]) -> str | None:
+    """The first permanent failure of one pod, or None."""
+    status = pod.get("status") or {}
+    for container in _statuses(status.get("initContainerStatuses")):
+        reason = _init_failure(container) or _image_failure(container, "init container")
+        if reason is not None:
+            return reason
+    for container in _statuses(status.get("containerStatuses")):
+        reason = _image_failure(container, "container")
+        if reason is not None:
+            return reason
+    return None
+
+
+def _statuses(raw: Any) -> Iterable[Mapping[str, Any]]:
+    return [c for c in raw or () if isinstance(c, Mapping)]
+
+
+def _init_failure(container: Mapping[str, Any]) -> str | None:
+    name = container.get("name", "?")
+    state = container.get("state") or {}
+    terminated = state.get("terminated")
+    if terminated and terminated.get("exitCode", 0) != 0:
+        return _terminated_reason(name, terminated)
+    waiting = state.get("waiting") or {}
+    if waiting.get("reason") == "CrashLoopBackOff":
+        last = (container.get("lastState") or {}).get("terminated")
+        if last:
+            return _terminated_reason(name, last, restarts=container.get("restartCount"))
+        return _one_line(f"init container {name} keeps failing: {waiting.get('message') or 'CrashLoopBackOff'}")
+    return None
+
+
+def _terminated_reason(name: str, terminated: Mapping[str, Any], *, restarts: Any = None) -> str:
+    """The container's own words (its termination message) when it left any, else its exit code and reason."""
+    message = _last_line(str(terminated.get("message") or ""))
+    if message:
+        return _one_line(f"init container {name}: {message}")
+    code, why = terminated.get("exitCode"), terminated.get("reason") or "Error"
+    again = f", restarted {restarts} times" if restarts else ""
+    return _one_line(f"init container {name} exited with code {code} ({why}{again})")
+
+
+def _image_failure(container: Mapping[str, Any], kind: str) -> str | None:
+    waiting = (container.get("state") or {}).get("waiting") or {}
+    why = waiting.get("reason")
+    if why not in IMAGE_FAILURES:
+        return None
+    detail = _last_line(str(waiting.get("message") or ""))
+    image = container.get("image") or "?"
+    return _one_line(f"image {image} of {kind} {container.get('name', '?')}: {why}" + (f": {detail}" if detail else ""))
+
+
+def _last_line(text: str) -> str:
+    """A log tail's last words (a traceback ends with the exception), or the one line of a termination message."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
