@@ -552,6 +552,19 @@ CASES = [
                 "memory must be between 1Mi and 4Ti",
             ),
             (
+                # the API server admits it with a warning that a fractional byte value is invalid
+                "memory-fractional-bytes",
+                {"requests": {"cpu": "1", "memory": "1048576.5"}},
+                "spec.serving.resources.requests.memory",
+                "memory must be a whole number of bytes",
+            ),
+            (
+                "memory-fractional-kibibytes",
+                {"requests": {"cpu": "1"}, "limits": {"memory": "2097151.3Ki"}},
+                "spec.serving.resources.limits.memory",
+                "memory must be a whole number of bytes",
+            ),
+            (
                 "requests-without-cpu",
                 {"requests": {"memory": "1Gi"}},
                 "spec.serving.resources.requests",

@@ -160,6 +160,19 @@ def quantity_between(field: str, low: str, high: str) -> Check:
     )
 
 
+def whole_quantity(field: str, unit: str) -> Check:
+    """`field` (a quantity) is a whole number of `unit`s: the API server calls a fractional byte value invalid."""
+
+    def holds(text: str) -> bool:
+        return not matches(QUANTITY_PATTERN, text) or quantity(text).denominator == 1
+
+    return Check(
+        f"!self.matches(r'{QUANTITY_PATTERN}') || quantity(self).isInteger()",
+        f"{field} must be a whole number of {unit} (e.g. 512Mi or 1.5Gi, not 1048576.5 or 1.3Ki)",
+        holds,
+    )
+
+
 # --- container images ---------------------------------------------------------------------------------------------
 
 # The image reference grammar of distribution/reference, which the kubelet parses (a reference it cannot parse leaves

@@ -28,6 +28,7 @@ from visionroll.api.rules import (
     quantity,
     quantity_between,
     rules,
+    whole_quantity,
 )
 
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -92,7 +93,16 @@ ProgressDeadline = Annotated[str, *_duration("progressDeadline", "1s", "720h")]
 # A pod's CPU (cores) and memory: a request of nothing cannot be scheduled as meant (and the autoscaler's
 # targetCPUUtilization is a percent of the CPU request); 512 cores or 4Ti is far past what one model server uses.
 Cpu = Annotated[str, *checked(quantity_between("cpu", "1m", "512"), pattern=QUANTITY_PATTERN, max_length=32)]
-Memory = Annotated[str, *checked(quantity_between("memory", "1Mi", "4Ti"), pattern=QUANTITY_PATTERN, max_length=32)]
+# Memory is counted in whole bytes: the API server warns that a fractional byte value is invalid.
+Memory = Annotated[
+    str,
+    *checked(
+        quantity_between("memory", "1Mi", "4Ti"),
+        whole_quantity("memory", "bytes"),
+        pattern=QUANTITY_PATTERN,
+        max_length=32,
+    ),
+]
 StepWeight = Annotated[int, Field(ge=1, le=100)]
 SplitWeight = Annotated[int, Field(ge=1, le=99)]
 GatewayHostname = Annotated[str, Field(pattern=GATEWAY_HOSTNAME_PATTERN, max_length=253)]

@@ -7,11 +7,12 @@ The expected numbers come from Go: `time.ParseDuration` (go1.26.8, printed as `i
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 import pytest
 
-from visionroll.api import VisionModelSpec
+from visionroll.api import VisionModelSpec, crdgen
 from visionroll.api.pods import OPERATOR_IMAGE, SERVING_IMAGE
 from visionroll.api.rules import (
     IMAGE_PATTERN,
@@ -103,3 +104,27 @@ def test_real_storage_uris_are_accepted(uri: str) -> None:
     VisionModelSpec.model_validate(
         {"model": {"name": "digits", "version": "1", "storageUri": uri}, "rollout": {"strategy": "immediate"}}
     )
+
+
+def _patterns(node: object) -> list[str]:
+    """Every regular expression in the CRD: `pattern`s, and the raw-string literals of the CEL rules."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        if isinstance(node.get("pattern"), str):
+            found.append(node["pattern"])
+        for rule in node.get("x-kubernetes-validations", []):
+            found += re.findall(r"r'([^']*)'", rule["rule"])
+        for value in node.values():
+            found += _patterns(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _patterns(value)
+    return found
+
+
+def test_no_pattern_uses_a_class_or_flag_whose_meaning_differs_between_re2_and_python() -> None:
+    # RE2's \d \s \w \b are ASCII, Python's Unicode; inline flags and lookarounds differ or do not exist in RE2.
+    patterns = _patterns(crdgen.crd())
+    assert len(patterns) > 20
+    dialect = re.compile(r"\\[dDsSwWbBZAz]|\(\?")
+    assert [p for p in patterns if dialect.search(p)] == []
