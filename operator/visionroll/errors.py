@@ -1,4 +1,7 @@
-"""The operator's exceptions. Only `visionroll.handlers` maps them to kopf's retry semantics.
+"""The operator's exceptions. Only `visionroll.handlers` decides what they lead to (`handlers/retry.py`): a transient
+error is retried with a backoff; a permanent one is not retried until the VisionModel or an object it owns changes.
+kopf's own handler retries are not used. The tick reports InvalidSpec and ApiRejected as Degraded=True with an Event;
+UnknownProvider cannot meet an admitted spec (tests/unit/api/test_providers.py), so only the log reports it.
 
     VisionrollError
      ├── TransientError            worth retrying: the API server was busy, a conflict, a timeout

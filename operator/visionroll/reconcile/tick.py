@@ -165,7 +165,7 @@ class Reconciler:
             applied += self._apply(snap, want.up)
             applied += self._apply(snap, want.traffic)
             deleted += self._down(snap, want)
-        except ApiRejected as exc:  # reported as Degraded, then raised so that the tick is retried with backoff
+        except ApiRejected as exc:  # reported as Degraded, then raised: the runner holds it until something changes
             refused = exc
             want.problems.append(f"the API server refused an object: {exc}")
         status = report.finish(
