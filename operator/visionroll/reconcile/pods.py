@@ -1,10 +1,10 @@
 """Why a revision's pods can never serve, read from their kubelet-reported status: a pure function of the pods.
 
 Permanent failures, which waiting longer does not cure:
-- an init container that terminated with a non-zero exit code: the fetch-model container refuses an archive that is
-  not the spec's model and version, or one it cannot fetch (workloads/fetch_program.py), and says why in its
-  termination message;
-- an init container in CrashLoopBackOff: it failed and keeps failing (the reason is in its last termination);
+- an init container that exited with the fetch program's "refused" code: the archive is not the spec's model and
+  version (workloads/fetch_program.py), which no retry cures; its termination message says why;
+- an init container that keeps failing otherwise (CrashLoopBackOff after `RESTARTS_BEFORE_PERMANENT` restarts, e.g.
+  an archive that cannot be fetched): a single failed download is retried by the kubelet and not judged;
 - a container of any kind whose image cannot be pulled (ImagePullBackOff, ErrImagePull, ErrImageNeverPull) or
   named (InvalidImageName).
 
@@ -18,7 +18,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from visionroll.workloads import naming
+from visionroll.workloads.fetch_program import EXIT_REFUSED
 
+RESTARTS_BEFORE_PERMANENT = 3
 IMAGE_FAILURES = frozenset({"ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName"})
 MAX_REASON = 300
 
@@ -58,11 +60,18 @@ def _statuses(raw: Any) -> Iterable[Mapping[str, Any]]:
 def _init_failure(container: Mapping[str, Any]) -> str | None:
     name = container.get("name", "?")
     state = container.get("state") or {}
-    terminated = state.get("terminated")
-    if terminated and terminated.get("exitCode", 0) != 0:
-        return _terminated_reason(name, terminated)
+    refused = [
+        t
+        for t in (state.get("terminated"), (container.get("lastState") or {}).get("terminated"))
+        if t and t.get("exitCode") == EXIT_REFUSED
+    ]
+    if refused:
+        return _terminated_reason(name, refused[0])
     waiting = state.get("waiting") or {}
-    if waiting.get("reason") == "CrashLoopBackOff":
+    if (
+        waiting.get("reason") == "CrashLoopBackOff"
+        and int(container.get("restartCount") or 0) >= RESTARTS_BEFORE_PERMANENT
+    ):
         last = (container.get("lastState") or {}).get("terminated")
         if last:
             return _terminated_reason(name, last, restarts=container.get("restartCount"))

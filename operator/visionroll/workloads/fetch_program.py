@@ -28,8 +28,18 @@ TIMEOUT_SECONDS = 60
 MAX_MESSAGE = 1000  # the kubelet keeps 4096 bytes of a termination message; one line is plenty
 
 
+# Exit codes: the kubelet restarts a failed init container, and the operator reads the code to tell a fetch that may
+# work next time (a network error, a server that is down) from an archive that never will (wrong model or version).
+EXIT_UNREACHABLE = 1
+EXIT_REFUSED = 3
+
+
 class Refused(Exception):
     """The archive cannot be served as the spec's model; the message is the one-line reason."""
+
+
+class Unreachable(Refused):
+    """The archive could not be fetched this time; trying again may work."""
 
 
 def fetch(source: str, part: str) -> None:
@@ -39,12 +49,12 @@ def fetch(source: str, part: str) -> None:
             with urllib.request.urlopen(source, timeout=TIMEOUT_SECONDS) as answer, open(part, "wb") as out:
                 shutil.copyfileobj(answer, out, 1 << 20)
         except (OSError, ValueError) as exc:  # urllib's HTTPError and URLError are OSErrors
-            raise Refused(f"cannot download {source}: {exc}") from None
+            raise Unreachable(f"cannot download {source}: {exc}") from None
     else:
         try:
             shutil.copyfile(source, part)
         except OSError as exc:
-            raise Refused(f"cannot copy {source}: {exc.strerror or exc}") from None
+            raise Unreachable(f"cannot copy {source}: {exc.strerror or exc}") from None
 
 
 def manifest_model(path: str, source: str) -> tuple[str, str]:
@@ -118,7 +128,7 @@ def main(argv: list[str]) -> int:
         install(args.source, args.dest, model_name=args.model_name, model_version=args.model_version)
     except Refused as exc:
         _report(str(exc), args.termination_log)
-        return 1
+        return EXIT_UNREACHABLE if isinstance(exc, Unreachable) else EXIT_REFUSED
     print(f"fetched {args.source} (model {args.model_name!r}, version {args.model_version!r}) to {args.dest}")
     return 0
 

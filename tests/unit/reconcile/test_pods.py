@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from visionroll.reconcile.pods import failure_reasons
+from visionroll.reconcile.pods import RESTARTS_BEFORE_PERMANENT, failure_reasons
+from visionroll.workloads.fetch_program import EXIT_REFUSED, EXIT_UNREACHABLE
 
 IMAGE = "ghcr.io/visionroll/serving:0.1.0"
 MISMATCH = (
@@ -61,7 +62,7 @@ RUNNING = {
     "started": True,
     "imageID": f"{IMAGE}@sha256:9b2e",
 }
-INIT_REFUSED = {"state": {"terminated": terminated(1, MISMATCH)}, "lastState": {}}
+INIT_REFUSED = {"state": {"terminated": terminated(EXIT_REFUSED, MISMATCH)}, "lastState": {}}
 INIT_CRASH_LOOP = {
     "state": {
         "waiting": {
@@ -70,9 +71,10 @@ INIT_CRASH_LOOP = {
             "(6a1f0c52-8d1e-4c55-9d0e-3b1f9e2d7a10)",
         }
     },
-    "lastState": {"terminated": terminated(1, MISMATCH)},
+    "lastState": {"terminated": terminated(EXIT_REFUSED, MISMATCH)},
     "restartCount": 2,
 }
+UNREACHABLE = "cannot download http://10.0.0.1:8000/digits-2.0.mar: <urlopen error [Errno 111] Connection refused>"
 
 
 def pull_failure(reason: str, message: str) -> dict[str, Any]:
@@ -89,6 +91,15 @@ def test_a_crash_looping_fetch_gives_its_last_termination_message() -> None:
     assert reasons == {"2-0-ef34aa": f"init container fetch-model: {MISMATCH}"}
 
 
+def test_a_fetch_that_failed_is_judged_only_once_it_keeps_failing() -> None:
+    once = {"state": {"terminated": terminated(EXIT_UNREACHABLE, UNREACHABLE)}, "lastState": {}}
+    assert failure_reasons([pod("r1", init=once)]) == {}  # the kubelet tries again: the server may be back
+    looping = {**INIT_CRASH_LOOP, "lastState": {"terminated": terminated(EXIT_UNREACHABLE, UNREACHABLE)}}
+    assert failure_reasons([pod("r1", init=looping)]) == {}  # 2 restarts: still within RESTARTS_BEFORE_PERMANENT
+    stuck = {**looping, "restartCount": RESTARTS_BEFORE_PERMANENT}
+    assert failure_reasons([pod("r1", init=stuck)]) == {"r1": f"init container fetch-model: {UNREACHABLE}"}
+
+
 def test_without_a_message_the_exit_code_and_restarts_are_named() -> None:
     loop = {**INIT_CRASH_LOOP, "lastState": {"terminated": terminated(137)}, "restartCount": 4}
     assert failure_reasons([pod("r1", init=loop)]) == {
@@ -99,9 +110,8 @@ def test_without_a_message_the_exit_code_and_restarts_are_named() -> None:
 def test_a_log_tail_fallback_gives_its_last_line() -> None:
     # terminationMessagePolicy FallbackToLogsOnError: a crash before the program wrote its reason leaves the log tail
     tail = 'Traceback (most recent call last):\n  File "<string>", line 1, in <module>\nMemoryError\n'
-    assert failure_reasons([pod("r1", init={"state": {"terminated": terminated(1, tail)}, "lastState": {}})]) == {
-        "r1": "init container fetch-model: MemoryError"
-    }
+    crashed = {**INIT_CRASH_LOOP, "lastState": {"terminated": terminated(1, tail)}, "restartCount": 3}
+    assert failure_reasons([pod("r1", init=crashed)]) == {"r1": "init container fetch-model: MemoryError"}
 
 
 @pytest.mark.parametrize(
@@ -175,12 +185,14 @@ def test_reasons_are_by_revision_from_any_failed_pod() -> None:
 
 def test_the_first_pod_by_name_gives_the_reason() -> None:
     first = pod("r1", name="digits-r1-a", init=INIT_REFUSED)
-    second = pod("r1", name="digits-r1-b", init={"state": {"terminated": terminated(2, "other")}, "lastState": {}})
+    second = pod(
+        "r1", name="digits-r1-b", init={"state": {"terminated": terminated(EXIT_REFUSED, "other")}, "lastState": {}}
+    )
     expected = {"r1": f"init container fetch-model: {MISMATCH}"}
     assert failure_reasons([second, first]) == failure_reasons([first, second]) == expected
 
 
 def test_a_long_reason_is_cut_to_one_short_line() -> None:
-    long = {"state": {"terminated": terminated(1, "x" * 5000)}, "lastState": {}}
+    long = {"state": {"terminated": terminated(EXIT_REFUSED, "x" * 5000)}, "lastState": {}}
     (reason,) = failure_reasons([pod("r1", init=long)]).values()
     assert len(reason) == 300 and reason.endswith("…")

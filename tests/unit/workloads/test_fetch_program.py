@@ -69,7 +69,7 @@ def test_the_archive_the_spec_names_is_installed(tmp_path: Path, served: str, ar
 
 def test_an_archive_of_another_version_is_refused(tmp_path: Path, served: str) -> None:
     code, message, dest = run(tmp_path, f"{served}/digits-1.0.mar", version="2.0")
-    assert code == 1
+    assert code == fetch_program.EXIT_REFUSED
     assert message == (
         f"archive {served}/digits-1.0.mar is version '1.0' of model 'digits', but spec.model.version is '2.0'"
     )
@@ -79,14 +79,14 @@ def test_an_archive_of_another_version_is_refused(tmp_path: Path, served: str) -
 def test_an_archive_of_another_model_is_refused(tmp_path: Path, archives: BuildResult) -> None:
     # from a file, as the init container copies it from a mounted claim
     code, message, dest = run(tmp_path, str(archives.archive("3.0")), name="mnist", version="3.0")
-    assert code == 1
+    assert code == fetch_program.EXIT_REFUSED
     assert message.endswith("is model 'digits', but spec.model.name is 'mnist'")
     assert not dest.exists()
 
 
 def test_a_missing_archive_is_named(tmp_path: Path, served: str) -> None:
     code, message, _ = run(tmp_path, f"{served}/digits-9.0.mar", version="9.0")
-    assert code == 1
+    assert code == fetch_program.EXIT_UNREACHABLE  # the kubelet tries again; a server that is down may come back
     assert message.startswith(f"cannot download {served}/digits-9.0.mar: HTTP Error 404")
     assert "\n" not in message
 
