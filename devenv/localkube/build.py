@@ -426,6 +426,10 @@ def build_all(force: bool = False) -> BinPaths:
     """Build every missing binary (all of them with ``force``). Prints per-component and total build times."""
     paths = bin_paths()
     with _build_lock():
+        # Files, not binaries: the monitoring CRDs are fetched from their Go module whether or not anything builds.
+        from localkube import monitoring_crds  # imports this module
+
+        monitoring_crds.ensure()
         if not force and not paths.missing():
             _log(f"binaries cached under {cache_root() / 'bin'} (warm cache, nothing to build)")
             return paths

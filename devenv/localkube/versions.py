@@ -19,3 +19,8 @@ RUNC = "v1.5.3"
 CRI_TOOLS = "v1.37.0"
 COREDNS = "v1.15.0"
 METRICS_SERVER = "v0.8.0"
+
+# The Prometheus Operator's CRDs (ServiceMonitor, PodMonitor, PrometheusRule), copied from its Go module: the chart's
+# monitoring objects are dry-run against them. v0.85.0 is the version the Go module proxy serves for the root module.
+PROMETHEUS_OPERATOR = "v0.85.0"
+MONITORING_CRDS = ("servicemonitors", "podmonitors", "prometheusrules")
