@@ -2,7 +2,8 @@
 
     read snapshot → desired revision → observed (ready pods per revision, traffic provider, failed pods)
     → `step` (measure, if an analysis is due, then decide)
-    → workloads up (stable, candidate, retiring) → traffic → workloads down → write status once → events
+    → workloads up (stable, candidate, retiring) → traffic → workloads down → write status once → operator
+    metrics → events
 
 Objects whose live copy already holds every field we set are not applied, and an unchanged status is not written:
 a tick of an unchanged VisionModel writes nothing.
@@ -148,13 +149,6 @@ class Reconciler:
             observed=_observed(snap, spec, previous, desired),
         )
         verdict = step(ctx, lambda c: self._measure(snap, c))
-        observability.record_decision(
-            namespace,
-            name,
-            verdict,
-            previous=previous,
-            progress_deadline_seconds=parse_duration(spec.rollout.progress_deadline),
-        )
         want = desired_objects.build(
             snap, spec, verdict.status, desired_revision=desired.revision, settings=self.settings
         )
@@ -183,6 +177,15 @@ class Reconciler:
         if _wire(status) != _wire(previous):
             self.kube.write_status(namespace, name, _wire(status))
             written = True
+        # Metrics only once the status that records the decision is written: a tick that fails before (and is
+        # retried, reaching the same decision) counts its outcome once.
+        observability.record_decision(
+            namespace,
+            name,
+            verdict,
+            previous=previous,
+            progress_deadline_seconds=parse_duration(spec.rollout.progress_deadline),
+        )
         # Only once the status saying what was done is written: a promote/abort is consumed, never lost.
         spent = spent_controls(annotations, status.candidate.revision if status.candidate else None)
         if spent_resume(annotations, status) and ANNOTATION_RESUME not in spent:
