@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from visionroll.api.pods import SERVING_IMAGE
@@ -184,9 +184,19 @@ class Serving(Schema):
     gpu: int = Field(default=0, ge=0, le=8, description="nvidia.com/gpu per pod, 0 to 8.")
 
 
+# Requests-per-second autoscaling was in the API before any metrics pipeline could serve the router's request rate to
+# an HPA (that needs a custom-metrics adapter such as prometheus-adapter, which this project does not ship). The field
+# stays in the schema only so that a spec still setting it is refused with this reason rather than pruned in silence.
+RETIRED_REQUESTS_TARGET = (
+    "targetRequestsPerSecond is not supported: autoscaling is on CPU only (targetCPUUtilization); "
+    "no custom-metrics pipeline serves the router's request rate to the HPA"
+)
+
+
 class Autoscaling(Schema):
     model_config = rules(
         cel("self.maxReplicas >= self.minReplicas", "maxReplicas must be >= minReplicas", ".maxReplicas"),
+        cel("!has(self.targetRequestsPerSecond)", RETIRED_REQUESTS_TARGET, ".targetRequestsPerSecond"),
     )
     min_replicas: int = Field(default=1, ge=1, le=100, description="1 to 100.")
     max_replicas: int = Field(default=3, ge=1, le=1000, description="1 to 1000, at least minReplicas.")
@@ -194,11 +204,15 @@ class Autoscaling(Schema):
         default=70, ge=1, le=100, alias="targetCPUUtilization", description="Percent of the CPU request, 1 to 100."
     )
     target_requests_per_second: float | None = Field(
-        default=None,
-        ge=0.001,
-        le=10000,
-        description="Per pod, from the router (provider router only); 0.001 (the HPA's smallest, 1m) to 10000.",
+        default=None, description="Not supported, refused when set: autoscaling is on CPU only."
     )
+
+    @field_validator("target_requests_per_second")
+    @classmethod
+    def _retired(cls, value: float | None) -> float | None:
+        if value is not None:
+            raise ValueError(RETIRED_REQUESTS_TARGET)
+        return value
 
     @model_validator(mode="after")
     def _replicas(self) -> Autoscaling:
@@ -430,15 +444,13 @@ class Rollout(Schema):
 
 # What the gateway-api provider cannot do (traffic/gateway_api.py builds one HTTPRoute with weighted backends, no
 # router): mirror traffic, and yield the router's metrics (metrics/queries.py), which the built-in latencyP99,
-# errorRate and drift gates read (without them every analysis is inconclusive and every rollout rolled back) and the
-# HPA's requests-per-second target scales on (workloads/autoscaling.py).
+# errorRate and drift gates read (without them every analysis is inconclusive and every rollout rolled back).
 _ROUTER_GATES = ("latencyP99", "errorRate", "drift")
 _GATEWAY_CANNOT_MIRROR = "strategy shadow needs provider router: gateway-api cannot mirror traffic"
 _GATEWAY_CANNOT_MEASURE = (
     "provider gateway-api cannot measure the latencyP99, errorRate and drift gates (they read the router's metrics); "
     "use custom gates"
 )
-_GATEWAY_CANNOT_COUNT = "autoscaling.targetRequestsPerSecond needs provider router (it is the router's request rate)"
 
 
 class VisionModelSpec(Schema):
@@ -453,11 +465,6 @@ class VisionModelSpec(Schema):
             + " && ".join(f"!has(self.rollout.analysis.gates.{g})" for g in _ROUTER_GATES),
             _GATEWAY_CANNOT_MEASURE,
             ".rollout.analysis.gates",
-        ),
-        cel(
-            "self.traffic.provider != 'gateway-api' || !has(self.autoscaling.targetRequestsPerSecond)",
-            _GATEWAY_CANNOT_COUNT,
-            ".autoscaling.targetRequestsPerSecond",
         ),
     )
     model: ModelSource
@@ -476,8 +483,6 @@ class VisionModelSpec(Schema):
         gates = self.rollout.analysis.gates
         if self.rollout.strategy != "immediate" and (gates.latency_p99 or gates.error_rate or gates.drift):
             failed.append(_GATEWAY_CANNOT_MEASURE)
-        if self.autoscaling.target_requests_per_second is not None:
-            failed.append(_GATEWAY_CANNOT_COUNT)
         if failed:
             raise ValueError("; ".join(failed))
         return self

@@ -153,7 +153,7 @@ def rollout_dashboard() -> Json:
             "Autoscaler targets",
             (Target("kube:hpa_target_metric", "{{horizontalpodautoscaler}} {{metric_name}} {{metric_target_type}}"),),
             width=8,
-            description="The HPA targets from spec.autoscaling (CPU utilization, requests per second).",
+            description="The HPA target from spec.autoscaling: CPU utilization (the only target the API has).",
         ),
     ]
     variables = [

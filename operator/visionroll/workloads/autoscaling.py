@@ -1,8 +1,10 @@
-"""The HPA (autoscaling/v2) and PodDisruptionBudget of one revision."""
+"""The HPA (autoscaling/v2) and PodDisruptionBudget of one revision.
+
+The HPA scales on CPU, which metrics-server serves. It has no requests-per-second target: that would need a
+custom-metrics adapter serving the router's request rate, which the chart does not install (api/spec.py refuses
+`autoscaling.targetRequestsPerSecond`)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from visionroll.api import Autoscaling
 from visionroll.workloads import naming
@@ -10,36 +12,17 @@ from visionroll.workloads.deployment import selector_labels
 from visionroll.workloads.meta import Manifest, Owner, manifest, metadata
 from visionroll.workloads.variants import Variant, replica_range
 
-REQUESTS_METRIC = "visionroll_router_requests_per_second"
-
-
-def _rps(value: float) -> str:
-    # A Kubernetes quantity: whole numbers as they are, fractions in milli-units.
-    return str(int(value)) if float(value).is_integer() else f"{round(value * 1000)}m"
-
 
 def hpa(owner: Owner, variant: Variant, autoscaling: Autoscaling) -> Manifest:
     name = naming.variant_name(owner.name, variant.revision)
     low, high = replica_range(autoscaling, variant)
-    metrics: list[dict[str, Any]] = [
-        {
-            "type": "Resource",
-            "resource": {
-                "name": "cpu",
-                "target": {"type": "Utilization", "averageUtilization": autoscaling.target_cpu_utilization},
-            },
-        }
-    ]
-    if autoscaling.target_requests_per_second is not None:
-        metrics.append(
-            {
-                "type": "Pods",
-                "pods": {
-                    "metric": {"name": REQUESTS_METRIC},
-                    "target": {"type": "AverageValue", "averageValue": _rps(autoscaling.target_requests_per_second)},
-                },
-            }
-        )
+    cpu = {
+        "type": "Resource",
+        "resource": {
+            "name": "cpu",
+            "target": {"type": "Utilization", "averageUtilization": autoscaling.target_cpu_utilization},
+        },
+    }
     return manifest(
         "autoscaling/v2",
         "HorizontalPodAutoscaler",
@@ -48,7 +31,7 @@ def hpa(owner: Owner, variant: Variant, autoscaling: Autoscaling) -> Manifest:
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "minReplicas": low,
             "maxReplicas": high,
-            "metrics": metrics,
+            "metrics": [cpu],
         },
     )
 

@@ -66,16 +66,6 @@ def test_hpa_cpu_only(owner: Owner, stable: Variant) -> None:
     ]
 
 
-@pytest.mark.parametrize(("rps", "quantity"), [(50, "50"), (2.5, "2500m")])
-def test_hpa_requests_per_second(owner: Owner, stable: Variant, rps: float, quantity: str) -> None:
-    h = hpa(owner, stable, Autoscaling(target_requests_per_second=rps))
-    pods = h["spec"]["metrics"][1]["pods"]
-    assert pods == {
-        "metric": {"name": "visionroll_router_requests_per_second"},
-        "target": {"type": "AverageValue", "averageValue": quantity},
-    }
-
-
 def test_pdb_allows_one_disruption(owner: Owner, stable: Variant) -> None:
     p = pdb(owner, stable)
     assert p["spec"]["maxUnavailable"] == 1
