@@ -24,12 +24,14 @@ from collections.abc import Callable
 from datetime import datetime
 
 from visionroll.api import VisionModelSpec, VisionModelStatus, Weights, parse_duration
+from visionroll.rollout import strategies
 from visionroll.rollout import transitions as t
 from visionroll.rollout.analysis import thresholds
 from visionroll.rollout.clock import elapsed, parse
 from visionroll.rollout.defaults import effective_gates
-from visionroll.rollout.progress import Step, advance_if_done, has_gates, record, stage_seconds
-from visionroll.rollout.types import Context, Decision, Event, Measurements
+from visionroll.rollout.progress import advance_if_done, has_gates, record, stage_seconds
+from visionroll.rollout.strategies import canary, immediate
+from visionroll.rollout.types import Context, Decision, Event, Measurements, Step
 
 
 def analysis_due(spec: VisionModelSpec, status: VisionModelStatus, now: datetime) -> bool:
@@ -109,7 +111,8 @@ def _decide(ctx: Context) -> Step:
         status, event = t.supersede(status, spec, reason, now)
         events = (event,)
     if status.candidate is None:
-        new, event = t.start(status, spec, desired, ctx.observed.ready_of(status.stable), now)
+        first = None if spec.rollout.strategy == immediate.STRATEGY else spec.rollout.strategy
+        new, event = t.start(status, spec, desired, ctx.observed.ready_of(status.stable), now, stage=first)
         result = _in_flight(dataclasses.replace(ctx, status=new, measurements=None))
         return Step(result.status, (*events, event, *result.events), result.outcome or "started")
     result = _in_flight(dataclasses.replace(ctx, status=status))
@@ -128,7 +131,8 @@ def _in_flight(ctx: Context) -> Step:
         new, event = t.rollback(status, spec, ctx.generation, f"candidate pods failed: {failure}", now)
         return Step(new, (event,), "rolled-back")
     if controls.promote == cand.revision and status.handover is None:
-        return _hand_over(ctx, "promoted by annotation")
+        new, event = t.hand_over(status, spec, "promoted by annotation", ctx.observed.ready_of(status.stable), now)
+        return _begin_handover(ctx, Step(new, (event,)))
     if controls.paused:
         if status.phase == "Paused" and status.pause_reason == "manual":
             return Step(status)
@@ -164,19 +168,17 @@ def _in_flight(ctx: Context) -> Step:
         status, events = result.status, result.events
     result = advance_if_done(status, spec, ctx.generation, ctx.observed.ready_of(status.stable), now)
     if result.status.handover is not None:
-        done = _finish_handover(dataclasses.replace(ctx, status=result.status))
-        # A handover that completes at once (the candidate already has the replicas) is no news of its own.
-        begun = result.events if done.status.handover is not None else ()
-        return Step(done.status, (*events, *begun, *done.events), done.outcome)
+        result = _begin_handover(ctx, result)
     return Step(result.status, (*events, *result.events), result.outcome)
 
 
-def _hand_over(ctx: Context, reason: str, *, step: int | None = None) -> Step:
-    new, event = t.hand_over(ctx.status, ctx.spec, reason, ctx.observed.ready_of(ctx.status.stable), ctx.now, step=step)
-    done = _finish_handover(dataclasses.replace(ctx, status=new))
+def _begin_handover(ctx: Context, begun: Step) -> Step:
+    """A handover begun in `begun` completes at once when the candidate already has the replicas (then it is no news
+    of its own), else waits with `begun`'s events."""
+    done = _finish_handover(dataclasses.replace(ctx, status=begun.status))
     if done.status.handover is None:
         return done
-    return Step(done.status, (event, *done.events), done.outcome)
+    return Step(done.status, (*begun.events, *done.events), done.outcome)
 
 
 def _finish_handover(ctx: Context) -> Step:
@@ -189,11 +191,7 @@ def _finish_handover(ctx: Context) -> Step:
         if handover.step is None:
             done, event = t.promote(status, spec, handover.reason, now)
             return Step(done, (event,), "replaced" if status.strategy == "immediate" else "promoted")
-        new = status.model_copy(update=t.canary_step(spec, handover.step) | t.step_begins(now) | {"handover": None})
-        new = new.model_copy(update={"message": t.describe(new)})
-        steps = len(t.canary_of(spec).steps)
-        event = Event("Normal", "StepAdvanced", f"{new.message} (step {handover.step + 1}/{steps}); {handover.reason}")
-        return Step(new, (event,), "advanced")
+        return canary.begin_step(status, spec, handover.step, handover.reason, now)
     waited = elapsed(handover.since, now) or 0.0
     if waited >= parse_duration(spec.rollout.progress_deadline):
         reason = (
@@ -210,9 +208,10 @@ def _await_ready(ctx: Context) -> Step:
     (and the traffic provider is ready), and is rolled back at the progress deadline."""
     status, spec, now = ctx.status, ctx.spec, ctx.now
     if ctx.observed.ready_of(status.candidate) > 0 and ctx.observed.traffic_ready:
-        if status.strategy == "immediate":
-            return _hand_over(ctx, "candidate ready")
-        new, event = t.activate(status, spec, now)
+        if status.strategy == immediate.STRATEGY:
+            new, event = immediate.when_ready(status, spec, ctx.observed.ready_of(status.stable), now)
+            return _begin_handover(ctx, Step(new, (event,)))
+        new, event = t.activate(status, spec, strategies.enter(spec, status.stage or canary.STAGE, now))
         return Step(new, (event,))
     waited = elapsed(status.rollout_started_at, now) or 0.0
     deadline = parse_duration(spec.rollout.progress_deadline)

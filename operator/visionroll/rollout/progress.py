@@ -11,31 +11,20 @@ latest analysis taken *after* the stage began passed; a fail or an inconclusive 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-from visionroll.api import AnalysisRecord, VisionModelSpec, VisionModelStatus, parse_duration
+from visionroll.api import AnalysisRecord, VisionModelSpec, VisionModelStatus
 from visionroll.api.status import Verdict
+from visionroll.rollout import strategies
 from visionroll.rollout import transitions as t
 from visionroll.rollout.analysis import judge, overall, summary
 from visionroll.rollout.clock import elapsed, parse, stamp
 from visionroll.rollout.gates import required_measurements, stable_serves
-from visionroll.rollout.types import Event, Measurements
-
-
-@dataclass(frozen=True)
-class Step:
-    status: VisionModelStatus
-    events: tuple[Event, ...] = ()
-    outcome: str | None = None
+from visionroll.rollout.types import Event, Measurements, Step
 
 
 def stage_seconds(spec: VisionModelSpec, stage: str | None) -> float:
-    if stage == "shadow":
-        return parse_duration(t.shadow_of(spec).duration)
-    if stage == "split":
-        return parse_duration(t.split_of(spec).duration)
-    return parse_duration(t.canary_of(spec).step_duration)
+    return strategies.seconds(spec, stage)
 
 
 def has_gates(spec: VisionModelSpec, stage: str | None) -> bool:
@@ -102,61 +91,10 @@ def latest_verdict(status: VisionModelStatus, spec: VisionModelSpec) -> Verdict 
 def advance_if_done(
     status: VisionModelStatus, spec: VisionModelSpec, generation: int, stable_ready: int, now: datetime
 ) -> Step:
-    """The stage is over and passed: the next stage or step begins, or a handover to the candidate starts (a promotion,
-    or a canary step of 100%: the candidate is scaled to carry all the traffic before it moves)."""
+    """When the stage's duration is over, its strategy says what follows the latest verdict: the next stage or step,
+    a handover to the candidate (a promotion, or a canary step of 100%), a decision, or more waiting."""
     spent = elapsed(status.step_started_at, now)
     if spent is None or spent < stage_seconds(spec, status.stage):
         return Step(status)
-    verdict = latest_verdict(status, spec)
     evidence = summary(status.analysis.gates if status.analysis else ())
-    if status.stage == "split" and verdict in ("pass", "fail"):
-        return _finish_split(status, spec, generation, verdict == "pass", evidence, stable_ready, now)
-    if verdict != "pass":
-        return Step(status)
-    if status.stage == "shadow" and t.shadow_of(spec).then_promote == "canary":
-        new = status.model_copy(update=t.enter_stage(spec, "canary", now))
-        new = new.model_copy(update={"message": t.describe(new)})
-        note = t.gates_note(spec, "canary")
-        return Step(
-            new,
-            (Event("Normal", "StepAdvanced", f"shadow passed, canary begins: {new.message}; {evidence}{note}"),),
-            "advanced",
-        )
-    if status.stage == "canary":
-        steps = t.canary_of(spec).steps
-        nxt = min(status.step or 0, len(steps) - 1) + 1
-        if nxt < len(steps) and steps[nxt] >= 100:
-            reason = f"canary step {nxt} passed: {evidence}"
-            new, event = t.hand_over(status, spec, reason, stable_ready, now, step=nxt)
-            return Step(new, (event,))
-        if nxt < len(steps):
-            new = status.model_copy(update=t.canary_step(spec, nxt) | t.step_begins(now))
-            new = new.model_copy(update={"message": t.describe(new)})
-            return Step(
-                new,
-                (Event("Normal", "StepAdvanced", f"{new.message} (step {nxt + 1}/{len(steps)}); {evidence}"),),
-                "advanced",
-            )
-    new, event = t.hand_over(status, spec, f"{status.stage} passed: {evidence}", stable_ready, now)
-    return Step(new, (event,))
-
-
-def _finish_split(
-    status: VisionModelStatus,
-    spec: VisionModelSpec,
-    generation: int,
-    candidate_wins: bool,
-    evidence: str,
-    stable_ready: int,
-    now: datetime,
-) -> Step:
-    winner = "candidate" if candidate_wins else "stable"
-    if t.split_of(spec).decide == "manual":
-        message = f"split finished, {winner} is ahead ({evidence}); awaiting promote or abort"
-        new = status.model_copy(update={"phase": "Paused", "pause_reason": "decision", "message": message})
-        return Step(new, (Event("Normal", "SplitDecisionNeeded", message),), "paused")
-    if candidate_wins:
-        new, event = t.hand_over(status, spec, f"candidate won the split: {evidence}", stable_ready, now)
-        return Step(new, (event,))
-    done, event = t.rollback(status, spec, generation, f"stable won the split: {evidence}", now)
-    return Step(done, (event,), "rolled-back")
+    return strategies.after(status, spec, generation, latest_verdict(status, spec), evidence, stable_ready, now)

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from visionroll.api import HistoryEntry, Revision, VisionModelSpec, VisionModelStatus, Weights, parse_duration
-from visionroll.api.spec import Canary, Shadow, Split
 from visionroll.api.status import HISTORY_LIMIT, Handover, Outcome, Retiring, RolledBack
 from visionroll.rollout.clock import later, parse, stamp
 from visionroll.rollout.defaults import defaults_note
@@ -38,18 +37,6 @@ _IDLE: dict[str, Any] = {
     "handover": None,
 }
 # failedChecks / inconclusiveChecks (and the last analysis) stay after a rollout ends: they explain how it ended.
-
-
-def canary_of(spec: VisionModelSpec) -> Canary:
-    return spec.rollout.canary or Canary()
-
-
-def shadow_of(spec: VisionModelSpec) -> Shadow:
-    return spec.rollout.shadow or Shadow()
-
-
-def split_of(spec: VisionModelSpec) -> Split:
-    return spec.rollout.split or Split()
 
 
 def drain_seconds(spec: VisionModelSpec) -> float:
@@ -90,45 +77,28 @@ def step_begins(now: datetime) -> dict[str, Any]:
     return {"step_started_at": stamp(now), "failed_checks": 0, "inconclusive_checks": 0}
 
 
-def enter_stage(spec: VisionModelSpec, stage: str, now: datetime) -> dict[str, Any]:
-    """Status fields at the start of `stage` (weights, mirror, step, clocks, counters)."""
-    common: dict[str, Any] = {"stage": stage, **step_begins(now)}
-    if stage == "shadow":
-        return common | {
-            "step": None,
-            "weights": Weights(stable=100, candidate=0),
-            "mirror_percent": shadow_of(spec).mirror_percent,
-        }
-    if stage == "split":
-        stable, candidate = split_of(spec).weights
-        return common | {"step": None, "weights": Weights(stable=stable, candidate=candidate), "mirror_percent": 0}
-    return common | canary_step(spec, 0)
-
-
 WAITING: dict[str, Any] = {"weights": Weights(stable=100, candidate=0), "mirror_percent": 0, "step_started_at": None}
 
 
-def activate(status: VisionModelStatus, spec: VisionModelSpec, now: datetime) -> tuple[VisionModelStatus, Event]:
-    """The candidate is ready: its stage begins now, with the stage's weights."""
-    new = status.model_copy(update=enter_stage(spec, status.stage or "canary", now))
+def activate(
+    status: VisionModelStatus, spec: VisionModelSpec, stage_fields: dict[str, Any]
+) -> tuple[VisionModelStatus, Event]:
+    """The candidate is ready: its stage begins now, with the stage's weights (`stage_fields`, from its strategy)."""
+    new = status.model_copy(update=stage_fields)
     new = new.model_copy(update={"message": describe(new)})
     cand = status.candidate.version if status.candidate else "?"
     note = gates_note(spec, new.stage)
     return new, Event("Normal", "CandidateReady", f"candidate {cand} has ready pods: {new.message}{note}")
 
 
-def canary_step(spec: VisionModelSpec, index: int) -> dict[str, Any]:
-    weight = canary_of(spec).steps[index]
-    return {
-        "stage": "canary",
-        "step": index,
-        "weights": Weights(stable=100 - weight, candidate=weight),
-        "mirror_percent": 0,
-    }
-
-
 def start(
-    status: VisionModelStatus, spec: VisionModelSpec, desired: Revision, stable_ready: int, now: datetime
+    status: VisionModelStatus,
+    spec: VisionModelSpec,
+    desired: Revision,
+    stable_ready: int,
+    now: datetime,
+    *,
+    stage: str | None,
 ) -> tuple[VisionModelStatus, Event]:
     """A candidate is named with no traffic; `activate` gives it its stage once it has ready pods. The stable's
     replicas are held from now on at what carries all the traffic today."""
@@ -136,7 +106,8 @@ def start(
     held = min(spec.autoscaling.max_replicas, max(spec.autoscaling.min_replicas, stable_ready))
     # The stage's weights wait until the candidate has ready pods (`activate`): traffic sent to pods that are still
     # starting would fail for clients and count against the candidate.
-    fields = (enter_stage(spec, strategy, now) if strategy != "immediate" else {"stage": None, "step": None}) | WAITING
+    fields = {"stage": stage, "step": 0 if stage == "canary" else None, "failed_checks": 0, "inconclusive_checks": 0}
+    fields |= WAITING
     new = status.model_copy(
         update=fields
         | {

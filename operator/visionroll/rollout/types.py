@@ -30,12 +30,14 @@ REVISION_CONTROLS = (ANNOTATION_PROMOTE, ANNOTATION_ABORT, ANNOTATION_RESUME)
 
 @dataclass(frozen=True)
 class Measurement:
-    """One gate's raw measurement over the analysis window. `error` set means the query failed."""
+    """One measurement over the stage so far. `error` set means the query failed. `counts` holds what a test needs
+    beyond one number: cumulative histogram bucket counts by bound, or predictions by class."""
 
     gate: str
     value: float | None
     samples: int
     error: str | None = None
+    counts: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,15 @@ class Event:
     type: EventType
     reason: str
     message: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """A part of a tick's decision: the new status, the events that explain it, and its outcome if any."""
+
+    status: VisionModelStatus
+    events: tuple[Event, ...] = ()
+    outcome: str | None = None
 
 
 @dataclass(frozen=True)
