@@ -9,6 +9,7 @@ at 10, 20 and 30 s), the stable has `stable_ready` ready pods, and `failures` na
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from visionroll.api.status import Replicas
 from visionroll.rollout import gates as g
 from visionroll.rollout import step
 from visionroll.rollout.types import Context, Controls, Decision, Measurement, Measurements, Observed
+from visionroll_serving.router.metrics import LATENCY_BUCKETS
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 STABLE = Revision(version="1.0", revision="1-0-aaaaaa")
@@ -67,17 +69,50 @@ def stable_status(**fields: Any) -> VisionModelStatus:
     return VisionModelStatus(phase="Stable", stable=STABLE, **fields)
 
 
-# What the candidate (and stable) look like to Prometheus, per measurement name.
+# What the candidate (and stable) look like to Prometheus over the stage so far, per measurement name: (value,
+# samples). Latency rows give the median in ms of a lognormal (sigma 0.3, so p99 = 2 x median) spread over the router's
+# buckets; prediction rows give the share of answers moved onto class "0" out of ten equally likely classes.
 HEALTHY: dict[str, tuple[float, int]] = {
-    g.LATENCY_P99: (80.0, 500),
-    g.LATENCY_P99_STABLE: (75.0, 4000),
-    g.ERROR_RATE: (0.0, 500),
-    g.ERROR_RATE_STABLE: (0.001, 4000),
-    g.DRIFT: (0.01, 500),
-    g.AGREEMENT: (0.99, 500),
+    g.LATENCY: (20.0, 4000),
+    g.LATENCY_STABLE: (20.0, 8000),
+    g.ERROR_RATE: (0.0, 4000),
+    g.ERROR_RATE_STABLE: (0.001, 8000),
+    g.PREDICTIONS: (0.0, 4000),
+    g.PREDICTIONS_STABLE: (0.0, 8000),
+    g.AGREEMENT: (0.99, 4000),
 }
+CLASSES = 10
+SIGMA = 0.3
 
 Measure = Callable[[VisionModelSpec, VisionModelStatus, datetime], Measurements]
+
+
+def latency_counts(median_ms: float, n: int, *, sigma: float = SIGMA) -> dict[str, float]:
+    """Cumulative bucket counts (by `le`) of n requests whose latency is lognormal around `median_ms`."""
+    counts = {}
+    for bound in LATENCY_BUCKETS:
+        z = (math.log(bound * 1000.0) - math.log(median_ms)) / sigma
+        counts[f"{bound:g}"] = n * 0.5 * (1 + math.erf(z / math.sqrt(2)))
+    counts["+Inf"] = float(n)
+    return counts
+
+
+def class_counts(shift: float, n: int) -> dict[str, float]:
+    """n predictions over ten classes, a `shift` share of them moved onto class "0"."""
+    return {str(c): n * ((1 - shift) / CLASSES + (shift if c == 0 else 0.0)) for c in range(CLASSES)}
+
+
+def measurement(name: str, row: tuple[float | None, int] | str) -> Measurement:
+    if isinstance(row, str):
+        return Measurement(gate=name, value=None, samples=0, error=row)
+    value, samples = row
+    if value is None:
+        return Measurement(gate=name, value=None, samples=samples)
+    if name in (g.LATENCY, g.LATENCY_STABLE):
+        return Measurement(gate=name, value=2 * value, samples=samples, counts=latency_counts(value, samples))
+    if name in (g.PREDICTIONS, g.PREDICTIONS_STABLE):
+        return Measurement(gate=name, value=float(samples), samples=samples, counts=class_counts(value, samples))
+    return Measurement(gate=name, value=value, samples=samples)
 
 
 def script(**overrides: tuple[float | None, int] | str) -> Measure:
@@ -88,14 +123,9 @@ def script(**overrides: tuple[float | None, int] | str) -> Measure:
     }
 
     def measure(spec: VisionModelSpec, status: VisionModelStatus, now: datetime) -> Measurements:
-        values = []
-        for name in g.required_measurements(spec.rollout.analysis, status.stage, vs_stable=g.stable_serves(status)):
-            row = table.get(name, (1.0, 500))
-            if isinstance(row, str):
-                values.append(Measurement(gate=name, value=None, samples=0, error=row))
-            else:
-                values.append(Measurement(gate=name, value=row[0], samples=row[1]))
-        return Measurements(time=now, window_seconds=10.0, values=tuple(values))
+        names = g.required_measurements(spec.rollout.analysis, status.stage, vs_stable=g.stable_serves(status))
+        values = tuple(measurement(name, table.get(name, (1.0, 1000))) for name in names)
+        return Measurements(time=now, window_seconds=10.0, values=values)
 
     return measure
 

@@ -344,11 +344,23 @@ class ErrorRateGate(Schema):
 
 class DriftGate(Schema):
     method: Literal["jensen-shannon"] = "jensen-shannon"
-    max: float = Field(ge=0, le=1, description="Largest Jensen-Shannon divergence (base 2) of predicted classes.")
+    max: float = Field(
+        ge=0,
+        le=1,
+        description="Largest Jensen-Shannon divergence (base 2) of predicted classes, candidate vs stable; judged by "
+        "confidence bounds that widen with the number of classes, never by the raw (upward-biased) divergence.",
+    )
 
 
 class AgreementGate(Schema):
-    min: float = Field(ge=0, le=1, description="Lowest shadow top-1 agreement with stable on the same input.")
+    min: float = Field(ge=0, le=1, description="Lowest top-1 agreement with stable on the same input.")
+    paired_percent: float = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description="Share of candidate-routed requests (canary, split) the router also sends to stable to compare "
+        "top-1 answers; 0 = none, and agreement then judges shadow stages only.",
+    )
 
 
 class CustomGate(Schema):
@@ -395,7 +407,10 @@ class Gates(Schema):
 class Analysis(Schema):
     interval: Interval = Field(default="10s", description="Time between analyses, 1s to 1h.")
     min_samples: int = Field(
-        default=200, ge=1, le=100000, description="Per gate and window, 1 to 100000; fewer is inconclusive."
+        default=200,
+        ge=1,
+        le=100000,
+        description="Per gate, counted over the stage so far, 1 to 100000; fewer is inconclusive.",
     )
     failure_limit: int = Field(default=2, ge=1, le=100, description="1 to 100.")
     inconclusive_limit: int = Field(default=3, ge=1, le=100, description="1 to 100.")
@@ -414,8 +429,9 @@ class Rollout(Schema):
             ".canary",
         ),
         cel(
-            "!has(self.analysis.gates.agreement) || self.strategy == 'shadow'",
-            "the agreement gate needs strategy shadow (only mirrored traffic is compared)",
+            "!has(self.analysis.gates.agreement) || self.strategy == 'shadow' || "
+            "(has(self.analysis.gates.agreement.pairedPercent) && self.analysis.gates.agreement.pairedPercent > 0)",
+            "the agreement gate needs strategy shadow, or pairedPercent > 0 (only copies of one input are compared)",
             ".analysis.gates.agreement",
         ),
     )
@@ -437,8 +453,11 @@ class Rollout(Schema):
                 raise ValueError(f"strategy {name} needs the {name} section")
         if self.strategy == "shadow" and self.shadow and self.shadow.then_promote == "canary" and self.canary is None:
             raise ValueError("shadow.thenPromote canary needs the canary section")
-        if self.analysis.gates.agreement is not None and self.strategy != "shadow":
-            raise ValueError("the agreement gate needs strategy shadow (only mirrored traffic is compared)")
+        agreement = self.analysis.gates.agreement
+        if agreement is not None and self.strategy != "shadow" and agreement.paired_percent <= 0:
+            raise ValueError(
+                "the agreement gate needs strategy shadow, or pairedPercent > 0 (only copies of one input are compared)"
+            )
         return self
 
 

@@ -37,6 +37,12 @@ class GateResult(Schema):
     value: float | None = Field(default=None, description="Measured value; absent when nothing could be measured.")
     threshold: str = Field(description="The rule it was held to, e.g. '<= 150ms' or '>= 0.97'.")
     samples: int = Field(default=0, ge=0)
+    lower: float | None = Field(
+        default=None,
+        description="Lower confidence bound of the gated quantity over the stage so far (valid at every look); "
+        "absent when there is no evidence to bound.",
+    )
+    upper: float | None = Field(default=None, description="Upper confidence bound, like lower.")
     verdict: Verdict
     message: str = ""
 

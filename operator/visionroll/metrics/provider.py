@@ -5,8 +5,12 @@ at one instant (`now`) with prometheus-api-client, and turns the answers into th
 `visionroll.rollout.gates`. A failed query (connection refused, HTTP error, bad PromQL) becomes a `Measurement` with
 `error` set, which the core judges inconclusive; an empty answer or NaN becomes `value=None` ("no data").
 
-The window is the analysis interval, but at least `min_window_seconds`: `increase()` needs two scrapes inside the
-window, and a window shorter than a few scrape intervals would turn healthy traffic into noise.
+Evidence accumulates over a stage: every query reads `increase(...[N s])` with N the seconds since the stage began
+(`status.stepStartedAt`), so each analysis judges everything the stage has seen so far, and the sequential tests of
+the rollout core keep their guarantees however often they look. Prometheus holds the counters; the status holds
+nothing but the stage's start, so an operator restarted mid-stage measures exactly what it would have. The window is
+never shorter than `min_window_seconds`: `increase()` needs two scrapes inside it (the first analyses of a stage may
+then include a few seconds of the previous step, which is the same candidate at a smaller weight).
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from typing import Any, Protocol
 from visionroll.api import VisionModelSpec, VisionModelStatus, parse_duration
 from visionroll.metrics.queries import render, render_custom
 from visionroll.rollout import gates as g
-from visionroll.rollout.stats import js_divergence
+from visionroll.rollout.clock import elapsed
 from visionroll.rollout.types import Measurement, Measurements
+from visionroll.rollout.verdicts import quantile_ms
 
 Vector = list[dict[str, Any]]
 
@@ -71,13 +76,16 @@ class PrometheusProvider:
         )
         return cls(client, min_window_seconds=min_window_seconds)
 
-    def window_seconds(self, spec: VisionModelSpec) -> float:
-        return max(self.min_window_seconds, parse_duration(spec.rollout.analysis.interval))
+    def window_seconds(self, spec: VisionModelSpec, status: VisionModelStatus, now: datetime) -> float:
+        """Seconds since the stage began (the analysis interval when it has not), at least `min_window_seconds`."""
+        since = elapsed(status.step_started_at, now)
+        stage = since if since is not None and since > 0 else parse_duration(spec.rollout.analysis.interval)
+        return max(self.min_window_seconds, stage)
 
     def measure(
         self, *, namespace: str, visionmodel: str, spec: VisionModelSpec, status: VisionModelStatus, now: datetime
     ) -> Measurements:
-        window = self.window_seconds(spec)
+        window = self.window_seconds(spec, status, now)
         names = g.required_measurements(spec.rollout.analysis, status.stage, vs_stable=g.stable_serves(status))
         if status.candidate is None or status.stable is None:
             idle = tuple(Measurement(gate=n, value=None, samples=0, error="no rollout in progress") for n in names)
@@ -85,13 +93,12 @@ class PrometheusProvider:
         run = _Run(self.client, namespace, visionmodel, f"{math.ceil(window)}s", now)
         cand, stable = status.candidate.revision, status.stable.revision
         producers: dict[str, Callable[[], Measurement]] = {
-            g.LATENCY_P99: lambda: run.latency(g.LATENCY_P99, cand),
-            g.LATENCY_P99_STABLE: lambda: run.latency(g.LATENCY_P99_STABLE, stable),
-            g.LATENCY_P50: lambda: run.latency(g.LATENCY_P50, cand, quantile="p50"),
-            g.LATENCY_P50_STABLE: lambda: run.latency(g.LATENCY_P50_STABLE, stable, quantile="p50"),
+            g.LATENCY: lambda: run.latency(g.LATENCY, cand),
+            g.LATENCY_STABLE: lambda: run.latency(g.LATENCY_STABLE, stable),
             g.ERROR_RATE: lambda: run.error_rate(g.ERROR_RATE, cand),
             g.ERROR_RATE_STABLE: lambda: run.error_rate(g.ERROR_RATE_STABLE, stable),
-            g.DRIFT: lambda: run.drift(cand, stable),
+            g.PREDICTIONS: lambda: run.predictions(g.PREDICTIONS, cand),
+            g.PREDICTIONS_STABLE: lambda: run.predictions(g.PREDICTIONS_STABLE, stable),
             g.AGREEMENT: lambda: run.agreement(cand),
         }
         for c in spec.rollout.analysis.gates.custom:
@@ -133,10 +140,15 @@ class _Run:
     def by_label(self, name: str, revision: str, label: str) -> dict[str, float]:
         return by_label(self.template(name, revision), label)
 
-    def latency(self, gate: str, revision: str, *, quantile: str = "p99") -> Measurement:
-        seconds = self.scalar(f"analysis:latency_{quantile}_seconds", revision)
-        samples = _count(self.scalar("analysis:latency_observations", revision))
-        return Measurement(gate=gate, value=None if seconds is None else seconds * 1000.0, samples=samples)
+    def latency(self, gate: str, revision: str) -> Measurement:
+        """The histogram's cumulative bucket counts by bound (`le`); value is the p99 in ms, for display."""
+        counts = self.by_label("analysis:latency_buckets", revision, "le")
+        total = max((c for le, c in counts.items() if le == "+Inf"), default=0.0)
+        samples = _count(total)
+        if samples == 0:
+            return Measurement(gate=gate, value=None, samples=0)
+        m = Measurement(gate=gate, value=None, samples=samples, counts=counts)
+        return Measurement(gate=gate, value=quantile_ms(m, 0.99), samples=samples, counts=counts)
 
     def error_rate(self, gate: str, revision: str) -> Measurement:
         requests = _count(self.scalar("analysis:requests", revision))
@@ -144,20 +156,14 @@ class _Run:
         value = None if requests == 0 else min(1.0, max(0.0, errors / requests))
         return Measurement(gate=gate, value=value, samples=requests)
 
-    def drift(self, candidate: str, stable: str) -> Measurement:
-        cand = self.by_label("analysis:predictions_by_class", candidate, "class")
-        base = self.by_label("analysis:predictions_by_class", stable, "class")
-        samples = _count(sum(cand.values()))
-        if samples == 0:
-            return Measurement(gate=g.DRIFT, value=None, samples=0)
-        if sum(base.values()) <= 0:
-            return Measurement(
-                gate=g.DRIFT, value=None, samples=samples, error="stable made no predictions in the window"
-            )
-        return Measurement(gate=g.DRIFT, value=js_divergence(cand, base), samples=samples)
+    def predictions(self, gate: str, revision: str) -> Measurement:
+        """Predicted top-1 classes by class; value is the number of predictions."""
+        counts = self.by_label("analysis:predictions_by_class", revision, "class")
+        samples = _count(sum(counts.values()))
+        return Measurement(gate=gate, value=float(samples) if samples else None, samples=samples, counts=counts)
 
     def agreement(self, candidate: str) -> Measurement:
-        results = self.by_label("analysis:shadow_comparisons_by_result", candidate, "result")
+        results = self.by_label("analysis:comparisons_by_result", candidate, "result")
         total = sum(results.get(r, 0.0) for r in ("agree", "disagree", "error"))
         samples = _count(total)
         value = None if total <= 0 else results.get("agree", 0.0) / total

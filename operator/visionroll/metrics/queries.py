@@ -3,7 +3,8 @@
 Variables are Grafana-style: `$namespace`, `$visionmodel`, `$revision`, `$variant`, `$window`. `revision` and
 `variant` are matched with `=~` so a dashboard can pass a multi-value variable (`a|b`, `.*`) while the analysis passes
 one revision (revisions are `[a-z0-9-]`, so an exact name is also a regular expression that matches only itself).
-The analysis renders a template with `render(name, ...)`; `$window` becomes e.g. `30s` (Grafana: `$__rate_interval`).
+The analysis renders a template with `render(name, ...)`; `$window` becomes the seconds since the stage began,
+e.g. `95s` (Grafana: `$__rate_interval`).
 
 `analysis:*` templates feed the gates and are evaluated per revision; `dashboard:*` templates are per variant and
 only plotted. One name, one query.
@@ -21,24 +22,17 @@ _VAR = 'namespace="$namespace", visionmodel="$visionmodel", variant=~"$variant"'
 _ERROR_CODES = 'code!~"2.."'
 
 TEMPLATES: dict[str, str] = {
-    # --- analysis: one revision over one window (increase() counts, quantiles in seconds) ---
+    # --- analysis: one revision, counts over the stage so far ($window = seconds since the stage began) ---
     "analysis:requests": f"sum(increase(visionroll_router_requests_total{{{_SEL}}}[$window]))",
     "analysis:errors": f"sum(increase(visionroll_router_requests_total{{{_SEL}, {_ERROR_CODES}}}[$window]))",
-    "analysis:latency_p99_seconds": (
-        "histogram_quantile(0.99, sum by (le) "
-        f"(increase(visionroll_router_request_duration_seconds_bucket{{{_SEL}}}[$window])))"
-    ),
-    "analysis:latency_p50_seconds": (
-        "histogram_quantile(0.5, sum by (le) "
-        f"(increase(visionroll_router_request_duration_seconds_bucket{{{_SEL}}}[$window])))"
-    ),
-    "analysis:latency_observations": (
-        f"sum(increase(visionroll_router_request_duration_seconds_count{{{_SEL}}}[$window]))"
+    "analysis:latency_buckets": (
+        f"sum by (le) (increase(visionroll_router_request_duration_seconds_bucket{{{_SEL}}}[$window]))"
     ),
     "analysis:predictions_by_class": (
         f"sum by (class) (increase(visionroll_router_predictions_total{{{_SEL}}}[$window]))"
     ),
-    "analysis:shadow_comparisons_by_result": (
+    # Top-1 of the candidate compared with stable's on the same input (mirrored copies while shadowing).
+    "analysis:comparisons_by_result": (
         f"sum by (result) (increase(visionroll_router_shadow_comparisons_total{{{_SEL}}}[$window]))"
     ),
     # --- dashboards: per variant, rates ---

@@ -3,8 +3,9 @@
 Counters (documented in docs/rollout.md):
 - `failedChecks` is cumulative within a stage/step: every failed analysis counts, passes in between do not forgive it.
   A failing candidate is rolled back after `failureLimit` failures even if it flickers.
-- `inconclusiveChecks` is consecutive: a conclusive analysis (pass or fail) resets it, so a slow start with too few
-  samples does not add up across the step, but a candidate that never yields data hits `inconclusiveLimit`.
+- `inconclusiveChecks` is consecutive: it counts analyses that lack evidence (no data, failed query, too few
+  samples), and, once the stage's duration plus progressDeadline have passed, analyses whose evidence is still short
+  of a verdict; anything else resets it (evidence accumulating towards its bounds is not a failure to measure).
 Both reset when a step or stage begins. A stage is done when its duration has elapsed since `stepStartedAt` and the
 latest analysis taken *after* the stage began passed; a fail or an inconclusive latest analysis keeps it waiting.
 """
@@ -13,11 +14,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from visionroll.api import AnalysisRecord, VisionModelSpec, VisionModelStatus
+from visionroll.api import AnalysisRecord, VisionModelSpec, VisionModelStatus, parse_duration
 from visionroll.api.status import Verdict
 from visionroll.rollout import strategies
 from visionroll.rollout import transitions as t
-from visionroll.rollout.analysis import judge, overall, summary
+from visionroll.rollout.analysis import counts_as_inconclusive, judge, overall, summary
 from visionroll.rollout.clock import elapsed, parse, stamp
 from visionroll.rollout.gates import required_measurements, stable_serves
 from visionroll.rollout.types import Event, Measurements, Step
@@ -39,7 +40,11 @@ def record(
     results = judge(analysis, status.stage, measurements, vs_stable=stable_serves(status))
     verdict: Verdict = overall(results)
     failed = status.failed_checks + (verdict == "fail")
-    inconclusive = status.inconclusive_checks + 1 if verdict == "inconclusive" else 0
+    # Evidence still accumulating is not a failure to measure, until the stage's duration + progressDeadline pass.
+    patience = stage_seconds(spec, status.stage) + parse_duration(spec.rollout.progress_deadline)
+    out_of_time = (elapsed(status.step_started_at, now) or 0.0) >= patience
+    counted = counts_as_inconclusive(results, out_of_time=out_of_time)
+    inconclusive = status.inconclusive_checks + 1 if counted else 0
     new = status.model_copy(
         update={
             "analysis": AnalysisRecord(time=stamp(now), gates=list(results), verdict=verdict),
@@ -52,7 +57,7 @@ def record(
     events: tuple[Event, ...] = ()
     if verdict == "fail":
         events = (Event("Warning", "AnalysisFailed", f"failed check {failed}/{analysis.failure_limit}: {text}"),)
-    elif verdict == "inconclusive":
+    elif counted:
         limit = analysis.inconclusive_limit
         events = (Event("Warning", "AnalysisInconclusive", f"inconclusive check {inconclusive}/{limit}: {text}"),)
     if failed >= analysis.failure_limit:

@@ -10,10 +10,16 @@ import pytest
 from support.rollout_sim import CAND, STABLE, make_spec
 from visionroll.api import VisionModelStatus
 from visionroll.metrics import PrometheusProvider
-from visionroll.rollout.stats import js_divergence
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-STATUS = VisionModelStatus(phase="Progressing", stable=STABLE, candidate=CAND, stage="shadow", strategy="shadow")
+STATUS = VisionModelStatus(
+    phase="Progressing",
+    stable=STABLE,
+    candidate=CAND,
+    stage="shadow",
+    strategy="shadow",
+    step_started_at="2024-05-01T11:58:30Z",  # 90 s before NOW
+)
 
 
 def _v(value: float, **labels: str) -> dict[str, Any]:
@@ -38,10 +44,12 @@ class Canned:
 
 
 ANSWERS = {
-    ("histogram_quantile", CAND.revision): [_v(0.120)],
-    ("histogram_quantile", STABLE.revision): [_v(0.100)],
-    ("request_duration_seconds_count", CAND.revision): [_v(400.4)],
-    ("request_duration_seconds_count", STABLE.revision): [_v(4000)],
+    ("request_duration_seconds_bucket", CAND.revision): [_v(200, le="0.1"), _v(396, le="0.25"), _v(400.4, le="+Inf")],
+    ("request_duration_seconds_bucket", STABLE.revision): [
+        _v(3000, le="0.1"),
+        _v(4000, le="0.25"),
+        _v(4000, le="+Inf"),
+    ],
     ('code!~"2.."', CAND.revision): [_v(8)],
     ("requests_total{", CAND.revision): [_v(400)],
     ("predictions_total", CAND.revision): [_v(300, **{"class": "1"}), _v(100, **{"class": "7"})],
@@ -54,48 +62,51 @@ ANSWERS = {
 }
 
 
-def _measure(client: Canned, **gates: Any) -> dict[str, Any]:
+def _measure(client: Canned, status: VisionModelStatus = STATUS, **gates: Any) -> dict[str, Any]:
     spec = make_spec("shadow", gates=gates or None, interval="5s")
     provider = PrometheusProvider(client, min_window_seconds=20)
-    ms = provider.measure(namespace="ns", visionmodel="digits", spec=spec, status=STATUS, now=NOW)
-    assert ms.window_seconds == 20 and ms.time == NOW
+    ms = provider.measure(namespace="ns", visionmodel="digits", spec=spec, status=status, now=NOW)
+    assert ms.time == NOW
     return {m.gate: m for m in ms.values}
 
 
 def test_measurements_from_canned_answers() -> None:
     client = Canned(ANSWERS)
     m = _measure(client)
-    assert (m["latencyP99"].value, m["latencyP99"].samples) == (pytest.approx(120.0), 400)
-    assert (m["latencyP99.stable"].value, m["latencyP99.stable"].samples) == (pytest.approx(100.0), 4000)
+    assert m["latency"].counts == {"0.1": 200, "0.25": 396, "+Inf": 400.4} and m["latency"].samples == 400
+    # p99 for display, interpolated like histogram_quantile: rank 396.4 of 400.4 is just past the 0.25 bound.
+    assert m["latency"].value == pytest.approx(250.0)
+    assert m["latency.stable"].samples == 4000
     assert (m["errorRate"].value, m["errorRate"].samples) == (pytest.approx(0.02), 400)
-    assert m["drift"].value == pytest.approx(js_divergence({"1": 3, "7": 1}, {"1": 1, "7": 1}))
-    assert m["drift"].samples == 400
+    assert m["predictions"].counts == {"1": 300, "7": 100} and m["predictions"].samples == 400
+    assert m["predictions.stable"].counts == {"1": 200, "7": 200}
     assert (m["agreement"].value, m["agreement"].samples) == (pytest.approx(0.95), 400)
     assert all(params == {"time": f"{NOW.timestamp():.3f}"} for _, params in client.asked)
-    assert all("[20s]" in q for q, _ in client.asked)
+    # Evidence accumulates over the stage: every window reaches back to stepStartedAt, 90 s before now.
+    assert all("[90s]" in q for q, _ in client.asked)
     assert len({q for q, _ in client.asked}) == len(client.asked)  # each query asked once per measure
+
+
+def test_a_stage_younger_than_the_minimum_window_reads_the_minimum() -> None:
+    client = Canned(ANSWERS)
+    _measure(client, STATUS.model_copy(update={"step_started_at": "2024-05-01T11:59:55Z"}))
+    assert all("[20s]" in q for q, _ in client.asked)
 
 
 def test_no_requests_means_no_data_not_zero_errors() -> None:
     m = _measure(Canned({}))
     assert m["errorRate"].value is None and m["errorRate"].samples == 0
-    assert m["latencyP99"].value is None and m["drift"].value is None and m["agreement"].value is None
+    assert m["latency"].value is None and m["predictions"].value is None and m["agreement"].value is None
 
 
-def test_nan_quantile_is_no_data() -> None:
-    m = _measure(Canned({("histogram_quantile", CAND.revision): [_v(float("nan"))]}))
-    assert m["latencyP99"].value is None
-
-
-def test_stable_without_predictions_makes_drift_an_error() -> None:
-    answers = {("predictions_total", CAND.revision): [_v(300, **{"class": "1"})]}
-    m = _measure(Canned(answers), drift={"max": 0.1})
-    assert m["drift"].error and m["drift"].samples == 300
+def test_nan_buckets_are_no_data() -> None:
+    m = _measure(Canned({("request_duration_seconds_bucket", CAND.revision): [_v(float("nan"), le="+Inf")]}))
+    assert m["latency"].value is None and m["latency"].samples == 0
 
 
 def test_a_failing_prometheus_gives_error_measurements_never_raises() -> None:
     m = _measure(Canned({}, fail=True))
-    assert set(m) == {"latencyP99", "latencyP99.stable", "errorRate", "drift", "agreement"}
+    assert set(m) == {"latency", "latency.stable", "errorRate", "predictions", "predictions.stable", "agreement"}
     assert all(x.error and "connection refused" in x.error and x.value is None for x in m.values())
 
 

@@ -43,7 +43,7 @@ def test_healthy_candidate_is_promoted_through_every_step() -> None:
     # The last step is 100%: the stable answers no client, so the comparisons with it do not apply there.
     assert {g.name for g in s.analysis.gates} == {"latencyP99", "errorRate"}
     shared = [d.status.analysis for d in result.decisions if d.status.analysis and d.status.weights.stable == 50]
-    assert {g.name for g in shared[-1].gates} == {"latencyP99", "latencyP99Ratio", "errorRate", "drift"}
+    assert {g.name for g in shared[-1].gates} == {"latencyP99", "latencyVsStable", "errorRate", "drift"}
 
 
 def test_step_waits_for_a_passing_analysis_after_the_duration() -> None:

@@ -22,7 +22,7 @@ def test_good_shadow_promotes_directly() -> None:
 
 
 def test_wrong_answers_with_http_200_are_rolled_back_by_agreement_and_drift() -> None:
-    wrong = script(agreement=(0.6, 500), drift=(0.35, 500))
+    wrong = script(agreement=(0.6, 500), predictions=(0.8, 500))
     result = run(make_spec("shadow"), stable_status(), measure=wrong)
     assert result.outcomes == [(0, "started"), (20, "rolled-back")]
     assert result.status.mirror_percent == 0 and result.status.phase == "RolledBack"

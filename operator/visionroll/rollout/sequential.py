@@ -1,0 +1,165 @@
+"""Anytime-valid bounds: confidence sequences that hold at every look at once, so checking every interval of a stage
+does not turn chance into a verdict. Plain Python, counts in, bounds out.
+
+- `binomial_bounds`: a confidence sequence for a proportion (Robbins' beta-binomial mixture). With `s` successes in
+  `n` trials and a Beta(a, b) prior, the mixture likelihood ratio against any fixed p,
+      M_n(p) = B(a + s, b + n - s) / B(a, b) / (p^s (1 - p)^(n - s)),
+  is a nonnegative martingale when p is the true rate, so by Ville's inequality P(ever M_n(p) >= 1/alpha) <= alpha.
+  The bounds are the p with M_n(p) < 1/alpha: they miss the true rate, at *any* of the looks, with probability at most
+  alpha. The prior only moves where the bounds are tightest; it is centred on the gate's threshold.
+- `cdf_band`: bounds on a histogram's cumulative shares P(L <= bucket bound), one binomial sequence per bound at
+  alpha / (number of bounds) (a union bound), made monotone.
+- `slower_share_bounds`: bounds on theta = P(X > Y) + P(X = Y) / 2 for a candidate request X and a stable request Y
+  (the Mann-Whitney probability), from both variants' CDF bands: theta only grows as X gets stochastically larger and
+  Y smaller, so the extreme distributions inside the bands give its extremes. Requests in the same bucket count as
+  ties, which keeps theta exactly 1/2 for identical latency distributions whatever the buckets.
+- `divergence_bounds`: bounds on the Jensen-Shannon divergence (bits) of two class distributions from both variants'
+  class counts. Each class's share gets a binomial sequence at alpha / (2 k) for k classes seen, and the divergence,
+  a sum of one jointly convex term per class, is bounded class by class over those boxes. The raw plug-in divergence is
+  never used: it is biased upward by about (k - 1) / (8 ln 2) (1/n1 + 1/n2), which for 1,000 classes swamps any
+  threshold; the bounds widen with k and shrink with both sample sizes instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+_STEPS = 48  # bisection steps: the bounds to ~1e-14
+
+
+def binomial_bounds(
+    successes: float, trials: float, *, alpha: float, prior_mean: float = 0.5, prior_strength: float = 2.0
+) -> tuple[float, float]:
+    """The (lower, upper) bounds of a proportion after `successes` out of `trials`, valid at every look at once with
+    probability 1 - alpha; (0, 1) with no trials. The Beta prior has mean `prior_mean` and a + b = `prior_strength`."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if not 0 < prior_mean < 1 or prior_strength <= 0:
+        raise ValueError(f"prior mean must be in (0, 1) and strength > 0, got {prior_mean}, {prior_strength}")
+    n = max(0.0, trials)
+    if n <= 0:
+        return 0.0, 1.0
+    s = min(n, max(0.0, successes))
+    a, b = prior_mean * prior_strength, (1 - prior_mean) * prior_strength
+    # log M_n(p) = log_mix - s log p - (n - s) log(1 - p); the bounds are where it crosses log(1/alpha).
+    log_mix = _log_beta(a + s, b + n - s) - _log_beta(a, b)
+    level = math.log(1 / alpha)
+
+    def outside(p: float) -> bool:
+        return log_mix - (s * math.log(p) if s else 0.0) - ((n - s) * math.log1p(-p) if n > s else 0.0) >= level
+
+    centre = s / n
+    lower = 0.0 if centre <= 0 or not outside(_tiny(centre)) else _cross(outside, _tiny(centre), centre)
+    upper = 1.0 if centre >= 1 or not outside(1 - _tiny(1 - centre)) else _cross(outside, 1 - _tiny(1 - centre), centre)
+    return lower, upper
+
+
+def cdf_band(cumulative: Sequence[float], total: float, *, alpha: float) -> tuple[list[float], list[float]]:
+    """Lower and upper bounds on P(L <= bound_i) for a histogram's cumulative counts (one per finite bucket bound,
+    ascending; `total` is the +Inf count), jointly valid at every look with probability 1 - alpha."""
+    each = alpha / max(1, len(cumulative))
+    lows, highs = [], []
+    for count in cumulative:
+        lo, hi = binomial_bounds(count, total, alpha=each)
+        lows.append(lo)
+        highs.append(hi)
+    # A CDF never decreases: a lower bound at b holds at every later bound, an upper bound at every earlier one.
+    for i in range(1, len(lows)):
+        lows[i] = max(lows[i], lows[i - 1])
+    for i in range(len(highs) - 2, -1, -1):
+        highs[i] = min(highs[i], highs[i + 1])
+    return lows, highs
+
+
+def slower_share(cand_cdf: Sequence[float], stable_cdf: Sequence[float]) -> float:
+    """theta = P(X > Y) + P(X = Y) / 2 over buckets, for CDFs given at the same bucket bounds (the last bucket, up to
+    +Inf, holds the rest)."""
+    x, y = _masses(cand_cdf), _masses(stable_cdf)
+    below, theta = 0.0, 0.0
+    for px, py in zip(x, y, strict=True):
+        theta += px * (below + py / 2)
+        below += py
+    return theta
+
+
+def slower_share_bounds(
+    cand: Sequence[float], cand_total: float, stable: Sequence[float], stable_total: float, *, alpha: float
+) -> tuple[float, float]:
+    """(lower, upper) bounds on theta from both variants' cumulative bucket counts, jointly valid with 1 - alpha."""
+    c_lo, c_hi = cdf_band(cand, cand_total, alpha=alpha / 2)
+    s_lo, s_hi = cdf_band(stable, stable_total, alpha=alpha / 2)
+    # Slowest candidate (lowest CDF) against fastest stable (highest CDF) gives the largest theta, and vice versa.
+    return slower_share(c_hi, s_lo), slower_share(c_lo, s_hi)
+
+
+def js_term(a: float, b: float) -> float:
+    """One class's share of the Jensen-Shannon divergence (bits) for shares a and b: jointly convex, 0 when a == b."""
+    m = (a + b) / 2
+    out = 0.0
+    if a > 0:
+        out += a / 2 * math.log2(a / m)
+    if b > 0:
+        out += b / 2 * math.log2(b / m)
+    return max(0.0, out)
+
+
+def divergence_bounds(
+    cand: Mapping[str, float], stable: Mapping[str, float], *, alpha: float
+) -> tuple[float, float, int]:
+    """(lower, upper) bounds on the Jensen-Shannon divergence (bits, at most 1) of two class distributions given as
+    counts per class, jointly valid at every look with probability 1 - alpha; and k, the classes seen."""
+    classes = sorted(c for c in set(cand) | set(stable) if cand.get(c, 0) > 0 or stable.get(c, 0) > 0)
+    n1, n2 = sum(max(0.0, v) for v in cand.values()), sum(max(0.0, v) for v in stable.values())
+    k = len(classes)
+    if k == 0 or n1 <= 0 or n2 <= 0:
+        return 0.0, 1.0, k
+    each = alpha / (2 * k)
+    prior = 1 / max(2, k)
+    lower = upper = 0.0
+    for c in classes:
+        p_lo, p_hi = binomial_bounds(cand.get(c, 0.0), n1, alpha=each, prior_mean=prior)
+        q_lo, q_hi = binomial_bounds(stable.get(c, 0.0), n2, alpha=each, prior_mean=prior)
+        # A convex term is largest at a corner of the box, smallest at the point nearest the diagonal a == b.
+        upper += max(js_term(p_lo, q_hi), js_term(p_hi, q_lo), js_term(p_lo, q_lo), js_term(p_hi, q_hi))
+        if p_hi < q_lo:
+            lower += js_term(p_hi, q_lo)
+        elif q_hi < p_lo:
+            lower += js_term(p_lo, q_hi)
+    return min(1.0, lower), min(1.0, upper), k
+
+
+def plug_in_bias(k: int, n1: float, n2: float) -> float:
+    """The expected Jensen-Shannon divergence (bits) of two samples of sizes n1, n2 from one distribution over k
+    classes: (k - 1) / (8 ln 2) (1/n1 + 1/n2). Shown next to the plug-in value so a reader sees why it is not used."""
+    if n1 <= 0 or n2 <= 0:
+        return 1.0
+    return (k - 1) / (8 * math.log(2)) * (1 / n1 + 1 / n2)
+
+
+def _masses(cdf: Sequence[float]) -> list[float]:
+    out, prev = [], 0.0
+    for value in cdf:
+        out.append(max(0.0, value - prev))
+        prev = max(prev, value)
+    out.append(max(0.0, 1 - prev))
+    return out
+
+
+def _log_beta(a: float, b: float) -> float:
+    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+
+
+def _tiny(x: float) -> float:
+    return min(x, 1e-12) if x > 0 else 1e-12
+
+
+def _cross(outside: Callable[[float], bool], out: float, inside: float) -> float:
+    """Bisect between a point outside the bounds and one inside; the boundary point (inside side)."""
+    for _ in range(_STEPS):
+        mid = (out + inside) / 2
+        if outside(mid):
+            out = mid
+        else:
+            inside = mid
+    return inside
