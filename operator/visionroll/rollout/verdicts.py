@@ -9,6 +9,7 @@ measurement, a failed query, no data or fewer than `minSamples` samples is incon
 from __future__ import annotations
 
 import math
+
 from visionroll.api import GateResult
 from visionroll.api.status import Verdict
 from visionroll.rollout.sequential import (
