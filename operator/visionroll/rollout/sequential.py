@@ -25,7 +25,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 
-_STEPS = 48  # bisection steps: the bounds to ~1e-14
+_STEPS = 200  # at most, to find a bound (Newton converges in far fewer)
+_EDGE = 1e-12  # the bounds are searched in [_EDGE, 1 - _EDGE]
 
 
 def binomial_bounds(
@@ -46,12 +47,25 @@ def binomial_bounds(
     log_mix = _log_beta(a + s, b + n - s) - _log_beta(a, b)
     level = math.log(1 / alpha)
 
-    def outside(p: float) -> bool:
-        return log_mix - (s * math.log(p) if s else 0.0) - ((n - s) * math.log1p(-p) if n > s else 0.0) >= level
+    def excess(p: float) -> tuple[float, float]:
+        """log M_n(p) - log(1/alpha) and its derivative in p; convex in p, least at p = s / n."""
+        value = log_mix - (s * math.log(p) if s else 0.0) - ((n - s) * math.log1p(-p) if n > s else 0.0) - level
+        return value, -s / p + (n - s) / (1 - p)
 
     centre = s / n
-    lower = 0.0 if centre <= 0 or not outside(_tiny(centre)) else _cross(outside, _tiny(centre), centre)
-    upper = 1.0 if centre >= 1 or not outside(1 - _tiny(1 - centre)) else _cross(outside, 1 - _tiny(1 - centre), centre)
+    # A first guess a little wider than a normal interval: it is usually just outside, which brackets the bound.
+    spread = math.sqrt(2 * (level + math.log(n + 1)) * max(centre * (1 - centre), 1 / n) / n)
+    lower = upper = 0.0
+    if centre <= 0 or excess(_EDGE)[0] < 0:
+        lower = 0.0
+    else:
+        guess = max(_EDGE, centre - spread)
+        lower = _root(excess, guess, centre) if excess(guess)[0] >= 0 else _root(excess, _EDGE, guess)
+    if centre >= 1 or excess(1 - _EDGE)[0] < 0:
+        upper = 1.0
+    else:
+        guess = min(1 - _EDGE, centre + spread)
+        upper = _root(excess, guess, centre) if excess(guess)[0] >= 0 else _root(excess, 1 - _EDGE, guess)
     return lower, upper
 
 
@@ -60,8 +74,11 @@ def cdf_band(cumulative: Sequence[float], total: float, *, alpha: float) -> tupl
     ascending; `total` is the +Inf count), jointly valid at every look with probability 1 - alpha."""
     each = alpha / max(1, len(cumulative))
     lows, highs = [], []
+    known: dict[float, tuple[float, float]] = {}  # bounds with equal counts (empty or full buckets) share bounds
     for count in cumulative:
-        lo, hi = binomial_bounds(count, total, alpha=each)
+        if count not in known:
+            known[count] = binomial_bounds(count, total, alpha=each)
+        lo, hi = known[count]
         lows.append(lo)
         highs.append(hi)
     # A CDF never decreases: a lower bound at b holds at every later bound, an upper bound at every earlier one.
@@ -150,16 +167,20 @@ def _log_beta(a: float, b: float) -> float:
     return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
 
 
-def _tiny(x: float) -> float:
-    return min(x, 1e-12) if x > 0 else 1e-12
-
-
-def _cross(outside: Callable[[float], bool], out: float, inside: float) -> float:
-    """Bisect between a point outside the bounds and one inside; the boundary point (inside side)."""
+def _root(excess: Callable[[float], tuple[float, float]], out: float, inside: float) -> float:
+    """Where the convex `excess` crosses 0, between `out` (excess >= 0) and `inside` (excess < 0). A Newton step from
+    the outside of a convex function never passes its root, so it converges from that side; a step that would leave
+    the bracket (rounding) becomes a bisection."""
+    value, slope = excess(out)
     for _ in range(_STEPS):
-        mid = (out + inside) / 2
-        if outside(mid):
-            out = mid
+        if value < 1e-9 or abs(out - inside) < 1e-13:
+            break
+        step = out - value / slope if slope != 0 else (out + inside) / 2
+        if not min(out, inside) < step < max(out, inside):
+            step = (out + inside) / 2
+        at, at_slope = excess(step)
+        if at >= 0:
+            out, value, slope = step, at, at_slope
         else:
-            inside = mid
-    return inside
+            inside = step
+    return out

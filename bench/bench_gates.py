@@ -1,0 +1,426 @@
+"""Four judges side by side on thousands of simulated canaries with known truth, through the real rollout core.
+
+Every rollout runs the real `step` (measure when an analysis is due, then `decide`: `judge`, the failure and
+inconclusive counters, the stage clock) from `tests/support/rollout_sim.tick`, ticking every analysis interval. Only
+the traffic is simulated: each interval, Poisson requests at the current weights of 100 req/s, binomial errors,
+latencies drawn into the router's histogram buckets (lognormal, median 20 ms, sigma 0.3), and, for the candidate's
+requests, paired copies to stable (`--paired` share) whose top-1 agrees with the stable's at the scenario's rate.
+
+The judges:
+- `sequential`: the gates of this repository (errorRate max 0.01, latency vs stable, agreement min 0.97 on paired
+  copies), evidence accumulated over each stage, anytime-valid bounds.
+- `fixed-window` (baseline): the gates before #15, re-implemented faithfully in `baseline_verdict`: each analysis
+  judges the last 120 s window alone (the chart's default analysisWindowSeconds), minSamples 30, errorRate fails when
+  the one-sided 95% Wilson lower bound is above max, latency fails when the candidate median is above 1.2 x stable's
+  + 2 ms, and agreement is not judged on a canary (refused before paired copies).
+- `flagger`: each 10 s interval checks 60 s point estimates (error rate <= 1%, p99 <= 1.25 x the healthy p99,
+  agreement >= 0.97); 5 consecutive failing intervals roll back (Flagger's interval x threshold).
+- `kayenta`: Mann-Whitney U on the per-interval series since the stage began (error rate and median latency,
+  candidate vs stable), one-sided at 95%, with Kayenta's allowed-increase tolerance (half the error limit, 20% of
+  stable's median); agreement has no stable series, so a sign test of the per-interval disagreement against 3%; a
+  metric fails when significantly worse by more than its tolerance; any failing metric fails the analysis.
+The three comparison judges reach the real core as one custom gate whose value is their verdict (0 pass, 1 fail,
+no data for inconclusive), so the counters, limits and stage clock are the real ones for all four.
+
+Scenarios (5% canary step first; steps 5/25/50/100, 2 min each, interval 10 s, failureLimit 2, inconclusiveLimit 3,
+progressDeadline 30 min): healthy (agreement 0.99, error rate 0.5%, equal latency), class swap (20% of answers
+wrong, agreement 0.79, same class mix), errors (2% = twice the limit), slow (+50% latency).
+
+    .venv/bin/python bench/bench_gates.py                  # 300 rollouts per scenario and judge, ~90 s on 2 cores
+    .venv/bin/python bench/bench_gates.py --rollouts 2000 --paired 0.25
+
+Measured on the 2-core development machine (default options: 300 rollouts per cell, paired 0.5, seed 1):
+    300 rollouts per cell, paired share 0.5, seed 1, 57 s
+    scenario       judge         rolled back  promoted  stuck  median s  median requests  <= 5 min
+    ----------------------------------------------------------------------------------------------
+    healthy        fixed-window         2.7%     97.3%   0.0%       480            21613
+    healthy        sequential           0.0%    100.0%   0.0%       870            24385
+    healthy        flagger             13.3%     86.7%   0.0%       480            21616
+    healthy        kayenta              1.0%     99.0%   0.0%       480            21609
+    class swap     fixed-window         2.0%     98.0%   0.0%        25              139      2.0%
+    class swap     sequential         100.0%      0.0%   0.0%        30              152    100.0%
+    class swap     flagger            100.0%      0.0%   0.0%        60              300    100.0%
+    class swap     kayenta            100.0%      0.0%   0.0%        60              300    100.0%
+    errors 2x      fixed-window       100.0%      0.0%   0.0%        60              321    100.0%
+    errors 2x      sequential         100.0%      0.0%   0.0%       250             1242     61.0%
+    errors 2x      flagger            100.0%      0.0%   0.0%        60              321    100.0%
+    errors 2x      kayenta            100.0%      0.0%   0.0%       160             1530    100.0%
+    latency +50%   fixed-window       100.0%      0.0%   0.0%        20               99    100.0%
+    latency +50%   sequential         100.0%      0.0%   0.0%        30              154    100.0%
+    latency +50%   flagger            100.0%      0.0%   0.0%        60              302    100.0%
+    latency +50%   kayenta            100.0%      0.0%   0.0%        40              199    100.0%
+
+- false rollbacks of healthy candidates: sequential 0.0% (target <= 1%: met); fixed-window 2.7%, Flagger 13.3%.
+- class swap on the 5% canary at 100 req/s: sequential catches 100% within 5 minutes (median 30 s, 152 candidate
+  requests; target >= 99%: met). The fixed-window gates never judge agreement on a canary: their 2% "detections"
+  are their chance rollbacks of any candidate.
+- median requests to detect, sequential vs fixed-window: class swap 152 vs never (met); twice the error limit 1,242
+  vs 321 and +50% latency 154 vs 99 (target "2x fewer": not met; the anytime-valid bounds pay for never rolling
+  back a healthy candidate by chance with ~4x and ~1.5x the requests). A healthy candidate is promoted after a median
+  870 s instead of 480 s: at 0.5% errors against a 1% limit, the 5% step waits for ~4,000 requests of proof.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing import Pool
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from support.rollout_sim import STABLE, stable_status, tick  # noqa: E402
+from visionroll.api import VisionModelSpec, VisionModelStatus  # noqa: E402
+from visionroll.rollout import gates as g  # noqa: E402
+from visionroll.rollout.stats import wilson_interval, z_quantile  # noqa: E402
+from visionroll.rollout.types import Measurement, Measurements  # noqa: E402
+from visionroll_serving.router.metrics import LATENCY_BUCKETS  # noqa: E402
+
+RPS = 100.0
+INTERVAL = 10.0
+HORIZON = 3600.0  # a rollout still running after an hour counts as stuck
+MEDIAN_MS, SIGMA = 20.0, 0.3
+ERROR_MAX, AGREEMENT_MIN = 0.01, 0.97
+JUDGES = ("fixed-window", "sequential", "flagger", "kayenta")
+MIN_SAMPLES = 30  # per gate: over the stage (sequential) or the window (fixed-window)
+
+
+@dataclass(frozen=True)
+class Truth:
+    name: str
+    error: float = 0.005
+    agreement: float = 0.99
+    slowdown: float = 1.0
+    healthy: bool = False
+
+
+SCENARIOS = (
+    Truth("healthy", healthy=True),
+    Truth("class swap", agreement=0.79),
+    Truth("errors 2x", error=0.02),
+    Truth("latency +50%", slowdown=1.5),
+)
+STABLE_ERROR = 0.005
+
+
+def _spec(gates: dict[str, Any], min_samples: int) -> VisionModelSpec:
+    return VisionModelSpec.model_validate(
+        {
+            "model": {"name": "digits", "version": "2.0", "storageUri": "https://example.com/d.mar"},
+            "rollout": {
+                "strategy": "canary",
+                "canary": {"steps": [5, 25, 50, 100], "stepDuration": "2m"},
+                "progressDeadline": "30m",
+                "analysis": {
+                    "interval": "10s",
+                    "minSamples": min_samples,
+                    "failureLimit": 2,
+                    "inconclusiveLimit": 3,
+                    "gates": gates,
+                },
+            },
+        }
+    )
+
+
+def sequential_spec(paired: float) -> VisionModelSpec:
+    gates = {
+        "errorRate": {"max": ERROR_MAX},
+        "latencyP99": {"maxRatioToStable": 1.2},
+        "agreement": {"min": AGREEMENT_MIN, "pairedPercent": paired * 100},
+    }
+    return _spec(gates, MIN_SAMPLES)
+
+
+def verdict_spec() -> VisionModelSpec:
+    return _spec({"custom": [{"name": "judge", "query": "bench", "max": 0.5}]}, 1)
+
+
+def _sign_test_worse(values: list[float], tolerance: float) -> bool:
+    """One-sided sign test at 95%: more windows above `tolerance` than a coin would give."""
+    above = sum(v > tolerance for v in values)
+    tail = sum(math.comb(len(values), k) for k in range(above, len(values) + 1)) / 2 ** len(values)
+    return bool(tail < 0.05)
+
+
+@dataclass
+class Window:
+    """One interval of traffic at fixed weights."""
+
+    cand: int = 0
+    cand_errors: int = 0
+    cand_buckets: np.ndarray = field(default_factory=lambda: np.zeros(len(LATENCY_BUCKETS) + 1))
+    stable: int = 0
+    stable_errors: int = 0
+    stable_buckets: np.ndarray = field(default_factory=lambda: np.zeros(len(LATENCY_BUCKETS) + 1))
+    compared: int = 0
+    agreed: int = 0
+
+    def __add__(self, other: Window) -> Window:
+        return Window(
+            self.cand + other.cand,
+            self.cand_errors + other.cand_errors,
+            self.cand_buckets + other.cand_buckets,
+            self.stable + other.stable,
+            self.stable_errors + other.stable_errors,
+            self.stable_buckets + other.stable_buckets,
+            self.compared + other.compared,
+            self.agreed + other.agreed,
+        )
+
+
+def _bucket_probabilities(median_ms: float) -> np.ndarray:
+    cdf = [0.5 * (1 + math.erf(math.log(b * 1000 / median_ms) / (SIGMA * math.sqrt(2)))) for b in LATENCY_BUCKETS]
+    return np.diff(np.array([0.0, *cdf, 1.0]))
+
+
+class Traffic:
+    def __init__(self, truth: Truth, paired: float, rng: np.random.Generator) -> None:
+        self.truth, self.paired, self.rng = truth, paired, rng
+        self.cand_p = _bucket_probabilities(MEDIAN_MS * truth.slowdown)
+        self.stable_p = _bucket_probabilities(MEDIAN_MS)
+
+    def draw(self, weight: float, seconds: float) -> Window:
+        r = self.rng
+        nc = int(r.poisson(RPS * weight / 100 * seconds))
+        ns = int(r.poisson(RPS * (100 - weight) / 100 * seconds))
+        compared = int(r.binomial(nc, self.paired)) if ns or weight < 100 else 0
+        return Window(
+            nc,
+            int(r.binomial(nc, self.truth.error)),
+            r.multinomial(nc, self.cand_p).astype(float),
+            ns,
+            int(r.binomial(ns, STABLE_ERROR)),
+            r.multinomial(ns, self.stable_p).astype(float),
+            compared,
+            int(r.binomial(compared, self.truth.agreement)),
+        )
+
+
+def _cumulative(buckets: np.ndarray) -> dict[str, float]:
+    running = np.cumsum(buckets)
+    out = {f"{b:g}": float(c) for b, c in zip(LATENCY_BUCKETS, running[:-1], strict=True)}
+    out["+Inf"] = float(running[-1])
+    return out
+
+
+def _median_ms(buckets: np.ndarray) -> float | None:
+    total = buckets.sum()
+    if total <= 0:
+        return None
+    running, prev_b, prev_c = np.cumsum(buckets), 0.0, 0.0
+    for b, c in zip(LATENCY_BUCKETS, running[:-1], strict=True):
+        if c >= total / 2:
+            return float((prev_b + (b - prev_b) * ((total / 2 - prev_c) / max(c - prev_c, 1e-9))) * 1000)
+        prev_b, prev_c = b, c
+    return float(LATENCY_BUCKETS[-1] * 1000)
+
+
+def _p99_ms(buckets: np.ndarray) -> float | None:
+    total = buckets.sum()
+    if total <= 0:
+        return None
+    running = np.cumsum(buckets)
+    for b, c in zip(LATENCY_BUCKETS, running[:-1], strict=True):
+        if c >= 0.99 * total:
+            return float(b * 1000)
+    return float(LATENCY_BUCKETS[-1] * 1000)
+
+
+# --- the four judges: each maps the stage's history of windows to what `measure` returns ---
+
+
+def sequential_measurements(names: tuple[str, ...], stage: list[Window]) -> list[Measurement]:
+    w = sum(stage, Window())
+    table = {
+        g.LATENCY: Measurement(g.LATENCY, None, w.cand, counts=_cumulative(w.cand_buckets)),
+        g.LATENCY_STABLE: Measurement(g.LATENCY_STABLE, None, w.stable, counts=_cumulative(w.stable_buckets)),
+        g.ERROR_RATE: Measurement(g.ERROR_RATE, w.cand_errors / w.cand if w.cand else None, w.cand),
+        g.AGREEMENT: Measurement(g.AGREEMENT, w.agreed / w.compared if w.compared else None, w.compared),
+    }
+    return [table[n] for n in names]
+
+
+def baseline_verdict(stage: list[Window]) -> float | None:
+    """The fixed-window judge before #15: the last 120 s alone, minSamples 200; 1 fail, 0 pass, None inconclusive."""
+    w = sum(stage[-12:], Window())
+    vs_stable = stage[-1].stable > 0  # at the 100% step only the candidate's own gates judge
+    if w.cand < MIN_SAMPLES or (vs_stable and w.stable < MIN_SAMPLES):
+        return None
+    low, _ = wilson_interval(w.cand_errors, w.cand, z=z_quantile(0.95))
+    failed = low > ERROR_MAX
+    if vs_stable:
+        cand_median, stable_median = _median_ms(w.cand_buckets), _median_ms(w.stable_buckets)
+        assert cand_median is not None and stable_median is not None
+        failed = failed or cand_median > 1.2 * stable_median + 2.0
+    return 1.0 if failed else 0.0
+
+
+@dataclass
+class Consecutive:
+    """Flagger keeps the count of consecutive failing intervals; the bench keeps it per rollout."""
+
+    failing: int = 0
+
+
+def flagger_verdict(stage: list[Window], state: Consecutive) -> float | None:
+    w = sum(stage[-6:], Window())
+    if w.cand == 0:
+        return None
+    healthy_p99 = MEDIAN_MS * math.exp(2.326 * SIGMA)
+    p99 = _p99_ms(w.cand_buckets)
+    bad = (
+        w.cand_errors / w.cand > ERROR_MAX
+        or (p99 is not None and p99 > 1.25 * healthy_p99)
+        or (w.compared > 0 and w.agreed / w.compared < AGREEMENT_MIN)
+    )
+    state.failing = state.failing + 1 if bad else 0
+    return 1.0 if state.failing >= 5 else 0.0
+
+
+def _mann_whitney_worse(cand: list[float], base: list[float], tolerance: float) -> bool:
+    """One-sided U test at 95% that candidate values exceed baseline values + tolerance (normal approximation)."""
+    shifted = [c - tolerance for c in cand]
+    n1, n2 = len(shifted), len(base)
+    u = sum(1.0 if x > y else 0.5 if x == y else 0.0 for x in shifted for y in base)
+    mean, sd = n1 * n2 / 2, math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12)
+    return sd > 0 and (u - mean) / sd > z_quantile(0.95)
+
+
+def kayenta_verdict(stage: list[Window]) -> float | None:
+    if stage and stage[-1].stable == 0:  # the 100% step: nothing to compare with, the error rate against its limit
+        rates = [w.cand_errors / w.cand for w in stage if w.cand > 0]
+        return None if len(rates) < 3 else 1.0 if _sign_test_worse(rates, ERROR_MAX) else 0.0
+    windows = [w for w in stage if w.cand > 0 and w.stable > 0]
+    if len(windows) < 3:
+        return None
+    err_c = [w.cand_errors / w.cand for w in windows]
+    err_s = [w.stable_errors / w.stable for w in windows]
+    lat_c = [m for w in windows if (m := _median_ms(w.cand_buckets)) is not None]
+    lat_s = [m for w in windows if (m := _median_ms(w.stable_buckets)) is not None]
+    disagree = [1 - w.agreed / w.compared for w in windows if w.compared > 0]
+    failed = (
+        _mann_whitney_worse(err_c, err_s, ERROR_MAX / 2)
+        or _mann_whitney_worse(lat_c, lat_s, 0.2 * statistics.median(lat_s))
+        or (len(disagree) >= 3 and _sign_test_worse(disagree, 1 - AGREEMENT_MIN))
+    )
+    return 1.0 if failed else 0.0
+
+
+# --- one rollout ---
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str  # promoted | rolled-back | stuck
+    seconds: float  # from the candidate's first traffic to the end
+    requests: int  # candidate requests until the end
+
+
+def one_rollout(judge: str, truth: Truth, paired: float, seed: int) -> Outcome:
+    rng = np.random.default_rng(seed)
+    traffic = Traffic(truth, paired, rng)
+    spec = sequential_spec(paired) if judge == "sequential" else verdict_spec()
+    status: VisionModelStatus = stable_status()
+    stage: list[Window] = []
+    stage_key: str | None = None
+    consecutive = Consecutive()
+    requests = 0
+    first: float | None = None
+    t = 0.0
+
+    def measure(spec: VisionModelSpec, status: VisionModelStatus, now: Any) -> Measurements:
+        if judge == "sequential":
+            names = g.required_measurements(spec.rollout.analysis, status.stage, vs_stable=g.stable_serves(status))
+            return Measurements(time=now, window_seconds=INTERVAL, values=tuple(sequential_measurements(names, stage)))
+        verdicts: dict[str, Callable[[], float | None]] = {
+            "fixed-window": lambda: baseline_verdict(stage),
+            "flagger": lambda: flagger_verdict(stage, consecutive),
+            "kayenta": lambda: kayenta_verdict(stage),
+        }
+        value = verdicts[judge]()
+        return Measurements(
+            time=now,
+            window_seconds=INTERVAL,
+            values=(Measurement(g.custom("judge"), value, 1 if value is not None else 0),),
+        )
+
+    while t <= HORIZON:
+        if status.step_started_at is not None and status.candidate is not None:
+            if status.step_started_at != stage_key:
+                stage, stage_key, consecutive = [], status.step_started_at, Consecutive()
+            window = traffic.draw(status.weights.candidate, INTERVAL)
+            stage.append(window)
+            requests += window.cand
+            first = t - INTERVAL if first is None else first
+        decision = tick(spec, status, t, measure=measure)
+        status = decision.status
+        if decision.outcome in ("promoted", "rolled-back"):
+            return Outcome(decision.outcome, t - (first or 0.0), requests)
+        if status.candidate is None and status.stable is not None and status.stable.revision != STABLE.revision:
+            return Outcome("promoted", t - (first or 0.0), requests)
+        t += INTERVAL
+    return Outcome("stuck", t - (first or 0.0), requests)
+
+
+def _run(args: tuple[str, Truth, float, int]) -> tuple[str, str, Outcome]:
+    judge, truth, paired, seed = args
+    return judge, truth.name, one_rollout(judge, truth, paired, seed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rollouts", type=int, default=300, help="rollouts per scenario and judge")
+    parser.add_argument("--paired", type=float, default=0.5, help="share of candidate requests copied to stable")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    if not 0 < args.paired <= 1 or args.rollouts < 1:
+        parser.error("--paired must be in (0, 1] and --rollouts at least 1")
+    jobs = [
+        (judge, truth, args.paired, args.seed * 1_000_003 + i * 7919 + k)
+        for judge in JUDGES
+        for k, truth in enumerate(SCENARIOS)
+        for i in range(args.rollouts)
+    ]
+    started = time.monotonic()
+    with Pool(args.workers) as pool:
+        results = pool.map(_run, jobs, chunksize=16)
+    elapsed = time.monotonic() - started
+    print(f"{args.rollouts} rollouts per cell, paired share {args.paired:g}, seed {args.seed}, {elapsed:.0f} s")
+    print(_table(results))
+
+
+def _table(results: list[tuple[str, str, Outcome]]) -> str:
+    header = f"{'scenario':<14} {'judge':<13} {'rolled back':>11} {'promoted':>9} {'stuck':>6} " + (
+        f"{'median s':>9} {'median requests':>16} {'<= 5 min':>9}"
+    )
+    lines = [header, "-" * len(header)]
+    for truth in SCENARIOS:
+        for judge in JUDGES:
+            cell = [o for j, s, o in results if j == judge and s == truth.name]
+            back = [o for o in cell if o.outcome == "rolled-back"]
+            promoted = sum(o.outcome == "promoted" for o in cell)
+            stuck = sum(o.outcome == "stuck" for o in cell)
+            # Healthy: time and requests to promotion; failing: time and requests to the rollback (detection).
+            timed = [o for o in cell if o.outcome == "promoted"] if truth.healthy else back
+            median_s = f"{statistics.median(o.seconds for o in timed):.0f}" if timed else "-"
+            median_n = f"{statistics.median(o.requests for o in timed):.0f}" if timed else "-"
+            fast = f"{sum(o.seconds <= 300 for o in back) / len(cell):.1%}" if not truth.healthy else ""
+            lines.append(
+                f"{truth.name:<14} {judge:<13} {len(back) / len(cell):>11.1%} {promoted / len(cell):>9.1%} "
+                f"{stuck / len(cell):>6.1%} {median_s:>9} {median_n:>16} {fast:>9}".rstrip()
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
