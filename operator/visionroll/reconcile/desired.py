@@ -112,6 +112,9 @@ def build(
             metadata=functools.partial(metadata, owner),
             front_service=functools.partial(front_service, owner),
             mirror_percent=status.mirror_percent,
+            paired_percent=spec.rollout.analysis.gates.agreement.paired_percent
+            if spec.rollout.analysis.gates.agreement
+            else 0,
             sticky_header=spec.traffic.sticky_header or DEFAULT_STICKY_HEADER,
             router_image=settings.router_image,
             pod_security_context=pod_security_context(),

@@ -45,6 +45,9 @@ class TrafficPlan:
     """`front_service(selector=..., target_port=..., metrics_port=None)`: the client-facing Service `<visionmodel>`."""
     mirror_percent: int = 0
     """Percent of live traffic copied to the candidate (shadow); clients never see those answers."""
+    paired_percent: float = 0
+    """Percent of candidate-routed requests copied to stable to compare the top-1 answers on the same input
+    (`spec.rollout.analysis.gates.agreement.pairedPercent`); copies are made only while both variants serve clients."""
     sticky_header: str = DEFAULT_STICKY_HEADER
     router_image: str = ""
     pod_security_context: dict[str, Any] = field(default_factory=dict)

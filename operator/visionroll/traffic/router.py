@@ -55,8 +55,18 @@ def routing_config(plan: TrafficPlan) -> dict[str, Any]:
         "model": plan.model,
         "variants": variants,
         "shadow": shadow,
+        "paired": _paired(plan),
         "stickyHeader": plan.sticky_header,
     }
+
+
+def _paired(plan: TrafficPlan) -> dict[str, float] | None:
+    """Paired copies while stable and candidate both answer clients (canary, split): at a candidate weight of 100
+    stable answers no client, and comparisons with it do not apply (rollout/gates.py)."""
+    stable, candidate = plan.backend("stable"), plan.backend("candidate")
+    if plan.paired_percent <= 0 or stable is None or candidate is None or not (stable.weight and candidate.weight):
+        return None
+    return {"candidatePercent": plan.paired_percent, "stablePercent": 0}
 
 
 def _pod_labels(plan: TrafficPlan) -> dict[str, str]:

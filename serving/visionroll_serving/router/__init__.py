@@ -1,7 +1,8 @@
-"""The traffic router: weighted split, sticky sessions and shadow mirroring in front of TorchServe variants.
+"""The traffic router: weighted split, sticky sessions, shadow mirroring and paired copies in front of TorchServe
+variants, and ground-truth feedback.
 
-Layout: `config` (router.json, parsed and validated, pure), `routing` (which variant serves a request, pure),
-`answers` (top-1 of a handler answer, pure), `metrics` (Prometheus series of docs/contracts.md), `shadow`
-(bounded mirroring and agreement), `app` (the aiohttp server), `sources` (hot reload from a file or a ConfigMap),
-`__main__` (the command line).
+Layout: `config` (router.json, parsed and validated, pure), `routing` (which variant serves a request and which gets
+a copy, pure), `answers` (top-1 of a handler answer, pure), `metrics` (Prometheus series of docs/contracts.md),
+`copies` (bounded shadow and paired copies, and agreement), `feedback` (request ids, the bounded answer log, feedback
+bodies), `app` (the aiohttp server), `sources` (hot reload from a file or a ConfigMap), `__main__` (the command line).
 """

@@ -36,8 +36,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--max-body-bytes", type=int, default=Settings.max_body_bytes)
     parser.add_argument("--upstream-timeout", type=float, default=Settings.upstream_timeout)
-    parser.add_argument("--shadow-queue", type=int, default=Settings.shadow_queue)
-    parser.add_argument("--shadow-concurrency", type=int, default=Settings.shadow_concurrency)
+    parser.add_argument("--shadow-queue", type=int, default=Settings.shadow_queue, help="copies queued")
+    parser.add_argument(
+        "--shadow-concurrency", type=int, default=Settings.shadow_concurrency, help="copies (shadow, paired) in flight"
+    )
+    parser.add_argument("--feedback-ttl", type=float, default=Settings.feedback_ttl, help="seconds an answer is kept")
+    parser.add_argument("--feedback-entries", type=int, default=Settings.feedback_entries, help="answers kept at most")
+    parser.add_argument("--feedback-bytes", type=int, default=Settings.feedback_bytes, help="their memory at most")
+    parser.add_argument(
+        "--feedback-classes", type=int, default=Settings.feedback_classes, help="distinct true classes counted"
+    )
     parser.add_argument("--shutdown-timeout", type=float, default=10.0)
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
@@ -49,6 +57,10 @@ async def serve(args: argparse.Namespace) -> None:
         upstream_timeout=args.upstream_timeout,
         shadow_queue=args.shadow_queue,
         shadow_concurrency=args.shadow_concurrency,
+        feedback_ttl=args.feedback_ttl,
+        feedback_entries=args.feedback_entries,
+        feedback_bytes=args.feedback_bytes,
+        feedback_classes=args.feedback_classes,
     )
     resolve = parse_resolve(args.resolve)
     router = Router(settings, RouterMetrics())
@@ -89,7 +101,7 @@ async def serve(args: argparse.Namespace) -> None:
     log.info("shutting down: finishing requests in flight (up to %.0fs)", args.shutdown_timeout)
     await source.stop()
     await runner.cleanup()  # stops accepting, waits for handlers in flight
-    await router.stop()  # drains the shadow queue briefly, closes the upstream pool
+    await router.stop()  # drains the copy queue briefly, closes the upstream pool
     await metrics_runner.cleanup()
     log.info("stopped")
 

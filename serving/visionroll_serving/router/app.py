@@ -1,10 +1,10 @@
-"""The router's HTTP side: POST /predictions/{model} forwarded to one variant (and maybe mirrored), health probes,
-and a separate metrics app.
+"""The router's HTTP side: POST /predictions/{model} forwarded to one variant (and maybe copied to the other),
+POST /feedback for labels that arrive later, health probes, and a separate metrics app.
 
 Why aiohttp: one event loop serves clients and talks to upstreams with a keep-alive pool, with no thread per
 request; mirroring is just more tasks on the same loop behind a bounded queue; it is already a dependency; and
-the router stays free of torch. The per-request work is a prefix check of the body (router/inputs.py), a few dict
-look-ups, one JSON parse of a ~200-byte answer and four metric updates.
+the router stays free of torch. The per-request work is a prefix check of the body (router/inputs.py), a request id,
+a few dict look-ups, one JSON parse of a ~200-byte answer, four metric updates and one entry in the answer log.
 
 Outcomes (docs/contracts.md): what the router refuses itself (no config, unknown model, too large, not an image) is
 answered before any variant is picked and recorded in no variant's series; every upstream answer is recorded under
@@ -24,11 +24,19 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from visionroll_serving.router.answers import TopOne, error_body, top_one
-from visionroll_serving.router.config import RouterConfig
+from visionroll_serving.router.config import RouterConfig, Variant
+from visionroll_serving.router.copies import CopyJob, CopyQueue
+from visionroll_serving.router.feedback import (
+    MAX_FEEDBACK_BYTES,
+    REQUEST_ID_HEADER,
+    AnswerLog,
+    FeedbackError,
+    parse_feedback,
+    request_id,
+)
 from visionroll_serving.router.inputs import refusal
-from visionroll_serving.router.metrics import UNREACHABLE, RouterMetrics
+from visionroll_serving.router.metrics import UNREACHABLE, RouterMetrics, VariantSeries
 from visionroll_serving.router.routing import Picker
-from visionroll_serving.router.shadow import ShadowJob, ShadowMirror
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +49,17 @@ class Settings:
     max_body_bytes: int = 1 << 20
     upstream_timeout: float = 10.0
     connect_timeout: float = 2.0
-    shadow_queue: int = 1000
-    shadow_concurrency: int = 16
+    shadow_queue: int = 1000  # copies (shadow and paired) waiting to be sent
+    shadow_concurrency: int = 16  # copies in flight
     max_connections: int = 256
+    feedback_ttl: float = 3600.0  # seconds an answer can be labelled
+    feedback_entries: int = 200_000  # answers remembered at most
+    feedback_bytes: int = 64 << 20  # their memory at most (router/feedback.py's estimate)
+    feedback_classes: int = 1000  # distinct true classes counted at most (bounds the series)
 
 
-def error(status: int, message: str, **headers: str) -> web.Response:
-    return web.json_response({"error": message, "code": status}, status=status, headers=headers or None)
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message, "code": status}, status=status, headers=headers)
 
 
 class Router:
@@ -59,8 +71,11 @@ class Router:
         self.picker: Picker | None = None
         self.config_origin = ""
         self._session: aiohttp.ClientSession | None = None
-        self.shadow = ShadowMirror(
-            self._send_shadow, queue_size=settings.shadow_queue, concurrency=settings.shadow_concurrency
+        self.copies = CopyQueue(
+            self._send_copy, queue_size=settings.shadow_queue, concurrency=settings.shadow_concurrency
+        )
+        self.answers: AnswerLog[VariantSeries] = AnswerLog(
+            ttl=settings.feedback_ttl, max_entries=settings.feedback_entries, max_bytes=settings.feedback_bytes
         )
         # Built once: every live and mirrored request uses it.
         self._timeout = aiohttp.ClientTimeout(total=settings.upstream_timeout, sock_connect=settings.connect_timeout)
@@ -75,7 +90,9 @@ class Router:
         self.picker = Picker(config)
         self.config_origin = origin
         weights = ", ".join(f"{v.name}={v.weight}%@{v.upstream}" for v in config.variants)
-        log.info("routing config from %s applied: %s; shadow=%s", origin, weights, config.shadow)
+        log.info(
+            "routing config from %s applied: %s; shadow=%s paired=%s", origin, weights, config.shadow, config.paired
+        )
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -87,10 +104,10 @@ class Router:
             auto_decompress=False,
             skip_auto_headers=("User-Agent",),
         )
-        self.shadow.start()
+        self.copies.start()
 
     async def stop(self) -> None:
-        await self.shadow.close()
+        await self.copies.close()
         if self._session is not None:
             await self._session.close()
 
@@ -107,57 +124,54 @@ class Router:
             return response.status, await response.read(), response.headers.get("Content-Type", "application/json")
 
     async def predict(self, request: web.Request) -> web.StreamResponse:
+        rid = request_id(request.headers.get(REQUEST_ID_HEADER))
+        own = {REQUEST_ID_HEADER: rid}
         picker = self.picker
         if picker is None:
-            return error(503, "no valid routing config loaded yet")
+            return error(503, "no valid routing config loaded yet", own)
         config = picker.config
         model = request.match_info["model"]
         if model != config.model:
-            return error(404, f"unknown model {model!r}; this router serves {config.model!r}")
+            return error(404, f"unknown model {model!r}; this router serves {config.model!r}", own)
         limit = self.settings.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
-            return error(413, f"request body of {request.content_length} bytes exceeds the limit of {limit} bytes")
+            return error(413, f"request body of {request.content_length} bytes exceeds the limit of {limit} bytes", own)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return error(413, f"request body exceeds the limit of {limit} bytes")
+            return error(413, f"request body exceeds the limit of {limit} bytes", own)
         content_type = request.headers.get("Content-Type", "application/octet-stream")
         # A client fault the router can see is its own 400, counted against no variant (router/inputs.py).
         if (reason := refusal(body, content_type)) is not None:
-            return error(400, reason)
+            return error(400, reason, own)
         sticky = request.headers.get(config.sticky_header) if config.sticky_header else None
-        route = picker.route(draw=random.random(), mirror_draw=random.random(), sticky=sticky)
+        route = picker.route(
+            draw=random.random(), mirror_draw=random.random(), paired_draw=random.random(), sticky=sticky
+        )
         live = route.live
         series = self.metrics.series(config, live, "live")
         url = f"{live.upstream}/predictions/{config.model}/{live.version}"
-        headers = {VARIANT_HEADER: live.name, REVISION_HEADER: live.revision}
+        headers = {VARIANT_HEADER: live.name, REVISION_HEADER: live.revision, REQUEST_ID_HEADER: rid}
         live_top: asyncio.Future[TopOne | None] | None = None
         if route.shadow is not None:
             live_top = asyncio.get_running_loop().create_future()
-            shadow = route.shadow
-            self.shadow.offer(
-                ShadowJob(
-                    url=f"{shadow.upstream}/predictions/{config.model}/{shadow.version}",
-                    body=body,
-                    content_type=content_type,
-                    live=live_top,
-                    series=self.metrics.series(config, shadow, "shadow"),
-                )
-            )
+            self.copies.offer(self._copy(config, live, route.shadow, "shadow", body, content_type, live_top))
         top: TopOne | None = None
         started = time.perf_counter()
         try:
             status, payload, answer_type = await self._post(url, body, content_type, self._timeout)
         except TimeoutError:
             series.observe(UNREACHABLE, time.perf_counter() - started)
-            return error(504, f"upstream {live.name} timed out", **headers)
+            return error(504, f"upstream {live.name} timed out", headers)
         except (aiohttp.ClientError, OSError) as exc:
             series.observe(UNREACHABLE, time.perf_counter() - started)
-            return error(502, f"upstream {live.name} failed: {exc.__class__.__name__}: {exc}", **headers)
+            return error(502, f"upstream {live.name} failed: {exc.__class__.__name__}: {exc}", headers)
         else:
             elapsed = time.perf_counter() - started
             top = top_one(payload) if status == 200 else None
             series.observe(str(status), elapsed, top)
+            if top is not None:
+                self.answers.remember(rid, series, top.label)
             if status >= 300 and (rewritten := error_body(status, payload, live.name)) is not None:
                 payload, answer_type = rewritten, "application/json"
             headers["Content-Type"] = answer_type
@@ -165,18 +179,87 @@ class Router:
         finally:  # also when the client went away and the handler was cancelled
             if live_top is not None:
                 live_top.set_result(top)
+            # The paired copy leaves once the live answer is in: it never competes with the request it copies. A
+            # stable answer without a top-1 has nothing to be compared with, so it is not copied.
+            paired = route.paired
+            if paired is not None and (top is not None or paired.name == "stable"):
+                answered = asyncio.get_running_loop().create_future()
+                answered.set_result(top)
+                self.copies.offer(self._copy(config, live, paired, "paired", body, content_type, answered))
 
-    async def _send_shadow(self, job: ShadowJob) -> TopOne | None:
+    def _copy(
+        self,
+        config: RouterConfig,
+        live: Variant,
+        to: Variant,
+        traffic: str,
+        body: bytes,
+        content_type: str,
+        live_top: asyncio.Future[TopOne | None],
+    ) -> CopyJob:
+        series = self.metrics.series(config, to, traffic)
+        copy_is_stable = to.name == "stable"
+        return CopyJob(
+            url=f"{to.upstream}/predictions/{config.model}/{to.version}",
+            body=body,
+            content_type=content_type,
+            live=live_top,
+            series=series,
+            # Comparisons sit on the candidate's labels, whichever side the copy went to.
+            comparisons=self.metrics.series(config, live, traffic) if copy_is_stable else series,
+            copy_is_stable=copy_is_stable,
+        )
+
+    async def _send_copy(self, job: CopyJob) -> TopOne | None:
         started = time.perf_counter()
         try:
             status, payload, _ = await self._post(job.url, job.body, job.content_type, self._timeout)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             job.series.observe(UNREACHABLE, time.perf_counter() - started)
-            log.debug("shadow request to %s failed: %r", job.url, exc)
+            log.debug("copy to %s failed: %r", job.url, exc)
             return None
         top = top_one(payload) if status == 200 else None
         job.series.observe(str(status), time.perf_counter() - started, top)
         return top
+
+    async def feedback(self, request: web.Request) -> web.Response:
+        """POST /feedback: a true label for an answered request id (router/feedback.py, docs/contracts.md)."""
+        config = self.config
+        if config is None:
+            return error(503, "no valid routing config loaded yet")
+        metrics = self.metrics
+        if request.content_length is not None and request.content_length > MAX_FEEDBACK_BYTES:
+            metrics.feedback_request(config, "malformed")
+            return error(413, f"feedback body of {request.content_length} bytes exceeds {MAX_FEEDBACK_BYTES} bytes")
+        try:
+            feedback = parse_feedback(await request.read())
+        except FeedbackError as exc:
+            metrics.feedback_request(config, "malformed")
+            return error(400, str(exc))
+        classes, cap = metrics.feedback_classes, self.settings.feedback_classes
+        if feedback.label not in classes and len(classes) >= cap:
+            metrics.feedback_request(config, "malformed")
+            return error(400, f"label {feedback.label!r} would be a new class beyond the {cap} this router counts")
+        answer = self.answers.label(feedback.request_id)
+        if answer is None:
+            metrics.feedback_request(config, "unknown")
+            kept = self.answers
+            return error(
+                404,
+                f"request id {feedback.request_id!r} is unknown or expired: this router remembers the requests it "
+                f"answered with a prediction for {kept.ttl:g}s, at most {kept.max_entries} of them",
+            )
+        if answer.labelled:
+            metrics.feedback_request(config, "duplicate")
+            return error(409, f"request id {feedback.request_id!r} was labelled already; a label counts once")
+        classes.add(feedback.label)
+        outcome = "correct" if feedback.label == answer.predicted else "wrong"
+        answer.variant.labelled(feedback.label, outcome)
+        metrics.feedback_request(config, "counted")
+        _, _, variant, revision, _ = answer.variant.labels
+        return web.json_response(
+            {"requestId": feedback.request_id, "variant": variant, "revision": revision, "outcome": outcome}
+        )
 
     async def healthz(self, _: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -198,6 +281,7 @@ def make_app(router: Router) -> web.Application:
     # client_max_size bounds request.read(); the handler answers 413 itself, with a JSON reason.
     app = web.Application(client_max_size=router.settings.max_body_bytes)
     app.router.add_post("/predictions/{model}", router.predict)
+    app.router.add_post("/feedback", router.feedback)
     app.router.add_get("/healthz", router.healthz)
     app.router.add_get("/readyz", router.readyz)
     app.router.add_route("*", "/{tail:.*}", _not_found)

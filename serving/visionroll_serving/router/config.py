@@ -31,6 +31,16 @@ class Shadow:
 
 
 @dataclass(frozen=True)
+class Paired:
+    """Paired copies (docs/contracts.md): after a live answer, the same body goes to the other variant and the two
+    top-1 answers are compared. `candidate_percent` of candidate-routed requests are copied to stable,
+    `stable_percent` of stable-routed requests to the candidate."""
+
+    candidate_percent: float
+    stable_percent: float = 0.0
+
+
+@dataclass(frozen=True)
 class RouterConfig:
     namespace: str
     visionmodel: str
@@ -38,6 +48,7 @@ class RouterConfig:
     variants: tuple[Variant, ...]
     shadow: Shadow | None = None
     sticky_header: str | None = None
+    paired: Paired | None = None
 
     def variant(self, name: str) -> Variant:
         for variant in self.variants:
@@ -74,6 +85,7 @@ def parse_config(text: str | bytes, *, resolve: Mapping[str, str] | None = None)
         variants=variants,
         shadow=_shadow(raw.get("shadow"), names),
         sticky_header=sticky.strip().lower() if sticky else None,
+        paired=_paired(raw.get("paired"), names),
     )
 
 
@@ -132,6 +144,28 @@ def _shadow(raw: Any, names: list[str]) -> Shadow | None:
     if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 <= percent <= 100:
         raise ConfigError(f"shadow.percent: must be a number in [0, 100], got {percent!r}")
     return Shadow(variant=str(variant), percent=float(percent))
+
+
+PAIRED_KEYS = {"candidatePercent": "candidate_percent", "stablePercent": "stable_percent"}
+
+
+def _paired(raw: Any, names: list[str]) -> Paired | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError("paired: must be an object or null")
+    unknown = sorted(set(raw) - set(PAIRED_KEYS))
+    if unknown:
+        raise ConfigError(f"paired: unknown field(s) {unknown}; known: {sorted(PAIRED_KEYS)}")
+    percents: dict[str, float] = {}
+    for key, field in PAIRED_KEYS.items():
+        value = raw.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+            raise ConfigError(f"paired.{key}: must be a number in [0, 100], got {value!r}")
+        percents[field] = float(value)
+    if any(percents.values()) and set(ROLES) - set(names):
+        raise ConfigError(f"paired: copies need both variants {list(ROLES)}, got {names}")
+    return Paired(**percents)
 
 
 def parse_resolve(entries: list[str]) -> dict[str, str]:

@@ -1,4 +1,6 @@
-"""The router's Prometheus series, named and labelled exactly as docs/contracts.md says.
+"""The router's Prometheus series, named and labelled exactly as docs/contracts.md says. The comparison and drop
+series keep their `shadow_` names from when mirrors were the only copies; their `traffic` label tells the copies
+apart.
 
 Labelled children are cached per (variant, traffic) so that recording a request is a few dict look-ups.
 """
@@ -19,6 +21,9 @@ LATENCY_BUCKETS = (
     0.04, 0.05, 0.065, 0.08, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
 )  # fmt: skip
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
+COPIES = ("shadow", "paired")  # the `traffic` of copies; a client's own request is `live`
+OUTCOMES = ("correct", "wrong")  # of a ground-truth label against the answer's top-1
+FEEDBACK_RESULTS = ("counted", "duplicate", "unknown", "malformed")  # of a POST /feedback
 UNREACHABLE = "error"  # the `code` label when there is no HTTP status: connection failed or timed out
 
 
@@ -48,16 +53,35 @@ class RouterMetrics:
         )
         self.shadow_comparisons = Counter(
             "visionroll_router_shadow_comparisons",
-            "Shadow top-1 compared with the live top-1 for the same input",
+            "Candidate top-1 compared with stable's for the same input, on mirrored (traffic=shadow) or paired copies",
             (*COMMON, "result"),
             registry=r,
         )
         self.shadow_dropped = Counter(
             "visionroll_router_shadow_dropped",
-            "Mirrored requests not sent to the shadow",
+            "Copies (traffic=shadow or paired) not sent",
             (*COMMON, "reason"),
             registry=r,
         )
+        self.feedback = Counter(
+            "visionroll_router_feedback",
+            "Ground-truth labels received for live answers, by whether the answer's top-1 was the label",
+            (*COMMON, "outcome"),
+            registry=r,
+        )
+        self.feedback_class = Counter(
+            "visionroll_router_feedback_class",
+            "Ground-truth labels by true class and outcome (per-class recall = correct / all of a class)",
+            (*COMMON, "class", "outcome"),
+            registry=r,
+        )
+        self.feedback_requests = Counter(
+            "visionroll_router_feedback_requests",
+            "POST /feedback requests by what became of them",
+            ("namespace", "visionmodel", "result"),
+            registry=r,
+        )
+        self.feedback_classes: set[str] = set()  # true classes seen in feedback (their count is bounded)
         self._series: dict[tuple[str, ...], VariantSeries] = {}
 
     def series(self, config: RouterConfig, variant: Variant, traffic: str) -> VariantSeries:
@@ -65,11 +89,17 @@ class RouterMetrics:
         found = self._series.get(key)
         if found is None:
             found = self._series[key] = VariantSeries(self, key)
-            if traffic == "shadow":
+            if traffic in COPIES:
                 # Drops are rare events: start their series at 0 so a dashboard shows 0, not "no data".
                 for reason in ("queue_full", "shutdown"):
                     self.shadow_dropped.labels(*key, reason)
+            elif traffic == "live":
+                for outcome in OUTCOMES:
+                    self.feedback.labels(*key, outcome)
         return found
+
+    def feedback_request(self, config: RouterConfig, result: str) -> None:
+        self.feedback_requests.labels(config.namespace, config.visionmodel, result).inc()
 
 
 @dataclass
@@ -104,5 +134,9 @@ class VariantSeries:
     def compared(self, result: str) -> None:
         self._child(self._results, self.metrics.shadow_comparisons, result).inc()
 
-    def dropped(self, reason: str) -> None:  # hot when the shadow queue overflows
+    def dropped(self, reason: str) -> None:  # hot when the copy queue overflows
         self._child(self._reasons, self.metrics.shadow_dropped, reason).inc()
+
+    def labelled(self, true_class: str, outcome: str) -> None:
+        self.metrics.feedback.labels(*self.labels, outcome).inc()
+        self.metrics.feedback_class.labels(*self.labels, true_class, outcome).inc()

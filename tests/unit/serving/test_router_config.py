@@ -53,10 +53,19 @@ def test_the_contract_example_parses() -> None:
         ({"shadow": {"variant": "nobody", "percent": 10}}, "shadow.variant"),
         ({"shadow": {"variant": "candidate", "percent": 101}}, "shadow.percent"),
         ({"model": ""}, "model"),
+        ({"paired": 10}, "paired: must be an object"),
+        ({"paired": {"candidatePercent": 101}}, "paired.candidatePercent"),
+        ({"paired": {"candidatePercent": "10"}}, "paired.candidatePercent"),
+        ({"paired": {"stablePercent": -1}}, "paired.stablePercent"),
+        ({"paired": {"percent": 10}}, r"paired: unknown field\(s\) \['percent'\]"),
+        ({"paired": {"candidatePercent": 10}, "shadow": None,
+          "variants": [{"name": "stable", "revision": "r", "version": "1", "upstream": "http://a:1", "weight": 100}]},
+         "paired: copies need both variants"),
     ],
 )  # fmt: skip
 def test_invalid_configs_name_the_field(changes: dict[str, Any], field: str) -> None:
-    with pytest.raises(ConfigError, match=field.replace("[", r"\[").replace("]", r"\]")):
+    pattern = field if "\\" in field else field.replace("[", r"\[").replace("]", r"\]")
+    with pytest.raises(ConfigError, match=pattern):
         parse_config(json.dumps(config(**changes)))
 
 
@@ -86,18 +95,43 @@ def test_buckets_follow_weights_and_zero_weight_gets_nothing() -> None:
 
 def test_sticky_sessions_are_stable_and_spread() -> None:
     picker = Picker(parse_config(json.dumps(config())))
-    first = {f"s{i}": picker.route(draw=0.0, mirror_draw=0.5, sticky=f"s{i}").live.name for i in range(400)}
-    again = {f"s{i}": picker.route(draw=0.99, mirror_draw=0.5, sticky=f"s{i}").live.name for i in range(400)}
+    first = {
+        f"s{i}": picker.route(draw=0.0, mirror_draw=0.5, paired_draw=0.5, sticky=f"s{i}").live.name for i in range(400)
+    }
+    again = {
+        f"s{i}": picker.route(draw=0.99, mirror_draw=0.5, paired_draw=0.5, sticky=f"s{i}").live.name for i in range(400)
+    }
     assert first == again
     assert 60 <= Counter(first.values())["candidate"] <= 140  # 25% of 400, loosely
 
 
 def test_shadow_is_never_the_live_variant_and_follows_percent() -> None:
     picker = Picker(parse_config(json.dumps(config(shadow={"variant": "candidate", "percent": 30}))))
-    route = picker.route(draw=0.9, mirror_draw=0.0)  # bucket 90 -> candidate is live
+    route = picker.route(draw=0.9, mirror_draw=0.0, paired_draw=1.0)  # bucket 90 -> candidate is live
     assert route.live.name == "candidate" and route.shadow is None
-    assert picker.route(draw=0.1, mirror_draw=0.29).shadow is not None
-    assert picker.route(draw=0.1, mirror_draw=0.30).shadow is None
+    assert picker.route(draw=0.1, mirror_draw=0.29, paired_draw=1.0).shadow is not None
+    assert picker.route(draw=0.1, mirror_draw=0.30, paired_draw=1.0).shadow is None
+
+
+def test_paired_copies_go_to_the_other_variant_for_their_share() -> None:
+    picker = Picker(parse_config(json.dumps(config(shadow=None, paired={"candidatePercent": 10, "stablePercent": 2}))))
+    to_stable = picker.route(draw=0.9, mirror_draw=0.0, paired_draw=0.09)  # candidate live, 10% copied
+    assert (to_stable.live.name, to_stable.paired and to_stable.paired.name, to_stable.shadow) == (
+        "candidate", "stable", None)  # fmt: skip
+    assert picker.route(draw=0.9, mirror_draw=0.0, paired_draw=0.10).paired is None
+    to_candidate = picker.route(draw=0.1, mirror_draw=0.0, paired_draw=0.019)  # stable live, 2% copied
+    assert to_candidate.paired is not None and to_candidate.paired.name == "candidate"
+    assert picker.route(draw=0.1, mirror_draw=0.0, paired_draw=0.02).paired is None
+    assert parse_config(json.dumps(config())).paired is None  # absent: no copies
+
+
+def test_a_request_gets_at_most_one_copy_and_a_mirror_comes_first() -> None:
+    both = config(shadow={"variant": "candidate", "percent": 50}, paired={"stablePercent": 100})
+    picker = Picker(parse_config(json.dumps(both)))
+    mirrored = picker.route(draw=0.1, mirror_draw=0.2, paired_draw=0.0)
+    assert mirrored.shadow is not None and mirrored.paired is None
+    paired = picker.route(draw=0.1, mirror_draw=0.7, paired_draw=0.0)
+    assert paired.shadow is None and paired.paired is not None
 
 
 def test_top_one_reads_the_handler_answer() -> None:

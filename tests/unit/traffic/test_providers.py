@@ -70,6 +70,7 @@ def test_router_json_matches_the_contract() -> None:
             },
         ],
         "shadow": {"variant": "candidate", "percent": 100},
+        "paired": None,
         "stickyHeader": "x-visionroll-session",
     }
 
@@ -77,6 +78,29 @@ def test_router_json_matches_the_contract() -> None:
 def test_no_shadow_without_candidate_or_mirror() -> None:
     assert routing_config(plan(STABLE, CANDIDATE))["shadow"] is None
     assert routing_config(plan(STABLE, mirror=50))["shadow"] is None
+
+
+def test_paired_copies_only_while_both_variants_answer_clients() -> None:
+    assert routing_config(plan(STABLE, CANDIDATE, paired_percent=10))["paired"] == {
+        "candidatePercent": 10,
+        "stablePercent": 0,
+    }
+    assert routing_config(plan(STABLE, CANDIDATE))["paired"] is None  # not asked for
+    at_zero = Backend("candidate", "2-0-ef34aa", "2.0", "digits-2-0-ef34aa", 8080, 0)
+    full = Backend("candidate", "2-0-ef34aa", "2.0", "digits-2-0-ef34aa", 8080, 100)
+    stable_idle = Backend("stable", "1-0-ab12cd", "1.0", "digits-1-0-ab12cd", 8080, 0)
+    assert routing_config(plan(STABLE, at_zero, paired_percent=10))["paired"] is None  # no candidate requests
+    assert routing_config(plan(stable_idle, full, paired_percent=10))["paired"] is None  # stable answers no client
+    assert routing_config(plan(STABLE, paired_percent=10))["paired"] is None
+
+
+def test_router_json_is_accepted_by_the_router() -> None:
+    """What the operator writes is what the router parses: paired and shadow sections included."""
+    from visionroll_serving.router.config import Paired, parse_config
+
+    written = routing_config(plan(STABLE, CANDIDATE, paired_percent=12.5))
+    assert parse_config(json.dumps(written)).paired == Paired(candidate_percent=12.5, stable_percent=0)
+    assert parse_config(json.dumps(routing_config(plan(STABLE, CANDIDATE, mirror=100)))).shadow is not None
 
 
 def test_router_objects() -> None:

@@ -1,0 +1,109 @@
+"""Copies of a client's request sent to the other variant, and the comparison of the two top-1 answers: a bounded
+queue and a fixed number of senders, so a slow or dead variant costs the client nothing but one `put_nowait`. A full
+queue drops the copy and counts it.
+
+Two kinds, told apart by the `traffic` label of their series:
+
+- `shadow`: a mirror to the shadow variant, queued before the live request is sent, so the shadow's inference runs
+  beside the live one (as nginx's `mirror` does) instead of landing on the upstreams while the next client request
+  is being served;
+- `paired`: on canary and split, a copy of a request that one variant answered, queued once the live answer is in,
+  so it never competes with the live request it copies.
+
+Either way the live top-1 reaches the sender through a future that the live request resolves. The comparison is by
+role, whichever answer was live: it counts only when stable gave a top-1, and is `agree`, `disagree`, or `error`
+when the candidate gave none. It is recorded on the candidate's labels under the copy's `traffic`, so the agreement
+of a candidate is one series whatever the strategy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from visionroll_serving.router.answers import TopOne
+from visionroll_serving.router.metrics import VariantSeries
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CopyJob:
+    url: str
+    body: bytes
+    content_type: str
+    live: asyncio.Future[TopOne | None]  # the live answer's top-1; None when the live request gave none
+    series: VariantSeries  # the copy's own request is recorded here: its variant, traffic shadow|paired
+    comparisons: VariantSeries  # the candidate's series of the same traffic: the comparison is recorded here
+    copy_is_stable: bool = False  # True when the copy goes to stable (a paired copy of a candidate answer)
+
+
+Sender = Callable[[CopyJob], Awaitable[TopOne | None]]  # the copy's top-1; None when it gave none
+
+
+class CopyQueue:
+    def __init__(self, send: Sender, *, queue_size: int = 1000, concurrency: int = 16) -> None:
+        self._send = send
+        self._queue: asyncio.Queue[CopyJob] = asyncio.Queue(maxsize=queue_size)
+        self._concurrency = concurrency
+        self._workers: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._workers = [asyncio.create_task(self._work(), name=f"copy-{i}") for i in range(self._concurrency)]
+
+    def offer(self, job: CopyJob) -> bool:
+        """Queues a copy without waiting; False (and counted as dropped) when the queue is full."""
+        try:
+            self._queue.put_nowait(job)
+            return True
+        except asyncio.QueueFull:
+            job.series.dropped("queue_full")
+            return False
+
+    async def close(self, *, drain_seconds: float = 2.0) -> None:
+        """Gives queued copies a short while to finish, then cancels the senders; leftovers count as dropped."""
+        deadline = time.monotonic() + drain_seconds
+        while self._queue.qsize() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for worker in self._workers:
+            worker.cancel()
+        for worker in self._workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        while not self._queue.empty():
+            self._queue.get_nowait().series.dropped("shutdown")
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._queue.get()
+            try:
+                copy = await self._send(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a copy must never take the router down
+                log.exception("copy to %s failed unexpectedly", job.url)
+                copy = None
+            # Compared once the live answer is known too; the sender does not wait for it.
+            job.live.add_done_callback(functools.partial(_record, job, copy))
+
+
+def _record(job: CopyJob, copy: TopOne | None, live: asyncio.Future[TopOne | None]) -> None:
+    # The live request always sets a result (never cancels the future), so result() cannot raise here.
+    top = live.result()
+    stable, candidate = (copy, top) if job.copy_is_stable else (top, copy)
+    if (result := compare(stable, candidate)) is not None:
+        job.comparisons.compared(result)
+
+
+def compare(stable: TopOne | None, candidate: TopOne | None) -> str | None:
+    """The `result` of one comparison; None (not counted) when stable gave no top-1 to compare with."""
+    if stable is None:
+        return None
+    if candidate is None:
+        return "error"
+    return "agree" if candidate.label == stable.label else "disagree"
