@@ -27,7 +27,7 @@ class Variant:
     rps: float = 50.0
     error_fraction: float = 0.0
     # cumulative fraction of requests at or below each bucket bound (seconds); +Inf is 1.0
-    latency: dict[float, float] = field(default_factory=lambda: {0.05: 0.5, 0.1: 0.995, 0.25: 1.0})
+    latency: dict[float, float] = field(default_factory=lambda: {0.05: 0.5, 0.1: 0.995, 0.15: 1.0, 0.25: 1.0})
     classes: dict[str, float] = field(default_factory=lambda: {"1": 0.5, "7": 0.3, "9": 0.2})
     traffic: str = "live"
     comparisons: dict[str, float] = field(default_factory=dict)  # result -> fraction of requests (shadow only)
