@@ -214,4 +214,3 @@ def within(
         return lacking or GateResult(name=name, threshold=text, verdict="inconclusive", message="no data")
     ok = (lo is None or m.value >= lo) and (hi is None or m.value <= hi)
     return GateResult(name=name, value=m.value, threshold=text, samples=m.samples, verdict="pass" if ok else "fail")
-
