@@ -161,7 +161,7 @@ class Recorder:
                 "weight": weights.get("candidate", 0),
                 "mirror": status.get("mirrorPercent", 0),
                 "p99_candidate_ms": gate("latencyP99"),
-                "p99_ratio": gate("latencyP99Ratio"),
+                "latency_vs_stable": gate("latencyVsStable"),
                 "error_rate": gate("errorRate"),
                 "drift": gate("drift"),
                 "agreement": gate("agreement"),

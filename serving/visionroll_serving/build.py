@@ -6,7 +6,10 @@ metrics; a second run with unchanged sources finds them under ~/.cache/visionrol
 - 1.0  fp32 CNN trained on scikit-learn's digits (fixed seed);
 - 2.0  the same network, int8 by eager-mode static quantization (calibrated on training images);
 - 3.0  trained on data with a labelling bug (classes 3, 5, 8 rotated): HTTP 200 answers, wrong classes;
-- 4.0  1.0's weights, but its archive config makes the handler fail a share of requests with 500 and add latency.
+- 4.0  1.0's weights, but its archive config makes the handler fail a share of requests with 500 and add latency;
+- 5.0  1.0's weights re-exported under a new version: a healthy candidate that answers exactly as stable does;
+- 6.0  1.0 with two classes' labels swapped (the output rows of SWAPPED exchanged, as training with those two labels
+       exchanged would give): HTTP 200, normal latency, the same class mix, wrong on about a fifth of inputs.
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ from pathlib import Path
 from typing import Any
 
 MODEL_NAME = "digits"
-VERSIONS = ("1.0", "2.0", "3.0", "4.0")
+VERSIONS = ("1.0", "2.0", "3.0", "4.0", "5.0", "6.0")
 LABELS = tuple(str(i) for i in range(10))
 # The labelling bug of 3.0: each true class on the left was recorded as the one on the right.
 MISLABEL = {3: 5, 5: 8, 8: 3}
+# The labelling bug of 6.0: these two classes exchanged.
+SWAPPED = (1, 7)
 FAULTS_4_0 = {"error_rate": 0.3, "extra_latency_ms": 20, "seed": 4}
 EPOCHS = 30
 BATCH = 64
@@ -135,6 +140,7 @@ def _build_into(out: Path, *, log: Any) -> None:
     bad_labels = np.array([MISLABEL.get(int(y), int(y)) for y in split.train_labels], dtype=np.int64)
     shifted = _train(train_t, torch.from_numpy(bad_labels))
     int8 = _quantize(fp32, train_t)
+    swapped = _swap_classes(fp32, SWAPPED)
 
     work = out / "work"
     work.mkdir()
@@ -142,8 +148,10 @@ def _build_into(out: Path, *, log: Any) -> None:
         "1.0": torch.jit.trace(fp32, test_x[:1]),  # type: ignore[no-untyped-call]
         "2.0": torch.jit.trace(int8, test_x[:1]),  # type: ignore[no-untyped-call]
         "3.0": torch.jit.trace(shifted, test_x[:1]),  # type: ignore[no-untyped-call]
+        "6.0": torch.jit.trace(swapped, test_x[:1]),  # type: ignore[no-untyped-call]
     }
     scripted["4.0"] = scripted["1.0"]
+    scripted["5.0"] = scripted["1.0"]
     reference = scripted["1.0"](test_x).argmax(1)
     metrics: dict[str, dict[str, Any]] = {}
     notes = {
@@ -151,6 +159,8 @@ def _build_into(out: Path, *, log: Any) -> None:
         "2.0": "int8 static quantization (x86 engine)",
         "3.0": f"trained with labels {MISLABEL} swapped",
         "4.0": f"1.0 weights, handler faults {FAULTS_4_0}",
+        "5.0": "1.0 weights re-exported under a new version",
+        "6.0": f"1.0 with classes {SWAPPED[0]} and {SWAPPED[1]} swapped",
     }
     for version in VERSIONS:
         module = scripted[version]
@@ -194,6 +204,22 @@ def _train(inputs: Any, labels: Any) -> Any:
             loss_fn(net(inputs[idx]), labels[idx]).backward()
             optimiser.step()
     return net.eval()
+
+
+def _swap_classes(fp32: Any, pair: tuple[int, int]) -> Any:
+    """A copy of `fp32` whose output rows `pair` are exchanged: it predicts one class where it saw the other."""
+    import copy
+
+    import torch
+
+    net = copy.deepcopy(fp32).eval()
+    a, b = pair
+    order = list(range(net.fc2.out_features))
+    order[a], order[b] = b, a
+    with torch.no_grad():
+        net.fc2.weight.copy_(net.fc2.weight[order])
+        net.fc2.bias.copy_(net.fc2.bias[order])
+    return net
 
 
 def _quantize(fp32: Any, calibration: Any) -> Any:
