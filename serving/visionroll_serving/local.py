@@ -109,6 +109,11 @@ class _Process:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The process's PID while it runs (the benchmark reads its CPU time)."""
+        return self._process.pid if self._process is not None else None
+
     def _wait_until_ready(self, probe: Callable[[], str | None], *, timeout: float, interval: float) -> None:
         """Polls `probe` (None when ready, else why not) every `interval` seconds; fails early if the process exits."""
         deadline = time.monotonic() + timeout
@@ -378,10 +383,12 @@ class Router(_Process):
         upstream_timeout: float | None = None,
         shadow_queue: int | None = None,
         shadow_concurrency: int | None = None,
+        extra_args: Sequence[str] = (),
         log_level: str = "INFO",
         keep_logs: bool = False,
     ) -> None:
         super().__init__(keep_logs=keep_logs)
+        self.extra_args = list(extra_args)  # any other command-line options, e.g. ["--feedback-entries", "100"]
         if (config_file is None) == (configmap is None):
             raise ValueError("give exactly one of config_file or configmap")
         self.config_file = config_file
@@ -421,7 +428,7 @@ class Router(_Process):
         for flag, value in self.options.items():
             if value is not None:
                 command += [flag, str(value)]
-        return command
+        return command + self.extra_args
 
     def start(self, *, timeout: float = 30.0) -> Self:
         self.workdir = Path(tempfile.mkdtemp(prefix="visionroll-router-"))

@@ -31,9 +31,18 @@ TEMPLATES: dict[str, str] = {
     "analysis:predictions_by_class": (
         f"sum by (class) (increase(visionroll_router_predictions_total{{{_SEL}}}[$window]))"
     ),
-    # Top-1 of the candidate compared with stable's on the same input (mirrored copies while shadowing).
+    # Top-1 of the candidate compared with stable's on the same input: mirrored copies while shadowing
+    # (traffic="shadow"), paired copies on canary and split (traffic="paired"); both on the candidate's labels.
     "analysis:comparisons_by_result": (
         f"sum by (result) (increase(visionroll_router_shadow_comparisons_total{{{_SEL}}}[$window]))"
+    ),
+    # Ground-truth labels sent to the router's /feedback for the revision's live answers: accuracy = correct / all,
+    # recall of a class = correct / all of that true class.
+    "analysis:feedback_by_outcome": (
+        f"sum by (outcome) (increase(visionroll_router_feedback_total{{{_SEL}}}[$window]))"
+    ),
+    "analysis:feedback_by_class_and_outcome": (
+        f"sum by (class, outcome) (increase(visionroll_router_feedback_class_total{{{_SEL}}}[$window]))"
     ),
     # --- dashboards: per variant, rates ---
     "dashboard:request_rate": f"sum by (variant, traffic) (rate(visionroll_router_requests_total{{{_VAR}}}[$window]))",

@@ -77,6 +77,8 @@ class Router:
         self.answers: AnswerLog[VariantSeries] = AnswerLog(
             ttl=settings.feedback_ttl, max_entries=settings.feedback_entries, max_bytes=settings.feedback_bytes
         )
+        metrics.answers_remembered.set_function(lambda: len(self.answers))
+        metrics.answers_bytes.set_function(lambda: self.answers.bytes)
         # Built once: every live and mirrored request uses it.
         self._timeout = aiohttp.ClientTimeout(total=settings.upstream_timeout, sock_connect=settings.connect_timeout)
 

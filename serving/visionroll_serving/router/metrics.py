@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from visionroll_serving.router.answers import TopOne
 from visionroll_serving.router.config import RouterConfig, Variant
@@ -82,6 +82,15 @@ class RouterMetrics:
             registry=r,
         )
         self.feedback_classes: set[str] = set()  # true classes seen in feedback (their count is bounded)
+        # Read at scrape time (Router wires them to its answer log): nothing on the request path.
+        self.answers_remembered = Gauge(
+            "visionroll_router_feedback_answers", "Answers remembered for feedback", registry=r
+        )
+        self.answers_bytes = Gauge(
+            "visionroll_router_feedback_answers_bytes",
+            "Estimated memory of the answers remembered for feedback (bounded by --feedback-bytes)",
+            registry=r,
+        )
         self._series: dict[tuple[str, ...], VariantSeries] = {}
 
     def series(self, config: RouterConfig, variant: Variant, traffic: str) -> VariantSeries:

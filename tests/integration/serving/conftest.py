@@ -37,13 +37,17 @@ Variants = list[dict[str, Any]]
 
 @pytest.fixture
 def start_router(tmp_path: Path) -> Iterator[Callable[..., local.Router]]:
-    """start_router(variants, shadow=None, sticky_header=None, **Router options) -> a running router on a file."""
+    """start_router(variants, shadow=None, sticky_header=None, paired=None, **Router options) -> a running router on
+    a file."""
     started: list[local.Router] = []
 
     def start(variants: Variants, *, shadow: dict[str, Any] | None = None, sticky_header: str | None = None,
-              **options: Any) -> local.Router:  # fmt: skip
+              paired: dict[str, Any] | None = None, **options: Any) -> local.Router:  # fmt: skip
         path = tmp_path / f"router-{len(started)}.json"
-        local.write_router_config(path, local.router_config(variants, shadow=shadow, sticky_header=sticky_header))
+        config = local.router_config(variants, shadow=shadow, sticky_header=sticky_header)
+        if paired is not None:
+            config["paired"] = paired
+        local.write_router_config(path, config)
         router = local.Router(config_file=path, **options)
         started.append(router)
         return router.start()
