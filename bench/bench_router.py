@@ -5,17 +5,22 @@
   3. through the router with 100% mirroring to digits 2.0,
   4. through the router with 100% mirroring to a no-op model that answers at once (the router's own share of the
      mirroring cost, apart from the shadow's inference competing for the CPUs),
-  5. through nginx (split_clients, the peer), and
-  6. through nginx with 100% `mirror` to digits 2.0,
+  5. through nginx (split_clients, the peer),
+  6. through nginx with 100% `mirror` to digits 2.0, and
+  7. through the router, 90/10 split of digits 1.0 (stable) and 2.0 (candidate), with 0% and with 100% paired copies
+     (every candidate-routed request copied to stable and every stable-routed one to the candidate, once the live
+     answer is in: the most a paired comparison can cost),
 
-then the ratios against direct side by side. The `shadow` column counts the digits 2.0 answers TorchServe gave during
-each row, which shows that a mirror really reached the shadow.
+then the ratios against direct side by side, and the router's (and nginx's) CPU seconds per 1,000 requests at the
+fixed rate. The `shadow` column counts the digits 2.0 answers TorchServe gave during each row, which shows that a
+mirror or a paired copy really reached it (the paired rows' candidate also answers 10% of the clients).
 
     .venv/bin/python bench/bench_router.py [--rounds 5] [--requests 3000] [--concurrency 8]
 
 Every path is measured once per round, in a rotating order, and the tables give each figure's median over the
 rounds (and the spread of the p99s), because one 2,000-request p99 on a shared 2-core machine moves by a
-millisecond from run to run. Everything on loopback; every process is stopped by its PID.
+millisecond from run to run. Everything on loopback; every process is stopped by its PID, also when the run is
+interrupted by SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -24,15 +29,18 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import socket
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiohttp
+import psutil  # type: ignore[import-untyped]
 import requests
 
 from localkube.procs import Proc, Supervisor, free_port, wait_until
@@ -40,6 +48,7 @@ from visionroll_serving import local
 from visionroll_serving.samples import held_out_pngs
 
 NOOP_ROW = "router + mirror to no-op"
+PAIRED_OFF, PAIRED_ON = "router 1.0/2.0, 0% paired", "router 1.0/2.0, 100% paired"
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,8 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
-    shadow_answers: int = 0  # digits 2.0 inferences TorchServe counted during the row: proof a mirror reached it
+    shadow_answers: int = 0  # digits 2.0 inferences TorchServe counted during the row: proof a copy reached it
+    cpu_ms_per_1k: float = float("nan")  # CPU of the proxy (router or nginx) per 1,000 requests, fixed-rate phase
 
 
 async def load(url: str, bodies: list[bytes], *, requests: int, concurrency: int, warmup: int) -> Result:
@@ -209,6 +219,27 @@ def serve_noop_model(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of the process and its children (nginx's workers); NaN without a process."""
+    if pid is None:
+        return float("nan")
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in (root, *root.children(recursive=True)):
+        times = proc.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C: every `with` and `finally` below stops what it started."""
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
@@ -224,6 +255,7 @@ def main() -> None:
         serve_noop_model(args.serve_noop_model)
         return
 
+    stop_on_sigterm()
     archives = local.build_archives()
     bodies = [png for png, _ in held_out_pngs(200)]
     saturation: list[Result] = []
@@ -245,6 +277,15 @@ def main() -> None:
         mirror_cfg = local.write_router_config(
             tmp / "mirror.json", local.router_config(mirrored, shadow={"variant": "candidate", "percent": 100})
         )
+        two_versions = [
+            local.variant("stable", "1.0", upstream, weight=90),
+            local.variant("candidate", "2.0", upstream, weight=10),
+        ]
+        unpaired_cfg = local.write_router_config(tmp / "unpaired.json", local.router_config(two_versions))
+        paired_cfg = local.write_router_config(
+            tmp / "paired.json",
+            {**local.router_config(two_versions), "paired": {"candidatePercent": 100, "stablePercent": 100}},
+        )
         sup = Supervisor(tmp, die_with_parent=True)
         try:
             noop_port = start_noop_model(sup)
@@ -256,34 +297,44 @@ def main() -> None:
                 ),
             )
             nginx_port, nginx_mirror_port = start_nginx(sup, upstream.removeprefix("http://"), tmp)
+            nginx_pid = sup.procs[-1].pid  # the nginx master; its worker is a child
             with (
                 local.Router(config_file=plain_cfg, log_level="WARNING") as plain,
                 local.Router(config_file=mirror_cfg, log_level="WARNING") as mirror,
                 local.Router(config_file=noop_cfg, log_level="WARNING") as mirror_noop,
+                local.Router(config_file=unpaired_cfg, log_level="WARNING") as unpaired,
+                local.Router(config_file=paired_cfg, log_level="WARNING") as paired,
             ):
-                for router in (plain, mirror, mirror_noop):
+                for router in (plain, mirror, mirror_noop, unpaired, paired):
                     router.start()
-                targets = [
-                    ("direct TorchServe", f"{upstream}/predictions/digits/1.0"),
-                    ("router", f"{plain.url}/predictions/digits"),
-                    ("router + 100% mirror", f"{mirror.url}/predictions/digits"),
-                    (NOOP_ROW, f"{mirror_noop.url}/predictions/digits"),
-                    ("nginx", f"http://127.0.0.1:{nginx_port}/predictions/digits"),
-                    ("nginx + 100% mirror", f"http://127.0.0.1:{nginx_mirror_port}/predictions/digits"),
-                ]
+                # (row, URL, the PID whose CPU is the proxy's cost)
+                targets: list[tuple[str, str, Callable[[], int | None]]] = [
+                    ("direct TorchServe", f"{upstream}/predictions/digits/1.0", lambda: None),
+                    ("router", f"{plain.url}/predictions/digits", lambda: plain.pid),
+                    ("router + 100% mirror", f"{mirror.url}/predictions/digits", lambda: mirror.pid),
+                    (NOOP_ROW, f"{mirror_noop.url}/predictions/digits", lambda: mirror_noop.pid),
+                    (PAIRED_OFF, f"{unpaired.url}/predictions/digits", lambda: unpaired.pid),
+                    (PAIRED_ON, f"{paired.url}/predictions/digits", lambda: paired.pid),
+                    ("nginx", f"http://127.0.0.1:{nginx_port}/predictions/digits", lambda: nginx_pid),
+                    ("nginx + 100% mirror", f"http://127.0.0.1:{nginx_mirror_port}/predictions/digits",
+                     lambda: nginx_pid),
+                ]  # fmt: skip
                 for round_ in range(args.rounds):  # interleaved, so drift in machine load hits every path alike
-                    for name, url in targets[round_ % len(targets) :] + targets[: round_ % len(targets)]:
+                    for name, url, pid in targets[round_ % len(targets) :] + targets[: round_ % len(targets)]:
                         before = settled_shadow_inferences(ts)
                         saturated = asyncio.run(
                             load(url, bodies, requests=args.requests, concurrency=args.concurrency, warmup=args.warmup)
                         )
-                        middle = settled_shadow_inferences(ts)  # a mirror backlog must not spill into the next row
+                        middle = settled_shadow_inferences(ts)  # a copy backlog must not spill into the next row
+                        cpu_before = cpu_seconds(pid())
                         paced = asyncio.run(fixed_rate(url, bodies, requests=args.paced_requests, rate=args.rate))
-                        after = settled_shadow_inferences(ts)
+                        after = settled_shadow_inferences(ts)  # copies still in flight are the row's cost too
+                        cpu = (cpu_seconds(pid()) - cpu_before) / args.paced_requests * 1e6  # ms per 1,000
                         saturation.append(replace(saturated, name=name, shadow_answers=middle - before))
-                        latency.append(replace(paced, name=name, shadow_answers=after - middle))
+                        latency.append(replace(paced, name=name, shadow_answers=after - middle, cpu_ms_per_1k=cpu))
                         print(f"  round {round_ + 1}/{args.rounds} {name}: {saturated.rps:.0f} req/s saturated,"
-                              f" p99 {paced.p99_ms:.2f} ms at {args.rate:.0f} req/s", flush=True)  # fmt: skip
+                              f" p99 {paced.p99_ms:.2f} ms at {args.rate:.0f} req/s,"
+                              f" proxy CPU {cpu:.0f} ms per 1,000", flush=True)  # fmt: skip
         finally:
             sup.stop_all()
             shutil.rmtree(tmp, ignore_errors=True)
@@ -304,6 +355,7 @@ def medians(results: list[Result]) -> list[tuple[Result, float, float]]:
             statistics.median(r.p99_ms for r in rounds),
             sum(r.errors for r in rounds),
             sum(r.shadow_answers for r in rounds),
+            statistics.median(r.cpu_ms_per_1k for r in rounds),
         )
         rows.append((med, min(r.p99_ms for r in rounds), max(r.p99_ms for r in rounds)))
     return rows
@@ -314,18 +366,19 @@ def report(args: argparse.Namespace, saturation: list[Result], latency: list[Res
           f" worker(s) per version; {args.rounds} interleaved rounds, medians; {seconds:.0f}s")  # fmt: skip
     sat, paced = medians(saturation), medians(latency)
     print(f"\nsaturation: {args.requests} requests per row after {args.warmup} warm-up, {args.concurrency} concurrent")
-    print(f"{'path':24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99 range':>13} {'errors':>6} {'rps/direct':>10}"
+    print(f"{'path':28} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99 range':>13} {'errors':>6} {'rps/direct':>10}"
           f" {'shadow':>7}")  # fmt: skip
     for r, low, high in sat:
-        print(f"{r.name:24} {r.rps:8.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {low:6.2f}-{high:6.2f} {r.errors:6d}"
+        print(f"{r.name:28} {r.rps:8.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {low:6.2f}-{high:6.2f} {r.errors:6d}"
               f" {r.rps / sat[0][0].rps:10.1%} {r.shadow_answers:7d}")  # fmt: skip
     print(f"\nfixed rate: {args.paced_requests} requests per row at {args.rate:.0f} req/s (open loop)")
-    print(f"{'path':24} {'p50 ms':>8} {'p99 ms':>8} {'p99 range':>13} {'errors':>6} {'+p50 ms':>8} {'+p99 ms':>8}"
-          f" {'shadow':>7}")  # fmt: skip
+    print(f"{'path':28} {'p50 ms':>8} {'p99 ms':>8} {'p99 range':>13} {'errors':>6} {'+p50 ms':>8} {'+p99 ms':>8}"
+          f" {'shadow':>7} {'CPU ms/1k':>9}")  # fmt: skip
     base = paced[0][0]
     for r, low, high in paced:
-        print(f"{r.name:24} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {low:6.2f}-{high:6.2f} {r.errors:6d}"
-              f" {r.p50_ms - base.p50_ms:8.2f} {r.p99_ms - base.p99_ms:8.2f} {r.shadow_answers:7d}")  # fmt: skip
+        print(f"{r.name:28} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {low:6.2f}-{high:6.2f} {r.errors:6d}"
+              f" {r.p50_ms - base.p50_ms:8.2f} {r.p99_ms - base.p99_ms:8.2f} {r.shadow_answers:7d}"
+              f" {r.cpu_ms_per_1k:9.0f}")  # fmt: skip
     s = {r.name: r for r, _, _ in sat}
     f = {r.name: r for r, _, _ in paced}
     direct, router, mirror, nginx = (f[n] for n in ("direct TorchServe", "router", "router + 100% mirror", "nginx"))
@@ -341,6 +394,11 @@ def report(args: argparse.Namespace, saturation: list[Result], latency: list[Res
          f" saturated {s['router + 100% mirror'].p99_ms / s['router'].p99_ms - 1:+.1%}"
          f" (nginx's: {s['nginx + 100% mirror'].p99_ms / s['nginx'].p99_ms - 1:+.1%});"
          f" the router's own share, mirroring to a no-op: {f[NOOP_ROW].p99_ms / router.p99_ms - 1:+.1%}"),
+        ("100% paired copies add <= 10% to client p99", f[PAIRED_ON].p99_ms <= f[PAIRED_OFF].p99_ms * 1.10,
+         f"{f[PAIRED_ON].p99_ms / f[PAIRED_OFF].p99_ms - 1:+.1%} at {args.rate:.0f} req/s"
+         f" ({f[PAIRED_OFF].p99_ms:.2f} -> {f[PAIRED_ON].p99_ms:.2f} ms; direct {direct.p99_ms:.2f} ms);"
+         f" router CPU {f[PAIRED_OFF].cpu_ms_per_1k:.0f} -> {f[PAIRED_ON].cpu_ms_per_1k:.0f} ms per 1,000 requests"
+         f" (nginx {nginx.cpu_ms_per_1k:.0f})"),
     ]  # fmt: skip
     print()
     for goal, met, value in goals:

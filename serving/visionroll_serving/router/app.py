@@ -159,16 +159,20 @@ class Router:
             live_top = asyncio.get_running_loop().create_future()
             self.copies.offer(self._copy(config, live, route.shadow, "shadow", body, content_type, live_top))
         top: TopOne | None = None
+        concluded = False  # the live variant answered or failed (not: the client went away first)
         started = time.perf_counter()
         try:
             status, payload, answer_type = await self._post(url, body, content_type, self._timeout)
         except TimeoutError:
+            concluded = True
             series.observe(UNREACHABLE, time.perf_counter() - started)
             return error(504, f"upstream {live.name} timed out", headers)
         except (aiohttp.ClientError, OSError) as exc:
+            concluded = True
             series.observe(UNREACHABLE, time.perf_counter() - started)
             return error(502, f"upstream {live.name} failed: {exc.__class__.__name__}: {exc}", headers)
         else:
+            concluded = True
             elapsed = time.perf_counter() - started
             top = top_one(payload) if status == 200 else None
             series.observe(str(status), elapsed, top)
@@ -182,9 +186,10 @@ class Router:
             if live_top is not None:
                 live_top.set_result(top)
             # The paired copy leaves once the live answer is in: it never competes with the request it copies. A
-            # stable answer without a top-1 has nothing to be compared with, so it is not copied.
+            # stable answer without a top-1 has nothing to be compared with, and a request the client abandoned
+            # says nothing about the candidate, so neither is copied.
             paired = route.paired
-            if paired is not None and (top is not None or paired.name == "stable"):
+            if paired is not None and concluded and (top is not None or paired.name == "stable"):
                 answered = asyncio.get_running_loop().create_future()
                 answered.set_result(top)
                 self.copies.offer(self._copy(config, live, paired, "paired", body, content_type, answered))

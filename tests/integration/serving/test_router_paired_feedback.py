@@ -225,8 +225,10 @@ def test_the_answer_log_is_bounded(torchserve: local.TorchServe, start_router: S
     router = start_router([local.variant("stable", "1.0", torchserve.inference_url, weight=100)], extra_args=options)
     n = 300
     ids = [{"X-Request-Id": f"req-{i:06d}"} for i in range(n)]  # 10 characters
-    post_many(router.url + "/predictions/digits", [pngs[i % len(pngs)][0] for i in range(n)], headers=ids,
-              concurrency=1)  # fmt: skip  (one at a time: the log's order is the order sent)
+    # One at a time: the log's order is the order sent.
+    post_many(
+        router.url + "/predictions/digits", [pngs[i % len(pngs)][0] for i in range(n)], headers=ids, concurrency=1
+    )
     text = router.metrics_text()
     assert metric_samples(text, "visionroll_router_feedback_answers") == [({}, kept)]
     held_bytes = metric_samples(text, "visionroll_router_feedback_answers_bytes")[0][1]
