@@ -79,7 +79,11 @@ class Retiring(Revision):
     """A revision that no longer gets traffic (a former stable after a promotion, a rolled-back candidate) and keeps its
     pods until `retireAt`, so requests the traffic provider sent before the switch are answered."""
 
-    retire_at: str = Field(description="RFC 3339 time after which its objects are removed.")
+    retire_at: str | None = Field(
+        default=None,
+        description="RFC 3339 time after which its objects are removed: the drain time from the first tick after "
+        "the traffic left it (absent until then).",
+    )
 
 
 class RolledBack(Schema):

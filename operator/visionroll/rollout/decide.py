@@ -54,7 +54,7 @@ def step(ctx: Context, measure: Callable[[Context], Measurements | None]) -> Dec
 
 
 def decide(ctx: Context) -> Decision:
-    current, retired = t.retire_expired(ctx.status, ctx.now)
+    current, retired = t.retire_expired(t.start_drains(ctx.status, ctx.spec, ctx.now), ctx.now)
     result = _decide(dataclasses.replace(ctx, status=current))
     final = result.status.model_copy(update={"observed_generation": ctx.generation})
     return Decision(
@@ -236,6 +236,6 @@ def _requeue(spec: VisionModelSpec, status: VisionModelStatus, now: datetime) ->
         waits.append(stage_seconds(spec, status.stage) - since_stage)
     for r in status.retiring:
         due = parse(r.retire_at)
-        if due is not None:
-            waits.append((due - now).total_seconds())
+        # A drain not started yet starts at the next tick, once this one's traffic change is written.
+        waits.append((due - now).total_seconds() if due is not None else 1.0)
     return max(0.5, min(waits)) if waits else None

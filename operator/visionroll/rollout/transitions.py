@@ -46,18 +46,25 @@ def drain_seconds(spec: VisionModelSpec) -> float:
     return max(MIN_DRAIN_SECONDS, 2 * parse_duration(spec.rollout.analysis.interval))
 
 
-def drain(status: VisionModelStatus, spec: VisionModelSpec, rev: Revision | None, now: datetime) -> list[Retiring]:
-    """`status.retiring` with `rev` added (its pods kept for the drain time); a revision already draining keeps the
-    later of the two times."""
-    if rev is None:
+def drain(status: VisionModelStatus, rev: Revision | None) -> list[Retiring]:
+    """`status.retiring` with `rev` added. Its drain clock starts at the next tick (`start_drains`): this tick's
+    decision is written to the traffic provider only after the tick's measurements and applies, so a time stamped now
+    could be seconds early. A revision already draining keeps its entry."""
+    if rev is None or any(r.revision == rev.revision for r in status.retiring):
         return list(status.retiring)
+    entry = Retiring(version=rev.version, revision=rev.revision, storage_uri=rev.storage_uri, retire_at=None)
+    return [*status.retiring, entry][-HISTORY_LIMIT:]
+
+
+def start_drains(status: VisionModelStatus, spec: VisionModelSpec, now: datetime) -> VisionModelStatus:
+    """Retiring revisions named in an earlier tick, whose traffic change has been written since: their drain time
+    counts from now."""
+    if all(r.retire_at is not None for r in status.retiring):
+        return status
     until = later(now, drain_seconds(spec))
-    others = [r for r in status.retiring if r.revision != rev.revision]
-    kept = next((r.retire_at for r in status.retiring if r.revision == rev.revision), until)
-    entry = Retiring(
-        version=rev.version, revision=rev.revision, storage_uri=rev.storage_uri, retire_at=max(kept, until)
+    return status.model_copy(
+        update={"retiring": [r if r.retire_at else r.model_copy(update={"retire_at": until}) for r in status.retiring]}
     )
-    return [*others, entry][-HISTORY_LIMIT:]
 
 
 def undrain(status: VisionModelStatus, rev: Revision) -> list[Retiring]:
@@ -157,7 +164,7 @@ def _new_stable(
         | {
             "phase": "Stable",
             "stable": rev,
-            "retiring": undrain(status.model_copy(update={"retiring": drain(status, spec, status.stable, now)}), rev),
+            "retiring": undrain(status.model_copy(update={"retiring": drain(status, status.stable)}), rev),
             "rolled_back": None,
             "history": with_history(status, rev, outcome, reason, now),
             "message": message,
@@ -228,7 +235,7 @@ def rollback(
         | {
             "phase": "RolledBack",
             "rolled_back": RolledBack(revision=cand.revision, generation=generation),
-            "retiring": drain(status, spec, cand, now),
+            "retiring": drain(status, cand),
             "history": with_history(status, cand, outcome, reason, now),
             "message": f"{outcome} {cand.version}: {reason}",
         }
@@ -248,13 +255,13 @@ def supersede(
     assert cand is not None, "supersede needs a candidate"
     new = status.model_copy(
         update=_IDLE
-        | {"retiring": drain(status, spec, cand, now), "history": with_history(status, cand, "superseded", reason, now)}
+        | {"retiring": drain(status, cand), "history": with_history(status, cand, "superseded", reason, now)}
     )
     return new, Event("Normal", "Superseded", f"rollout of {cand.version} ({cand.revision}) superseded: {reason}")
 
 
 def retire_expired(status: VisionModelStatus, now: datetime) -> tuple[VisionModelStatus, tuple[Event, ...]]:
-    due = [r for r in status.retiring if (parse(r.retire_at) or now) <= now]
+    due = [r for r in status.retiring if r.retire_at is not None and (parse(r.retire_at) or now) <= now]
     if not due:
         return status, ()
     new = status.model_copy(update={"retiring": [r for r in status.retiring if r not in due]})

@@ -90,5 +90,7 @@ def test_requeue_after_points_at_the_next_useful_tick() -> None:
     started = tick(spec, stable_status(), 0)
     assert started.requeue_after == pytest.approx(10.0)
     promoted = run(spec, stable_status()).decisions[-1]
-    assert promoted.requeue_after == pytest.approx(20.0)  # the drain of the former stable
-    assert parse(promoted.status.retiring[0].retire_at) == at(110)
+    assert promoted.requeue_after == pytest.approx(1.0)  # the next tick starts the drain of the former stable
+    draining = tick(spec, promoted.status, 91)
+    assert draining.requeue_after == pytest.approx(20.0)
+    assert parse(draining.status.retiring[0].retire_at) == at(111)

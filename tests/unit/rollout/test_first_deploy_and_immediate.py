@@ -37,7 +37,9 @@ def test_immediate_replaces_stable_and_drains_the_old_one() -> None:
     decision = tick(spec, stable_status(), 0)
     status = decision.status
     assert (status.phase, status.stable, status.candidate) == ("Stable", CAND, None)
-    assert _retiring(status) == [(STABLE.revision, "2024-05-01T12:00:20.000Z")]  # 2 x the 10 s analysis interval
+    # The drain starts at the next tick, once this tick's traffic change is written: 2 x the 10 s analysis interval.
+    assert _retiring(status) == [(STABLE.revision, None)]
+    assert _retiring(tick(spec, status, 1).status) == [(STABLE.revision, "2024-05-01T12:00:21.000Z")]
     assert status.history[-1].outcome == "replaced"
     assert decision.outcome == "replaced"
     assert not analysis_due(spec, status, at(60))
@@ -45,17 +47,17 @@ def test_immediate_replaces_stable_and_drains_the_old_one() -> None:
 
 def test_retiring_revision_is_dropped_at_the_first_tick_past_retire_at() -> None:
     spec = make_spec("immediate")
-    status = tick(spec, stable_status(), 0).status
-    assert [r.revision for r in tick(spec, status, 19.9).status.retiring] == [STABLE.revision]
-    after = tick(spec, status, 20.0)
+    status = tick(spec, tick(spec, stable_status(), 0).status, 1).status  # the drain runs from t=1 to t=21
+    assert [r.revision for r in tick(spec, status, 20.9).status.retiring] == [STABLE.revision]
+    after = tick(spec, status, 21.0)
     assert after.status.retiring == []
     assert [e.reason for e in after.events] == ["Retired"]
 
 
 def test_drain_is_at_least_five_seconds() -> None:
     spec = make_spec("immediate", interval="1s")
-    status = tick(spec, stable_status(), 0).status
-    assert parse(status.retiring[0].retire_at) == at(5)
+    status = tick(spec, tick(spec, stable_status(), 0).status, 1).status
+    assert parse(status.retiring[0].retire_at) == at(6)
 
 
 def test_decide_is_pure() -> None:
