@@ -486,7 +486,17 @@ CASES = [
         "canary",
         _set("spec.traffic", _GATEWAY),
         "spec.rollout.analysis.gates",
-        "provider gateway-api cannot measure the latencyP99, errorRate and drift gates",
+        "provider gateway-api cannot measure the latencyP99, errorRate, drift and agreement gates",
+    ),
+    Case(
+        "gateway-without-custom-gates",
+        "canary",
+        lambda doc: (
+            _set("spec.traffic", _GATEWAY)(doc),
+            _set("spec.rollout.analysis.gates", {})(doc),
+        ),
+        "spec.rollout.analysis.gates",
+        "provider gateway-api needs custom gates for a gated strategy",
     ),
     Case(
         "gateway-hostname-not-a-hostname",

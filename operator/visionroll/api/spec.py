@@ -464,11 +464,14 @@ class Rollout(Schema):
 # What the gateway-api provider cannot do (traffic/gateway_api.py builds one HTTPRoute with weighted backends, no
 # router): mirror traffic, and yield the router's metrics (metrics/queries.py), which the built-in latencyP99,
 # errorRate and drift gates read (without them every analysis is inconclusive and every rollout rolled back).
-_ROUTER_GATES = ("latencyP99", "errorRate", "drift")
+_ROUTER_GATES = ("latencyP99", "errorRate", "drift", "agreement")
 _GATEWAY_CANNOT_MIRROR = "strategy shadow needs provider router: gateway-api cannot mirror traffic"
 _GATEWAY_CANNOT_MEASURE = (
-    "provider gateway-api cannot measure the latencyP99, errorRate and drift gates (they read the router's metrics); "
-    "use custom gates"
+    "provider gateway-api cannot measure the latencyP99, errorRate, drift and agreement gates (they read the "
+    "router's metrics and copies); use custom gates"
+)
+_GATEWAY_NEEDS_GATES = (
+    "provider gateway-api needs custom gates for a gated strategy: the default gates read the router's metrics"
 )
 
 
@@ -483,6 +486,12 @@ class VisionModelSpec(Schema):
             "self.traffic.provider != 'gateway-api' || self.rollout.strategy == 'immediate' || "
             + " && ".join(f"!has(self.rollout.analysis.gates.{g})" for g in _ROUTER_GATES),
             _GATEWAY_CANNOT_MEASURE,
+            ".rollout.analysis.gates",
+        ),
+        cel(
+            "self.traffic.provider != 'gateway-api' || self.rollout.strategy == 'immediate' || "
+            "(has(self.rollout.analysis.gates.custom) && size(self.rollout.analysis.gates.custom) > 0)",
+            _GATEWAY_NEEDS_GATES,
             ".rollout.analysis.gates",
         ),
     )
@@ -500,8 +509,12 @@ class VisionModelSpec(Schema):
         if self.rollout.strategy == "shadow":
             failed.append(_GATEWAY_CANNOT_MIRROR)
         gates = self.rollout.analysis.gates
-        if self.rollout.strategy != "immediate" and (gates.latency_p99 or gates.error_rate or gates.drift):
+        if self.rollout.strategy != "immediate" and (
+            gates.latency_p99 or gates.error_rate or gates.drift or gates.agreement
+        ):
             failed.append(_GATEWAY_CANNOT_MEASURE)
+        if self.rollout.strategy != "immediate" and not gates.custom:
+            failed.append(_GATEWAY_NEEDS_GATES)
         if failed:
             raise ValueError("; ".join(failed))
         return self

@@ -17,6 +17,12 @@ from visionroll.testing import OperatorProcess, install_crd
 
 GATEWAY = {"provider": "gateway-api", "gatewayApi": {"parentRefs": [{"name": "public"}]}}
 CANNOT_MIRROR = "strategy shadow needs provider router: gateway-api cannot mirror traffic"
+# A custom gate, so that the only rule this spec breaks on gateway-api is the one about mirroring.
+SHADOW_WITH_CUSTOM_GATE = {
+    "strategy": "shadow",
+    "shadow": {"duration": "1m"},
+    "analysis": {"gates": {"custom": [{"name": "up", "query": "vector(1)", "min": 1}]}},
+}
 RESYNC = 5.0  # the operator fixture's resync period
 
 
@@ -74,7 +80,7 @@ def crd_without(cluster: Cluster, message: str) -> Iterator[None]:
 def test_a_spec_admitted_under_an_older_crd_is_degraded_naming_the_field(
     cluster: Cluster, kube: Kube, operator: OperatorProcess
 ) -> None:
-    shadow = kube.visionmodel("old", rollout={"strategy": "shadow", "shadow": {"duration": "1m"}}, traffic=GATEWAY)
+    shadow = kube.visionmodel("old", rollout=SHADOW_WITH_CUSTOM_GATE, traffic=GATEWAY)
     with crd_without(cluster, CANNOT_MIRROR):
         kube.wait("the older CRD admits shadow on gateway-api", lambda: _admitted(kube, shadow))
         kube.apply(shadow)
@@ -87,7 +93,7 @@ def test_a_spec_admitted_under_an_older_crd_is_degraded_naming_the_field(
     assert sum(CANNOT_MIRROR in m for m in warnings(kube, "old")) == 1, warnings(kube, "old")
 
     # The spec changes: the operator tries again at once, and the VisionModel heals.
-    kube.apply(kube.visionmodel("old", rollout={"strategy": "shadow", "shadow": {"duration": "1m"}}))
+    kube.apply(kube.visionmodel("old", rollout=SHADOW_WITH_CUSTOM_GATE))
     kube.wait(
         "Degraded cleared",
         lambda: (c := kube.condition(kube.get("visionmodel", "old"), "Degraded")) and c["status"] == "False",
