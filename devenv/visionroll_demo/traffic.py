@@ -24,6 +24,8 @@ class TrafficDriver:
     max_seconds: float = 900.0
     timeout_seconds: float = 5.0
     codes: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    """The first transport failures (no HTTP answer), with the second of the run they happened at."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -56,7 +58,9 @@ class TrafficDriver:
                     headers={"Content-Type": "image/png"},
                 )
                 self.codes[str(response.status_code)] += 1
-            except requests.RequestException:
+            except requests.RequestException as exc:
                 self.codes["error"] += 1
+                if len(self.failures) < 20:
+                    self.failures.append(f"{time.monotonic() - started:.1f}s {type(exc).__name__}: {exc}"[:300])
             i += 1
         session.close()
