@@ -35,15 +35,17 @@ SCENARIOS = (
         title="canary of the int8 model (2.0)",
         short="canary 2.0 (int8)",
         version="2.0",
+        # The gates need evidence, not only time: at 50% of 40 req/s, drift <= 0.1 bits is shown after ~700
+        # candidate answers (~35 s), an error rate <= 2% after ~300 (docs/rollout.md).
         rollout={
             "strategy": "canary",
-            "canary": {"steps": [20, 50, 100], "stepDuration": "10s"},
+            "canary": {"steps": [50, 100], "stepDuration": "10s"},
             "analysis": ANALYSIS
             | {
                 "gates": {
                     "latencyP99": {"maxMs": 500},
                     "errorRate": {"max": 0.02},
-                    "drift": {"method": "jensen-shannon", "max": 0.05},
+                    "drift": {"method": "jensen-shannon", "max": 0.1},
                 }
             },
         },
@@ -215,8 +217,10 @@ def play(stack: Stack, scenario: Scenario, recorder: Recorder, log: Log) -> Resu
                 (status.get("stable") or {}).get("version", "?"),
             )
         time.sleep(1.0)
+    status = stack.get().get("status") or {}
     raise TimeoutError(
-        f"{scenario.title}: no outcome within {scenario.timeout:.0f}s\npods:\n{stack.pods()}\n"
+        f"{scenario.title}: no outcome within {scenario.timeout:.0f}s\n"
+        f"status: {status.get('phase')} {status.get('message')}; {_fmt_gates(status)}\npods:\n{stack.pods()}\n"
         f"operator log (tail):\n{stack.operator_logs()}"
     )
 

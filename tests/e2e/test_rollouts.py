@@ -66,12 +66,11 @@ def test_canary_of_the_int8_model_is_promoted_step_by_step(stack: Stack, recorde
     assert status["stable"]["version"] == "2.0"
     assert status["weights"] == {"stable": 100, "candidate": 0}
     seen_weights = {s["weight"] for s in recorder.samples if s["stage"] == "canary"}
-    assert {20, 50, 100} <= seen_weights, f"every canary step carried traffic: {sorted(seen_weights)}"
-    assert {g["name"]: g["verdict"] for g in status["analysis"]["gates"]} == {
-        "latencyP99": "pass",
-        "errorRate": "pass",
-        "drift": "pass",
-    }
+    assert {50, 100} <= seen_weights, f"every canary step carried traffic: {sorted(seen_weights)}"
+    # The last analysis is the 100% step's: the stable answers nobody then, so only the candidate's own gates judge it.
+    assert {g["name"]: g["verdict"] for g in status["analysis"]["gates"]} == {"latencyP99": "pass", "errorRate": "pass"}
+    # At 50% the drift gate judged it too (sampled while the rollout ran).
+    assert any(s["drift"] is not None for s in recorder.samples if s["weight"] == 50)
 
 
 def test_shadow_of_a_model_with_wrong_answers_is_rolled_back(
