@@ -102,7 +102,9 @@ def manifest(namespace: str, archive_base: str, version: str, rollout: dict[str,
         "metadata": {"name": NAME, "namespace": namespace},
         "spec": {
             "model": {"name": "digits", "version": version, "storageUri": f"{archive_base}/{archive_name(version)}"},
-            "serving": {"workers": 1, "batchSize": 1},
+            # 200m each: before a promotion the candidate is scaled to what the stable runs (up to 2 pods each under
+            # the demo's load), and 4 TorchServe pods, 2 routers and the operator must fit the 2-core local node.
+            "serving": {"workers": 1, "batchSize": 1, "resources": {"requests": {"cpu": "200m", "memory": "512Mi"}}},
             "autoscaling": {"minReplicas": 1, "maxReplicas": 2},
             "rollout": rollout,
         },
