@@ -162,6 +162,7 @@ def tick(
     ready: bool | int = True,
     stable_ready: int = 1,
     failures: dict[str, str] | None = None,
+    unscheduled: dict[str, str] | None = None,
 ) -> Decision:
     """One reconcile tick at `t`; `ready` is the candidate's ready pods (True: 1, or as many as a handover needs)."""
     now = at(t)
@@ -178,6 +179,7 @@ def tick(
             desired.revision: count,
         },
         failures=failures or {},
+        unscheduled=unscheduled or {},
     )
     ctx = Context(
         spec=spec,

@@ -14,7 +14,7 @@ here: readiness and the rollout's progress deadline cover it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from visionroll.workloads import naming
@@ -28,15 +28,39 @@ MAX_REASON = 300
 def failure_reasons(pods: list[dict[str, Any]]) -> dict[str, str]:
     """Revision (pod label `visionroll.io/revision`) → one-line reason, for each revision with a pod that failed for
     good. Pods are read in name order and containers in pod-spec order, so the same pods give the same reasons."""
+    return _first_by_revision(pods, pod_failure)
+
+
+def unscheduled_reasons(pods: list[dict[str, Any]]) -> dict[str, str]:
+    """Revision → why one of its pods is not placed on a node (the scheduler's message, e.g. "0/1 nodes are
+    available: 1 Insufficient cpu."). Not a failure: capacity may come (a node added, another pod gone); a rollout
+    waiting for these pods says why it waits."""
+    return _first_by_revision(pods, pod_unscheduled)
+
+
+def _first_by_revision(
+    pods: list[dict[str, Any]], reason_of: Callable[[Mapping[str, Any]], str | None]
+) -> dict[str, str]:
     reasons: dict[str, str] = {}
     for pod in sorted(pods, key=lambda p: str(p.get("metadata", {}).get("name", ""))):
         revision = (pod.get("metadata", {}).get("labels") or {}).get(naming.LABEL_REVISION)
         if not revision or revision in reasons:
             continue
-        reason = pod_failure(pod)
+        reason = reason_of(pod)
         if reason is not None:
             reasons[revision] = reason
     return reasons
+
+
+def pod_unscheduled(pod: Mapping[str, Any]) -> str | None:
+    status = pod.get("status") or {}
+    if status.get("phase") != "Pending":
+        return None
+    for condition in status.get("conditions") or ():
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return _one_line(f"pod {pod.get('metadata', {}).get('name', '?')} unschedulable: "
+                             f"{condition.get('message') or condition.get('reason') or 'no node fits it'}")  # fmt: skip
+    return None
 
 
 def pod_failure(pod: Mapping[str, Any]) -> str | None:

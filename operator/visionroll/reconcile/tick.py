@@ -28,7 +28,7 @@ from visionroll.k8s import OWNED, Kube, Obj, up_to_date
 from visionroll.metrics import MetricsProvider
 from visionroll.reconcile import desired as desired_objects
 from visionroll.reconcile import report, snapshot
-from visionroll.reconcile.pods import failure_reasons
+from visionroll.reconcile.pods import failure_reasons, unscheduled_reasons
 from visionroll.rollout import step
 from visionroll.rollout.types import (
     ANNOTATION_RESUME,
@@ -84,6 +84,7 @@ def _observed(snap: snapshot.Snapshot, spec: VisionModelSpec, status: VisionMode
         ready={rev: report.ready_replicas(snap, rev) for rev in revisions},
         traffic_ready=report.traffic_ready(snap, spec),
         failures=failure_reasons(snap.pods),
+        unscheduled=unscheduled_reasons(snap.pods),
     )
 
 

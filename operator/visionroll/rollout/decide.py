@@ -193,14 +193,22 @@ def _finish_handover(ctx: Context) -> Step:
             return Step(done, (event,), "replaced" if status.strategy == "immediate" else "promoted")
         return canary.begin_step(status, spec, handover.step, handover.reason, now)
     waited = elapsed(handover.since, now) or 0.0
+    why = ctx.observed.unscheduled.get(status.candidate.revision)
     if waited >= parse_duration(spec.rollout.progress_deadline):
         reason = (
             f"candidate had {ready} of {handover.replicas} ready replicas needed for all the traffic within "
-            f"progressDeadline {spec.rollout.progress_deadline}"
+            f"progressDeadline {spec.rollout.progress_deadline}" + (f" ({why})" if why else "")
         )
         new, event = t.rollback(status, spec, ctx.generation, reason, now)
         return Step(new, (event,), "rolled-back")
-    return Step(status)
+    return Step(_waiting_because(status, why))
+
+
+def _waiting_because(status: VisionModelStatus, why: str | None) -> VisionModelStatus:
+    """The status message of a rollout waiting for candidate pods says what holds them, when the scheduler says."""
+    base = status.message.split("; waiting on: ")[0]
+    message = f"{base}; waiting on: {why}" if why else base
+    return status if message == status.message else status.model_copy(update={"message": message})
 
 
 def _await_ready(ctx: Context) -> Step:
@@ -215,11 +223,14 @@ def _await_ready(ctx: Context) -> Step:
         return Step(new, (event,))
     waited = elapsed(status.rollout_started_at, now) or 0.0
     deadline = parse_duration(spec.rollout.progress_deadline)
+    why = ctx.observed.unscheduled.get(status.candidate.revision) if status.candidate else None
     if waited >= deadline:
-        reason = f"candidate had no ready pods within progressDeadline {spec.rollout.progress_deadline}"
+        reason = f"candidate had no ready pods within progressDeadline {spec.rollout.progress_deadline}" + (
+            f" ({why})" if why else ""
+        )
         new, event = t.rollback(status, spec, ctx.generation, reason, now)
         return Step(new, (event,), "rolled-back")
-    return Step(status)
+    return Step(_waiting_because(status, why))
 
 
 def _requeue(spec: VisionModelSpec, status: VisionModelStatus, now: datetime) -> float | None:

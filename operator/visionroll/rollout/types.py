@@ -93,6 +93,8 @@ class Observed:
     """The traffic provider can carry the status's weights (the router has a ready pod)."""
     failures: Mapping[str, str] = field(default_factory=dict)
     """Revisions whose pods failed for good (bad archive, image that cannot be pulled), with the reason."""
+    unscheduled: Mapping[str, str] = field(default_factory=dict)
+    """Revisions with a pod no node can take yet (insufficient CPU, ...), with the scheduler's reason."""
 
     def ready_of(self, rev: Revision | None) -> int:
         return 0 if rev is None else self.ready.get(rev.revision, 0)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from visionroll.reconcile.pods import RESTARTS_BEFORE_PERMANENT, failure_reasons
+from visionroll.reconcile.pods import RESTARTS_BEFORE_PERMANENT, failure_reasons, unscheduled_reasons
 from visionroll.workloads.fetch_program import EXIT_REFUSED, EXIT_UNREACHABLE
 
 IMAGE = "ghcr.io/visionroll/serving:0.1.0"
@@ -196,3 +196,22 @@ def test_a_long_reason_is_cut_to_one_short_line() -> None:
     long = {"state": {"terminated": terminated(EXIT_REFUSED, "x" * 5000)}, "lastState": {}}
     (reason,) = failure_reasons([pod("r1", init=long)]).values()
     assert len(reason) == 300 and reason.endswith("…")
+
+
+def test_a_pod_no_node_can_take_is_named_but_not_a_failure() -> None:
+    pending = pod("2-0-ef34aa", name="digits-2-0-ef34aa-b")
+    pending["status"]["conditions"] = [
+        {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available.",
+        }
+    ]
+    del pending["status"]["initContainerStatuses"], pending["status"]["containerStatuses"]
+    assert failure_reasons([pending]) == {}
+    assert unscheduled_reasons([pending]) == {
+        "2-0-ef34aa": "pod digits-2-0-ef34aa-b unschedulable: 0/1 nodes are available: 1 Insufficient cpu. "
+        "preemption: 0/1 nodes are available."
+    }
+    assert unscheduled_reasons([pod("2-0-ef34aa", init=INIT_DONE, main=RUNNING, phase="Running")]) == {}

@@ -88,6 +88,18 @@ def test_a_handover_that_never_gets_its_replicas_rolls_back_at_the_progress_dead
     assert result.status.stable == STABLE and "2 of 3 ready replicas" in result.status.history[-1].reason
 
 
+def test_a_handover_waiting_for_capacity_says_why_and_the_rollback_names_it() -> None:
+    spec = _scaled(canary=TWO_STEPS, progressDeadline="2m")
+    status = run(spec, stable_status(), stable_ready=3, ready=1, until=60).status
+    why = {CAND.revision: "pod digits-2-0-x unschedulable: 0/1 nodes are available: 1 Insufficient cpu."}
+    waiting = tick(spec, status, 65, stable_ready=3, ready=2, unscheduled=why).status
+    assert waiting.phase == "Promoting" and waiting.message.endswith("waiting on: " + why[CAND.revision])
+    again = tick(spec, waiting, 70, stable_ready=3, ready=2, unscheduled=why).status
+    assert again.message == waiting.message  # said once, not appended at every tick
+    result = run(spec, waiting, start=70, stable_ready=3, ready=2, until=400, unscheduled=why)
+    assert result.outcomes[-1] == (180, "rolled-back") and "Insufficient cpu" in result.status.history[-1].reason
+
+
 def test_a_manual_promote_scales_the_candidate_first() -> None:
     spec = _scaled()
     status = run(spec, stable_status(), stable_ready=4, ready=1, until=20).status
