@@ -57,12 +57,14 @@ def decide(ctx: Context) -> Decision:
     current, retired = t.retire_expired(t.start_drains(ctx.status, ctx.spec, ctx.now), ctx.now)
     result = _decide(dataclasses.replace(ctx, status=current))
     final = result.status.model_copy(update={"observed_generation": ctx.generation})
+    judged = ctx.status.stage or final.stage
     return Decision(
         status=final,
         events=(*retired, *result.events),
         outcome=result.outcome,
         requeue_after=_requeue(ctx.spec, final, ctx.now),
-        thresholds=thresholds(effective_gates(ctx.spec.rollout.analysis, final.stage)),
+        # The limits of the gates of the stage the analysis judged (a rollback in the same tick clears the stage).
+        thresholds=thresholds(effective_gates(ctx.spec.rollout.analysis, judged), judged),
     )
 
 

@@ -212,3 +212,11 @@ def test_the_default_gates_are_named_where_kubectl_describe_shows_them() -> None
     text = " ".join(e.message for e in started.events)
     assert "default gates in force" in text and "errorRate <= 0.01" in text
     assert "default gates" not in " ".join(e.message for e in tick(make_spec(), stable_status(), 0).events)
+
+
+def test_the_thresholds_of_an_analysis_that_rolls_back_are_those_of_its_stage() -> None:
+    spec = make_spec("shadow", failureLimit=1)
+    result = run(spec, stable_status(), measure=script(agreement=(0.5, 4000)))
+    last = result.decisions[-1]
+    assert last.outcome == "rolled-back" and last.status.stage is None
+    assert last.thresholds.get("agreement") == 0.95  # the dashboards' threshold line of the gate that failed
