@@ -30,16 +30,7 @@ from visionroll.reconcile import desired as desired_objects
 from visionroll.reconcile import report, snapshot
 from visionroll.reconcile.pods import failure_reasons, unscheduled_reasons
 from visionroll.rollout import step
-from visionroll.rollout.types import (
-    ANNOTATION_RESUME,
-    Context,
-    Controls,
-    Event,
-    Measurements,
-    Observed,
-    spent_controls,
-    spent_resume,
-)
+from visionroll.rollout.types import Context, Controls, Event, Measurements, Observed, spent_annotations
 from visionroll.settings import Settings
 from visionroll.workloads import naming
 
@@ -188,9 +179,7 @@ class Reconciler:
             progress_deadline_seconds=parse_duration(spec.rollout.progress_deadline),
         )
         # Only once the status saying what was done is written: a promote/abort is consumed, never lost.
-        spent = spent_controls(annotations, status.candidate.revision if status.candidate else None)
-        if spent_resume(annotations, status) and ANNOTATION_RESUME not in spent:
-            spent = (*spent, ANNOTATION_RESUME)
+        spent = spent_annotations(annotations, status)
         if spent:
             self.kube.remove_annotations(namespace, name, spent)
         events = list(verdict.events) + self._own_events(previous, status, applied, deleted)

@@ -29,7 +29,7 @@ from visionroll.rollout import transitions as t
 from visionroll.rollout.analysis import thresholds
 from visionroll.rollout.clock import elapsed, parse
 from visionroll.rollout.defaults import effective_gates
-from visionroll.rollout.progress import advance_if_done, has_gates, record, stage_seconds
+from visionroll.rollout.progress import advance_if_done, has_gates, record
 from visionroll.rollout.strategies import canary, immediate
 from visionroll.rollout.types import Context, Decision, Event, Measurements, Step
 
@@ -191,8 +191,7 @@ def _finish_handover(ctx: Context) -> Step:
     ready = ctx.observed.ready_of(status.candidate)
     if ready >= handover.replicas:
         if handover.step is None:
-            done, event = t.promote(status, spec, handover.reason, now)
-            return Step(done, (event,), "replaced" if status.strategy == "immediate" else "promoted")
+            return t.promote(status, spec, handover.reason, now)
         return canary.begin_step(status, spec, handover.step, handover.reason, now)
     waited = elapsed(handover.since, now) or 0.0
     why = ctx.observed.unscheduled.get(status.candidate.revision)
@@ -246,7 +245,7 @@ def _requeue(spec: VisionModelSpec, status: VisionModelStatus, now: datetime) ->
         since_last = elapsed(status.last_analysis_at, now)
         since_stage = elapsed(status.step_started_at, now) or 0.0
         waits.append(interval - min(since_last if since_last is not None else since_stage, since_stage))
-        waits.append(stage_seconds(spec, status.stage) - since_stage)
+        waits.append(strategies.seconds(spec, status.stage) - since_stage)
     for r in status.retiring:
         due = parse(r.retire_at)
         # A drain not started yet starts at the next tick, once this one's traffic change is written.

@@ -24,10 +24,6 @@ from visionroll.rollout.gates import required_measurements, stable_serves
 from visionroll.rollout.types import Event, Measurements, Step
 
 
-def stage_seconds(spec: VisionModelSpec, stage: str | None) -> float:
-    return strategies.seconds(spec, stage)
-
-
 def has_gates(spec: VisionModelSpec, stage: str | None) -> bool:
     return bool(required_measurements(spec.rollout.analysis, stage))
 
@@ -41,7 +37,7 @@ def record(
     verdict: Verdict = overall(results)
     failed = status.failed_checks + (verdict == "fail")
     # Evidence still accumulating is not a failure to measure, until the stage's duration + progressDeadline pass.
-    patience = stage_seconds(spec, status.stage) + parse_duration(spec.rollout.progress_deadline)
+    patience = strategies.seconds(spec, status.stage) + parse_duration(spec.rollout.progress_deadline)
     out_of_time = (elapsed(status.step_started_at, now) or 0.0) >= patience
     counted = counts_as_inconclusive(results, out_of_time=out_of_time)
     inconclusive = status.inconclusive_checks + 1 if counted else 0
@@ -99,7 +95,7 @@ def advance_if_done(
     """When the stage's duration is over, its strategy says what follows the latest verdict: the next stage or step,
     a handover to the candidate (a promotion, or a canary step of 100%), a decision, or more waiting."""
     spent = elapsed(status.step_started_at, now)
-    if spent is None or spent < stage_seconds(spec, status.stage):
+    if spent is None or spent < strategies.seconds(spec, status.stage):
         return Step(status)
     evidence = summary(status.analysis.gates if status.analysis else ())
     return strategies.after(status, spec, generation, latest_verdict(status, spec), evidence, stable_ready, now)

@@ -17,7 +17,7 @@ from visionroll.api import HistoryEntry, Revision, VisionModelSpec, VisionModelS
 from visionroll.api.status import HISTORY_LIMIT, Handover, Outcome, Retiring, RolledBack
 from visionroll.rollout.clock import later, parse, stamp
 from visionroll.rollout.defaults import defaults_note
-from visionroll.rollout.types import Event
+from visionroll.rollout.types import Event, Step
 
 MIN_DRAIN_SECONDS = 5.0
 
@@ -164,7 +164,7 @@ def _new_stable(
         | {
             "phase": "Stable",
             "stable": rev,
-            "retiring": undrain(status.model_copy(update={"retiring": drain(status, status.stable)}), rev),
+            "retiring": [r for r in drain(status, status.stable) if r.revision != rev.revision],
             "rolled_back": None,
             "history": with_history(status, rev, outcome, reason, now),
             "message": message,
@@ -202,20 +202,22 @@ def hand_over(
     return new, Event("Normal", "ScalingCandidate", message)
 
 
-def promote(
-    status: VisionModelStatus, spec: VisionModelSpec, reason: str, now: datetime
-) -> tuple[VisionModelStatus, Event]:
+def promote(status: VisionModelStatus, spec: VisionModelSpec, reason: str, now: datetime) -> Step:
+    """The candidate becomes stable with all the traffic: outcome `promoted`, or `replaced` for `immediate`."""
     cand = status.candidate
     assert cand is not None, "promote needs a candidate"
     if status.strategy == "immediate":
         old = status.stable
         reason = f"immediate replace of {old.version if old else 'none'}: {reason}"
         new = _new_stable(status, spec, cand, "replaced", reason, f"replaced by {cand.version} (immediate)", now)
-        return new, Event(
+        event = Event(
             "Normal", "Replaced", f"{cand.version} ({cand.revision}) replaced {old.version if old else 'nothing'}"
         )
+        return Step(new, (event,), "replaced")
     new = _new_stable(status, spec, cand, "promoted", reason, f"promoted {cand.version}: {reason}", now)
-    return new, Event("Normal", "Promoted", f"{cand.version} ({cand.revision}) is stable: {reason}")
+    return Step(
+        new, (Event("Normal", "Promoted", f"{cand.version} ({cand.revision}) is stable: {reason}"),), "promoted"
+    )
 
 
 def rollback(

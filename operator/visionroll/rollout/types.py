@@ -83,6 +83,15 @@ def spent_resume(annotations: dict[str, str], status: VisionModelStatus) -> bool
     )
 
 
+def spent_annotations(annotations: dict[str, str], status: VisionModelStatus) -> tuple[str, ...]:
+    """Every control annotation the written `status` has consumed: promote/abort/resume naming no revision in flight,
+    and a resume whose stage runs again."""
+    spent = spent_controls(annotations, status.candidate.revision if status.candidate else None)
+    if ANNOTATION_RESUME not in spent and spent_resume(annotations, status):
+        spent = (*spent, ANNOTATION_RESUME)
+    return spent
+
+
 @dataclass(frozen=True)
 class Observed:
     """What the reconcile saw of the cluster before deciding."""
