@@ -99,12 +99,19 @@ class Watcher:
             self.samples.append(Sample(time.monotonic(), weights, ready))
 
     def routed_without_ready_pods(self) -> list[str]:
-        return [
-            f"t={s.at:.1f} {rev} weight {w} with {s.ready.get(rev, 'no Deployment')} ready"
-            for s in self.samples
-            for rev, w in s.weights.items()
-            if w > 0 and s.ready.get(rev, 0) == 0
-        ]
+        """Samples where a revision was given traffic (weight from 0 or absent to > 0) while it had no ready pod: the
+        operator's routing decisions. A revision already serving whose pods then fail readiness (a saturated node
+        misses probes) keeps its weight; that is the Service's endpoints' business, not a routing decision."""
+        out = []
+        # The first sample is where the module starts (the stack's first deploy, which has nothing else to route to
+        # and may still be starting its pods): only changes after it are the rollouts under test.
+        before: dict[str, int] = self.samples[0].weights if self.samples else {}
+        for s in self.samples[1:]:
+            for rev, w in s.weights.items():
+                if w > 0 and before.get(rev, 0) == 0 and s.ready.get(rev, 0) == 0:
+                    out.append(f"t={s.at:.1f} {rev} given weight {w} with {s.ready.get(rev, 'no Deployment')} ready")
+            before = s.weights
+        return out
 
     def deleted_before_drained(self) -> list[str]:
         """Revisions whose Deployment vanished less than the drain time after their last sample with weight."""
@@ -218,7 +225,9 @@ def test_a_canary_gets_traffic_only_once_it_has_ready_pods(stack: Stack, watcher
     _apply(stack, "2.0", LONG_CANARY)
     two = _revision(stack, "2.0")
     status = _wait(stack, "2.0 at 50%", lambda s: _candidate_weight(s, "2.0"))
-    assert status["heldReplicas"] == 2 and _hpa_min(stack, _revision(stack, "1.0")) == 2
+    # What the stable ran when 2.0 was named (2, or 3 if its HPA had scaled it up under the load) is held.
+    held = status["heldReplicas"]
+    assert held >= 2 and _hpa_min(stack, _revision(stack, "1.0")) == held
     assert watcher.saw(lambda s: s.weights.get(two) == 0 and s.ready.get(two, 0) == 0), "2.0 waited with no traffic"
     assert not watcher.routed_without_ready_pods()
 
