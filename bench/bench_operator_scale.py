@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from localkube.cluster import Cluster, LocalCluster, env_or_local
+from localkube.procs import stop_on_signals
 from visionroll.testing import OperatorProcess, install_crd
 
 
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=8, help="VISIONROLL_WORKERS of the operator")
     parser.add_argument("--timeout", type=float, default=600.0)
     args = parser.parse_args(argv)
-
+    stop_on_signals()
     with tempfile.TemporaryDirectory(prefix="bench-operator-") as tmp, a_cluster(Path(tmp), args.nodes) as cluster:
         install_crd(cluster.kubectl)
         namespace = cluster.create_namespace("bench-operator")

@@ -24,6 +24,7 @@ from typing import Any
 
 import requests
 
+from localkube.procs import stop_on_signals
 from localkube.prometheus import Prometheus
 from visionroll.api import Revision, VisionModelSpec, VisionModelStatus
 from visionroll.api.status import Replicas
@@ -151,6 +152,7 @@ def main() -> None:
     parser.add_argument("--healthy", type=int, default=10)
     parser.add_argument("--interval", default="5s")
     args = parser.parse_args()
+    stop_on_signals()
     spec = make_spec(args.interval)
     archives = local.build_archives()
     work = Path(tempfile.mkdtemp(prefix="bench-rollback-"))

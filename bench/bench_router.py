@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
 import socket
 import statistics
 import sys
@@ -43,7 +42,7 @@ import aiohttp
 import psutil  # type: ignore[import-untyped]
 import requests
 
-from localkube.procs import Proc, Supervisor, free_port, wait_until
+from localkube.procs import Proc, Supervisor, free_port, stop_on_signals, wait_until
 from visionroll_serving import local
 from visionroll_serving.samples import held_out_pngs
 
@@ -231,15 +230,6 @@ def cpu_seconds(pid: int | None) -> float:
     return total
 
 
-def stop_on_sigterm() -> None:
-    """SIGTERM unwinds like Ctrl-C: every `with` and `finally` below stops what it started."""
-
-    def interrupted(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, interrupted)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
@@ -255,7 +245,7 @@ def main() -> None:
         serve_noop_model(args.serve_noop_model)
         return
 
-    stop_on_sigterm()
+    stop_on_signals()
     archives = local.build_archives()
     bodies = [png for png, _ in held_out_pngs(200)]
     saturation: list[Result] = []

@@ -10,9 +10,17 @@ import pytest
 
 from localkube import testing
 from localkube.cluster import Cluster, LocalCluster
+from localkube.procs import stop_on_signals
 from localkube.prometheus import Prometheus
 from support.kube import Kube
 from visionroll.testing import install_crd
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM (CI's stop, `kill`) unwinds like Ctrl-C: pytest then runs every fixture's teardown, so the real node's
+    containers, mounts and network interfaces, Prometheus and every process a fixture started are stopped
+    (tests/integration/node/test_interrupted.py checks it)."""
+    stop_on_signals()
 
 
 @pytest.fixture(scope="session")

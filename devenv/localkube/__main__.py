@@ -18,7 +18,7 @@ from pathlib import Path
 
 from localkube import build, versions
 from localkube.cluster import MODES, STATE_FILE, LocalCluster, default_run_dir, stop_run_dir
-from localkube.procs import Supervisor, http_get
+from localkube.procs import Supervisor, http_get, stop_on_signals
 from localkube.prometheus import STATE_FILE as PROMETHEUS_STATE_FILE
 from localkube.prometheus import Prometheus
 
@@ -138,6 +138,7 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    stop_on_signals()  # a start interrupted by SIGTERM stops what it had started, like one interrupted by Ctrl-C
     parser = argparse.ArgumentParser(prog="python -m localkube", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("build", help="build the pinned binaries (cached by version)")

@@ -84,6 +84,16 @@ def _log(msg: str) -> None:
     print(f"[localkube] {msg}", file=sys.stderr, flush=True)
 
 
+class CommandFailed(subprocess.CalledProcessError):
+    """A kubectl or helm run that failed; its message names the command and what it printed on stderr (a bare
+    CalledProcessError says only the exit code)."""
+
+    def __str__(self) -> str:
+        command = " ".join(str(a) for a in self.cmd) if isinstance(self.cmd, list) else str(self.cmd)
+        said = (self.stderr or self.stdout or "").strip()
+        return f"`{command}` exited {self.returncode}: {said[-2000:] or '(nothing on stderr)'}"
+
+
 class Cluster:
     """A handle to a Kubernetes cluster reachable through a kubeconfig: kubectl, helm and Python-client helpers."""
 
@@ -125,7 +135,7 @@ class Cluster:
         cmd = [self.kubectl_path(), f"--kubeconfig={self.kubeconfig}", *args]
         proc = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout, env=_child_env())
         if check and proc.returncode != 0:
-            raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout, proc.stderr)
+            raise CommandFailed(proc.returncode, cmd, proc.stdout, proc.stderr)
         return proc
 
     def kubectl_json(self, *args: str) -> Any:
@@ -150,7 +160,7 @@ class Cluster:
         cmd = [exe, f"--kubeconfig={self.kubeconfig}", *args]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_child_env())
         if check and proc.returncode != 0:
-            raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout, proc.stderr)
+            raise CommandFailed(proc.returncode, cmd, proc.stdout, proc.stderr)
         return proc
 
     def api_client(self) -> ApiClient:

@@ -20,6 +20,20 @@ from pathlib import Path
 PIDS_FILE = "pids.json"
 
 
+def stop_on_signals() -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C (KeyboardInterrupt in the main thread), so every `with`, `finally` and
+    fixture teardown stops what it started: containers, network interfaces and processes. Only the first signal
+    unwinds; later ones are ignored, so a second SIGTERM cannot cut the teardown short (SIGINT keeps its default)."""
+
+    def interrupted(signum: int, _frame: object) -> None:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}; stopping everything started")
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupted)
+
+
 def free_port() -> int:
     """A TCP port that is free on 127.0.0.1 right now (the kernel picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

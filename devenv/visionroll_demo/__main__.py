@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from localkube.build import cache_root
+from localkube.procs import stop_on_signals
 from visionroll_demo import timeline
 from visionroll_demo.scenarios import SCENARIOS, Recorder, Result, play, thresholds
 from visionroll_demo.stack import REPO, Stack, running_stack
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "out", help="where the PNG and JSON go")
     parser.add_argument("--rate", type=float, default=40.0, help="client requests per second")
     args = parser.parse_args(argv)
+    stop_on_signals()
     run_dir = cache_root() / "run" / "demo"
     results: list[Result] = []
     failed = False
@@ -133,4 +135,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as interrupted:  # everything started was stopped on the way out (the `with` blocks)
+        print(f"\ninterrupted ({interrupted or 'Ctrl-C'}); everything the demo started is stopped", file=sys.stderr)
+        sys.exit(130)

@@ -39,7 +39,50 @@ def install_crd(kubectl: Callable[..., object], *, path: Path = CRD_PATHS[0]) ->
     """Server-side apply of the generated VisionModel CRD (a file or a directory), then wait until it is served.
     `kubectl` runs kubectl with the given arguments against the cluster, raising on failure."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
-    kubectl("wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}", "--timeout=60s")
+    crd = f"crd/{PLURAL}.{GROUP}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            kubectl("wait", "--for=condition=Established", crd, "--timeout=10s")
+            return
+        except Exception as exc:  # right after the apply, `kubectl wait` may not find the CRD yet: retry that
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"`kubectl wait --for=condition=Established {crd}` kept failing for 60 s: {exc}"
+                ) from exc
+            time.sleep(1)
+
+
+def provide_data_plane(kubeconfig: Path | str, namespace: str) -> None:
+    """What the chart installs in each data-plane namespace (charts/visionroll/templates/dataplane.yaml), for tests
+    that run the operator without the chart: the router's ServiceAccount `visionroll-router`, a Role that reads
+    ConfigMaps and its RoleBinding (the operator creates none of these). Objects that exist, or that these
+    credentials may not create (an operator's own ServiceAccount token, where the chart made them), are left alone."""
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    from visionroll.traffic.router import SERVICE_ACCOUNT
+
+    api = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    meta = {"name": SERVICE_ACCOUNT, "namespace": namespace}
+    rule = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}
+    subject = {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": namespace}
+    role_ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": SERVICE_ACCOUNT}
+    writes: list[tuple[Callable[..., object], dict[str, object]]] = [
+        (core.create_namespaced_service_account, {"metadata": meta, "automountServiceAccountToken": False}),
+        (rbac.create_namespaced_role, {"metadata": meta, "rules": [rule]}),
+        (rbac.create_namespaced_role_binding, {"metadata": meta, "roleRef": role_ref, "subjects": [subject]}),
+    ]
+    try:
+        for create, body in writes:
+            try:
+                create(namespace, body)
+            except ApiException as exc:
+                if exc.status not in (403, 409):
+                    raise
+    finally:
+        api.close()
 
 
 class OperatorProcess:
@@ -82,6 +125,7 @@ class OperatorProcess:
 
     def start(self) -> OperatorProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        provide_data_plane(self.kubeconfig, self.namespace)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "visionroll"], env=self.env, stdout=log, stderr=subprocess.STDOUT
