@@ -124,8 +124,12 @@ def _get(custom: client.CustomObjectsApi, namespace: str) -> dict[str, Any]:
     return obj
 
 
-def helm_install(cluster: Cluster, prometheus_url: str, *, analysis_window_seconds: int, timeout: int = 180) -> None:
-    """`helm install` of the chart as a user runs it, with the local Prometheus and short clocks for a demo."""
+def helm_install(
+    cluster: Cluster, prometheus_url: str, *, namespace: str, analysis_window_seconds: int, timeout: int = 180
+) -> None:
+    """`helm install` of the chart as a user runs it, with the local Prometheus and short clocks for a demo. The
+    VisionModels' `namespace` (which must exist) is the data plane's: the chart installs the router's ServiceAccount
+    and Role, and the NetworkPolicy, there."""
     cluster.helm(
         "upgrade",
         "--install",
@@ -140,6 +144,8 @@ def helm_install(cluster: Cluster, prometheus_url: str, *, analysis_window_secon
         f"operator.analysisWindowSeconds={analysis_window_seconds}",
         "--set",
         "operator.resyncSeconds=5",
+        "--set",
+        f"dataPlane.namespaces={{{namespace}}}",
         "--wait",
         f"--timeout={timeout}s",
         timeout=timeout + 30,
@@ -180,12 +186,13 @@ def running_stack(
         stack.callback(prometheus.stop)
         prometheus.add_kubernetes_pods(cluster.kubeconfig)
 
+        cluster.kubectl("create", "namespace", namespace, check=False)
         log(f"helm install {RELEASE} charts/visionroll (the operator runs as the chart's pod)")
-        helm_install(cluster, prometheus.url, analysis_window_seconds=analysis_window_seconds)
+        helm_install(cluster, prometheus.url, namespace=namespace, analysis_window_seconds=analysis_window_seconds)
         stack.callback(
             lambda: cluster.helm("uninstall", RELEASE, "--namespace", RELEASE_NAMESPACE, "--wait", check=False)
         )
-        cluster.kubectl("create", "namespace", namespace, check=False)
+        # Deleted before the operator goes (callbacks run last first): its finalizers let the VisionModels go.
         stack.callback(cluster.delete_namespace, namespace, wait=True, timeout=120)
 
         log("building (or reusing) the digits model archives; serving them over HTTP from this host")

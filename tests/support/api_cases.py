@@ -407,6 +407,7 @@ CASES = [
             ),
             ("storage-uri", "canary", "spec.model.storageUri", None, "(https?|pvc)", "https://models.example.com/d"),
             ("pvc-uri", "shadow", "spec.model.storageUri", None, "(https?|pvc)", "pvc://model-store/d.mar"),
+            ("digest", "canary", "spec.model.digest", None, "sha256:[0-9a-f]{64}", "sha256:" + "0123456789abcdef" * 4),
             (
                 "custom-gate-name",
                 "split",
@@ -432,6 +433,16 @@ CASES = [
             ("no-break-space", "500m\u00a0"),
             ("fullwidth-digit", "\uff15" + "00m"),
             ("arabic-indic-digits", "\u0665\u0660\u0660m"),
+        )
+    ),
+    *(
+        Case(f"digest-{label}", "canary", _set("spec.model.digest", value), "spec.model.digest", "sha256:[0-9a-f]{64}")
+        for label, value in (
+            ("no-algorithm", "0" * 64),
+            ("md5", "md5:" + "0" * 32),
+            ("short", "sha256:" + "0" * 63),
+            ("uppercase", "sha256:" + "A" * 64),
+            ("sha512", "sha512:" + "0" * 128),
         )
     ),
     Case(

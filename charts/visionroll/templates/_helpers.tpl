@@ -80,3 +80,23 @@ so the ServiceMonitor/PodMonitor take the job name from this label rather than f
 {{- $value := toString (index . 1) -}}
 {{- if or (eq $value "true") (and (eq $value "auto") ($root.Capabilities.APIVersions.Has "monitoring.coreos.com/v1")) -}}true{{- end -}}
 {{- end -}}
+
+{{/*
+The namespaces where VisionModels run their pods (routers, TorchServe): dataPlane.namespaces, plus the watched
+namespace in namespaced mode. Each gets the router's ServiceAccount and Role, and the serving NetworkPolicy
+(dataplane.yaml). One name per line.
+*/}}
+{{- define "visionroll.dataPlaneNamespaces" -}}
+{{- $names := list -}}
+{{- with include "visionroll.watchNamespace" . -}}{{- $names = append $names . -}}{{- end -}}
+{{- range .Values.dataPlane.namespaces -}}{{- $names = append $names . -}}{{- end -}}
+{{- $names | uniq | join "\n" -}}
+{{- end -}}
+
+{{/* The router's ServiceAccount: a fixed name the operator uses (visionroll.traffic.router.SERVICE_ACCOUNT). */}}
+{{- define "visionroll.routerServiceAccount" -}}visionroll-router{{- end -}}
+
+{{/* The operator's identity as the API server names it in requests. */}}
+{{- define "visionroll.operatorUser" -}}
+{{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "visionroll.serviceAccountName" .) -}}
+{{- end -}}

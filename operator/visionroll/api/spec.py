@@ -35,6 +35,7 @@ DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 GATEWAY_HOSTNAME_PATTERN = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 
 # The VisionModel's name names what it owns: `<name>-<revision>` (Deployment, Service, HPA, PDB, ConfigMap),
 # `<name>-router` and `<name>-routing`. A Service name is a DNS-1035 label (a lowercase letter first) of at most 63
@@ -115,6 +116,15 @@ class ModelSource(Schema):
         description="Where the model archive (.mar) is: http(s)://host[:port]/path.mar (no user@, no '..' segments, "
         "not a link-local or cloud metadata address) or pvc://claim-name/path/in/claim.mar."
     )
+    digest: str | None = Field(
+        default=None,
+        pattern=DIGEST_PATTERN,
+        description="sha256:<64 lowercase hex digits> of the archive file. A model archive is code (its handler runs "
+        "in TorchServe): the fetch-model init container refuses an archive with another digest, and the revision "
+        "never serves. Strongly advised for http:// sources (nothing else protects the download); admitted "
+        "without it, with a warning (docs/security.md).",
+    )
+
 
 
 class ResourceList(Schema):

@@ -28,15 +28,12 @@ KINDS: dict[tuple[str, str], Kind] = {
     for k in (
         Kind("v1", "ConfigMap", "configmaps"),
         Kind("v1", "Service", "services"),
-        Kind("v1", "ServiceAccount", "serviceaccounts"),
         Kind("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
         Kind("v1", "Event", "events"),
         Kind("v1", "Pod", "pods"),
         Kind("apps/v1", "Deployment", "deployments"),
         Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
         Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
-        Kind("rbac.authorization.k8s.io/v1", "Role", "roles"),
-        Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
         Kind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes"),
         Kind(API_VERSION, KIND, PLURAL),
     )
@@ -56,10 +53,7 @@ OWNED: tuple[Kind, ...] = tuple(
         ("policy/v1", "PodDisruptionBudget"),
         ("gateway.networking.k8s.io/v1", "HTTPRoute"),
         ("v1", "Service"),
-        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
-        ("rbac.authorization.k8s.io/v1", "Role"),
         ("apps/v1", "Deployment"),
-        ("v1", "ServiceAccount"),
         ("v1", "ConfigMap"),
     )
 )

@@ -1,9 +1,15 @@
 """The built-in router (serving/visionroll_serving/router) as a traffic provider.
 
 Per VisionModel: the routing ConfigMap `<name>-routing` (key `router.json`, format in docs/contracts.md), the router's
-ServiceAccount with a Role that can read only that ConfigMap, its Deployment, and the front Service `<name>` pointing
-at the router (client port 8080, and the router's metrics port 9090 for Prometheus). Weights change by rewriting the
-ConfigMap; the router watches it, so no pod restarts.
+Deployment, and the front Service `<name>` pointing at the router (client port 8080, and the router's metrics port 9090
+for Prometheus). Weights change by rewriting the ConfigMap; the router watches it, so no pod restarts and the change
+applies within a second (a mounted ConfigMap would take up to the kubelet's sync period, a minute or more, longer
+than a drain).
+
+The router runs as the ServiceAccount `visionroll-router`, which the chart installs with its Role (read ConfigMaps)
+in each data-plane namespace (`dataPlane.namespaces`, docs/security.md). The operator creates no ServiceAccount,
+Role or RoleBinding: its own RBAC holds no rights on RBAC objects, and an admission policy in the chart lets the
+Deployments it writes run only as `visionroll-router` (the router) or with no API token at all (TorchServe).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ ROUTING_KEY = "router.json"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 LABELS = {"app.kubernetes.io/name": "visionroll-router", COMPONENT_LABEL: "router"}
 """On every object of the router (added to the contract labels)."""
+SERVICE_ACCOUNT = "visionroll-router"
+"""The router's ServiceAccount, installed by the chart per data-plane namespace (charts/visionroll/templates)."""
 
 
 def router_name(visionmodel: str) -> str:
@@ -109,8 +117,8 @@ def _deployment(plan: TrafficPlan) -> Manifest:
             "template": {
                 "metadata": {"labels": pod_labels, "annotations": scrape_annotations(ROUTER_METRICS_PORT)},
                 "spec": {
-                    "serviceAccountName": name,
-                    # The router reads its ConfigMap through the API: it needs its token (and only this one).
+                    "serviceAccountName": SERVICE_ACCOUNT,
+                    # The router watches its ConfigMap through the API: it needs its token (and only this one).
                     "automountServiceAccountToken": True,
                     "enableServiceLinks": False,
                     "securityContext": plan.pod_security_context,
@@ -120,28 +128,6 @@ def _deployment(plan: TrafficPlan) -> Manifest:
             },
         },
     }
-
-
-def _rbac(plan: TrafficPlan) -> list[Manifest]:
-    name = router_name(plan.visionmodel)
-    meta = plan.metadata(name, extra_labels=LABELS)
-    rule = {
-        "apiGroups": [""],
-        "resources": ["configmaps"],
-        "resourceNames": [routing_configmap_name(plan.visionmodel)],
-        "verbs": ["get", "list", "watch"],
-    }
-    return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta, "automountServiceAccountToken": False},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta, "rules": [rule]},
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": meta,
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": plan.namespace}],
-        },
-    ]
 
 
 class RouterProvider:
@@ -156,4 +142,4 @@ class RouterProvider:
         }
         # The front Service `<name>` is the router's Service: clients on `http`, Prometheus on `metrics`.
         front = plan.front_service(selector=_pod_labels(plan), target_port="http", metrics_port=ROUTER_METRICS_PORT)
-        return [routing, *_rbac(plan), _deployment(plan), front]
+        return [routing, _deployment(plan), front]

@@ -99,6 +99,7 @@ def deployment(owner: Owner, variant: Variant) -> Manifest:
         model_name=variant.model.name,
         model_version=variant.model.version,
         security_context=container_security_context(),
+        digest=variant.model.digest,
     )
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,

@@ -11,11 +11,16 @@ The archive is a zip whose `MAR-INF/MANIFEST.json` names the model (`model.model
 `spec.model.version`. An archive that says otherwise would load and then answer 404 to every request, so it is
 refused here: the pod never starts serving it, and the reason is one line in the container's termination message
 (`/dev/termination-log`), where the operator reads it from the pod's status.
+
+With `--digest sha256:<hex>` (spec.model.digest) the archive's bytes must hash to it, checked before anything reads
+the zip: a model archive is code (its handler runs in TorchServe), and over plain http:// the digest is the only
+thing that says the bytes are the ones the author published. A mismatch is refused like a wrong version.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -57,6 +62,24 @@ def fetch(source: str, part: str) -> None:
             raise Unreachable(f"cannot copy {source}: {exc.strerror or exc}") from None
 
 
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as archive:
+        for block in iter(lambda: archive.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def check_digest(path: str, source: str, expected: str) -> None:
+    """Refused unless the file at `path` hashes to `expected` ("sha256:<64 hex>")."""
+    actual = sha256_file(path)
+    if actual != expected.lower():
+        raise Refused(
+            f"archive {source} has digest {actual}, but spec.model.digest is {expected}: "
+            "refusing to serve an archive that is not the one published"
+        )
+
+
 def manifest_model(path: str, source: str) -> tuple[str, str]:
     """(modelName, modelVersion) from the archive's manifest; Refused naming what is missing."""
     try:
@@ -90,11 +113,13 @@ def check(path: str, source: str, *, model_name: str, model_version: str) -> Non
         raise Refused(f"archive {source} is model {name!r}, but spec.model.name is {model_name!r}")
 
 
-def install(source: str, dest: str, *, model_name: str, model_version: str) -> None:
+def install(source: str, dest: str, *, model_name: str, model_version: str, digest: str | None = None) -> None:
     """Fetches, checks, then renames into place: TorchServe never sees a partial or refused archive."""
     part = dest + ".part"
     try:
         fetch(source, part)
+        if digest:
+            check_digest(part, source, digest)
         if os.path.getsize(part) == 0:
             raise Refused(f"archive {source} is empty")
         check(part, source, model_name=model_name, model_version=model_version)
@@ -122,14 +147,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("dest", help="path of the archive in the model store")
     parser.add_argument("--model-name", required=True, help="spec.model.name")
     parser.add_argument("--model-version", required=True, help="spec.model.version")
+    parser.add_argument("--digest", help="spec.model.digest: sha256:<64 hex> the archive must hash to")
     parser.add_argument("--termination-log", help="where the one-line reason of a failure goes")
     args = parser.parse_args(argv)
     try:
-        install(args.source, args.dest, model_name=args.model_name, model_version=args.model_version)
+        install(
+            args.source, args.dest, model_name=args.model_name, model_version=args.model_version, digest=args.digest
+        )
     except Refused as exc:
         _report(str(exc), args.termination_log)
         return EXIT_UNREACHABLE if isinstance(exc, Unreachable) else EXIT_REFUSED
-    print(f"fetched {args.source} (model {args.model_name!r}, version {args.model_version!r}) to {args.dest}")
+    checked = f", {args.digest}" if args.digest else ", no digest given"
+    print(f"fetched {args.source} (model {args.model_name!r}, version {args.model_version!r}{checked}) to {args.dest}")
     return 0
 
 

@@ -3,7 +3,8 @@
 `http(s)://` archives are downloaded with the serving image's own Python (no curl in the image, nothing to install);
 `pvc://claim/path.mar` mounts the claim read-only and copies the file. Either way TorchServe only ever loads a local
 file from an emptyDir it cannot be tricked into fetching from elsewhere, and only an archive whose manifest names the
-spec's model and version (fetch_program.py, the program the init container runs).
+spec's model and version, and whose sha256 is `spec.model.digest` when given (fetch_program.py, the program the
+init container runs).
 """
 
 from __future__ import annotations
@@ -55,12 +56,19 @@ def archive_file(model_name: str) -> str:
 
 
 def fetch_container(
-    source: ArchiveSource, *, image: str, model_name: str, model_version: str, security_context: dict[str, Any]
+    source: ArchiveSource,
+    *,
+    image: str,
+    model_name: str,
+    model_version: str,
+    security_context: dict[str, Any],
+    digest: str | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The init container and the extra volumes it needs (the model store volume is the pod's).
 
-    It refuses an archive whose manifest names another model or version than the spec (fetch_program.py): it exits
-    non-zero with the one-line reason as its termination message, which the pod's status carries."""
+    It refuses an archive whose manifest names another model or version than the spec, or whose sha256 is not
+    `digest` (spec.model.digest) when one is given (fetch_program.py): it exits with the "refused" code and the
+    one-line reason as its termination message, which the pod's status carries."""
     dest = posixpath.join(MODEL_STORE, archive_file(model_name))
     mounts: list[dict[str, Any]] = [{"name": "model-store", "mountPath": MODEL_STORE}]
     volumes: list[dict[str, Any]] = []
@@ -81,6 +89,7 @@ def fetch_container(
             model_name,
             "--model-version",
             model_version,
+            *(["--digest", digest] if digest else []),
             "--termination-log",
             TERMINATION_LOG,
             location,

@@ -16,6 +16,7 @@ from prometheus_client import disable_created_metrics
 
 from visionroll_serving.router.app import Router, Settings, make_app, make_metrics_app
 from visionroll_serving.router.config import ConfigError, parse_config, parse_resolve
+from visionroll_serving.router.guard import LINGERING_SECONDS
 from visionroll_serving.router.metrics import RouterMetrics
 from visionroll_serving.router.sources import ConfigMapSource, FileSource
 
@@ -38,6 +39,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--upstream-timeout", type=float, default=Settings.upstream_timeout)
     parser.add_argument("--shadow-queue", type=int, default=Settings.shadow_queue, help="copies queued")
     parser.add_argument(
+        "--copy-queue-bytes",
+        type=int,
+        default=Settings.copy_queue_bytes,
+        help="bytes of bodies held by copies (queued and being sent); beyond, copies are dropped and counted",
+    )
+    parser.add_argument("--copy-timeout", type=float, default=Settings.copy_timeout, help="a copy's round trip")
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=Settings.header_timeout,
+        help="seconds to send a request head, from a connection's start or its previous answer; then it is closed",
+    )
+    parser.add_argument(
+        "--body-timeout", type=float, default=Settings.body_timeout, help="seconds to send a body; then 408"
+    )
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=Settings.max_in_flight,
+        help="client requests handled at once; beyond, 503 with Retry-After",
+    )
+    parser.add_argument("--retry-after", type=int, default=Settings.retry_after, help="seconds, in every 503")
+    parser.add_argument(
         "--shadow-concurrency", type=int, default=Settings.shadow_concurrency, help="copies (shadow, paired) in flight"
     )
     parser.add_argument("--feedback-ttl", type=float, default=Settings.feedback_ttl, help="seconds an answer is kept")
@@ -56,7 +80,13 @@ async def serve(args: argparse.Namespace) -> None:
         max_body_bytes=args.max_body_bytes,
         upstream_timeout=args.upstream_timeout,
         shadow_queue=args.shadow_queue,
+        copy_queue_bytes=args.copy_queue_bytes,
+        copy_timeout=args.copy_timeout,
         shadow_concurrency=args.shadow_concurrency,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        max_in_flight=args.max_in_flight,
+        retry_after=args.retry_after,
         feedback_ttl=args.feedback_ttl,
         feedback_entries=args.feedback_entries,
         feedback_bytes=args.feedback_bytes,
@@ -82,7 +112,15 @@ async def serve(args: argparse.Namespace) -> None:
     await router.start()
     source.start()
 
-    runner = web.AppRunner(make_app(router), access_log=None, shutdown_timeout=args.shutdown_timeout)
+    # keepalive_timeout is aiohttp's deadline for a request head too: it runs from a connection's start and from each
+    # answer, and closes a connection still waiting for a whole head (router/guard.py).
+    runner = web.AppRunner(
+        make_app(router),
+        access_log=None,
+        shutdown_timeout=args.shutdown_timeout,
+        keepalive_timeout=settings.header_timeout,
+        lingering_time=LINGERING_SECONDS,
+    )
     metrics_runner = web.AppRunner(make_metrics_app(router.metrics), access_log=None)
     await runner.setup()
     await metrics_runner.setup()

@@ -8,7 +8,8 @@ a few dict look-ups, one JSON parse of a ~200-byte answer, four metric updates a
 
 Outcomes (docs/contracts.md): what the router refuses itself (no config, unknown model, too large, not an image) is
 answered before any variant is picked and recorded in no variant's series; every upstream answer is recorded under
-its HTTP status as `code`, and a failed or timed-out connection as `code="error"`.
+its HTTP status as `code`, and a failed or timed-out connection as `code="error"`. How requests may arrive (deadlines
+for head and body, requests in flight) is router/guard.py's; every 503 the router sends carries `Retry-After`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from visionroll_serving.router.feedback import (
     parse_feedback,
     request_id,
 )
+from visionroll_serving.router.guard import RETRY_AFTER, Admission, BodyRefused, error, read_body
 from visionroll_serving.router.inputs import refusal
 from visionroll_serving.router.metrics import UNREACHABLE, RouterMetrics, VariantSeries
 from visionroll_serving.router.routing import Picker
@@ -46,20 +48,28 @@ REVISION_HEADER = "x-visionroll-revision"
 
 @dataclass(frozen=True)
 class Settings:
+    """The router's settings, defaults here only (`__main__` reads them from the command line).
+
+    Memory budget under abuse, kept below the Deployment's 512 Mi limit (operator/visionroll/traffic/router.py; a unit
+    test adds it up): bodies in flight (`max_in_flight` x `max_body_bytes`, 128 MiB), copies
+    (`copy_queue_bytes`, 64 MiB), the answer log (`feedback_bytes`, 64 MiB), and the process itself (~90 MB)."""
+
     max_body_bytes: int = 1 << 20
     upstream_timeout: float = 10.0
     connect_timeout: float = 2.0
     shadow_queue: int = 1000  # copies (shadow and paired) waiting to be sent
+    copy_queue_bytes: int = 64 << 20  # their bodies' bytes, queued and being sent, at most
+    copy_timeout: float = 5.0  # a copy's whole round trip at most: a hanging shadow holds a sender this long
     shadow_concurrency: int = 16  # copies in flight
+    header_timeout: float = 10.0  # seconds to send a request head, from a connection's start or its previous answer
+    body_timeout: float = 10.0  # seconds to send a body once its head is in (1 MiB at >= 100 KiB/s)
+    max_in_flight: int = 128  # client requests handled at once; beyond, 503 + Retry-After
+    retry_after: int = 1  # seconds, in the Retry-After of every 503
     max_connections: int = 256
     feedback_ttl: float = 3600.0  # seconds an answer can be labelled
     feedback_entries: int = 200_000  # answers remembered at most
     feedback_bytes: int = 64 << 20  # their memory at most (router/feedback.py's estimate)
     feedback_classes: int = 1000  # distinct true classes counted at most (bounds the series)
-
-
-def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"error": message, "code": status}, status=status, headers=headers)
 
 
 class Router:
@@ -72,15 +82,24 @@ class Router:
         self.config_origin = ""
         self._session: aiohttp.ClientSession | None = None
         self.copies = CopyQueue(
-            self._send_copy, queue_size=settings.shadow_queue, concurrency=settings.shadow_concurrency
+            self._send_copy,
+            queue_size=settings.shadow_queue,
+            queue_bytes=settings.copy_queue_bytes,
+            concurrency=settings.shadow_concurrency,
         )
+        self.admission = Admission(metrics, max_in_flight=settings.max_in_flight, retry_after=settings.retry_after)
+        self._retry_after = {RETRY_AFTER: str(settings.retry_after)}
         self.answers: AnswerLog[VariantSeries] = AnswerLog(
             ttl=settings.feedback_ttl, max_entries=settings.feedback_entries, max_bytes=settings.feedback_bytes
         )
         metrics.answers_remembered.set_function(lambda: len(self.answers))
         metrics.answers_bytes.set_function(lambda: self.answers.bytes)
+        metrics.copy_queue_bytes.set_function(lambda: self.copies.bytes)
+        metrics.copy_queue_bytes_high_water.set_function(lambda: self.copies.high_water)
+        metrics.copy_queue_bytes_limit.set(settings.copy_queue_bytes)
         # Built once: every live and mirrored request uses it.
         self._timeout = aiohttp.ClientTimeout(total=settings.upstream_timeout, sock_connect=settings.connect_timeout)
+        self._copy_timeout = aiohttp.ClientTimeout(total=settings.copy_timeout, sock_connect=settings.connect_timeout)
 
     @property
     def config(self) -> RouterConfig | None:
@@ -130,18 +149,15 @@ class Router:
         own = {REQUEST_ID_HEADER: rid}
         picker = self.picker
         if picker is None:
-            return error(503, "no valid routing config loaded yet", own)
+            return error(503, "no valid routing config loaded yet", {**own, **self._retry_after})
         config = picker.config
         model = request.match_info["model"]
         if model != config.model:
             return error(404, f"unknown model {model!r}; this router serves {config.model!r}", own)
-        limit = self.settings.max_body_bytes
-        if request.content_length is not None and request.content_length > limit:
-            return error(413, f"request body of {request.content_length} bytes exceeds the limit of {limit} bytes", own)
         try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return error(413, f"request body exceeds the limit of {limit} bytes", own)
+            body = await self._read_body(request)
+        except BodyRefused as refused:
+            return refused.answer(own)
         content_type = request.headers.get("Content-Type", "application/octet-stream")
         # A client fault the router can see is its own 400, counted against no variant (router/inputs.py).
         if (reason := refusal(body, content_type)) is not None:
@@ -180,6 +196,8 @@ class Router:
                 self.answers.remember(rid, series, top.label)
             if status >= 300 and (rewritten := error_body(status, payload, live.name)) is not None:
                 payload, answer_type = rewritten, "application/json"
+            if status == 503:  # e.g. TorchServe's job queue is full
+                headers.update(self._retry_after)
             headers["Content-Type"] = answer_type
             return web.Response(status=status, body=payload, headers=headers)
         finally:  # also when the client went away and the handler was cancelled
@@ -220,7 +238,7 @@ class Router:
     async def _send_copy(self, job: CopyJob) -> TopOne | None:
         started = time.perf_counter()
         try:
-            status, payload, _ = await self._post(job.url, job.body, job.content_type, self._timeout)
+            status, payload, _ = await self._post(job.url, job.body, job.content_type, self._copy_timeout)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             job.series.observe(UNREACHABLE, time.perf_counter() - started)
             log.debug("copy to %s failed: %r", job.url, exc)
@@ -229,17 +247,28 @@ class Router:
         job.series.observe(str(status), time.perf_counter() - started, top)
         return top
 
+    async def _read_body(self, request: web.Request) -> bytes:
+        settings = self.settings
+        return await read_body(
+            request, limit=settings.max_body_bytes, seconds=settings.body_timeout, metrics=self.metrics
+        )
+
     async def feedback(self, request: web.Request) -> web.Response:
         """POST /feedback: a true label for an answered request id (router/feedback.py, docs/contracts.md)."""
         config = self.config
         if config is None:
-            return error(503, "no valid routing config loaded yet")
+            return error(503, "no valid routing config loaded yet", self._retry_after)
         metrics = self.metrics
         if request.content_length is not None and request.content_length > MAX_FEEDBACK_BYTES:
             metrics.feedback_request(config, "malformed")
             return error(413, f"feedback body of {request.content_length} bytes exceeds {MAX_FEEDBACK_BYTES} bytes")
         try:
-            feedback = parse_feedback(await request.read())
+            body = await self._read_body(request)
+        except BodyRefused as refused:
+            metrics.feedback_request(config, "malformed")
+            return refused.answer()
+        try:
+            feedback = parse_feedback(body)
         except FeedbackError as exc:
             metrics.feedback_request(config, "malformed")
             return error(400, str(exc))
@@ -274,7 +303,9 @@ class Router:
     async def readyz(self, _: web.Request) -> web.Response:
         config = self.config
         if config is None:
-            return web.json_response({"ready": False, "reason": "no valid routing config loaded"}, status=503)
+            return web.json_response(
+                {"ready": False, "reason": "no valid routing config loaded"}, status=503, headers=self._retry_after
+            )
         return web.json_response(
             {"ready": True, "origin": self.config_origin, "variants": [v.name for v in config.variants]}
         )
@@ -286,7 +317,7 @@ async def _not_found(request: web.Request) -> web.Response:
 
 def make_app(router: Router) -> web.Application:
     # client_max_size bounds request.read(); the handler answers 413 itself, with a JSON reason.
-    app = web.Application(client_max_size=router.settings.max_body_bytes)
+    app = web.Application(client_max_size=router.settings.max_body_bytes, middlewares=[router.admission.middleware])
     app.router.add_post("/predictions/{model}", router.predict)
     app.router.add_post("/feedback", router.feedback)
     app.router.add_get("/healthz", router.healthz)

@@ -1,6 +1,8 @@
 """Copies of a client's request sent to the other variant, and the comparison of the two top-1 answers: a bounded
-queue and a fixed number of senders, so a slow or dead variant costs the client nothing but one `put_nowait`. A full
-queue drops the copy and counts it.
+queue and a fixed number of senders, so a slow or dead variant costs the client nothing but one `put_nowait`. The
+queue is bounded twice: by copies, and by the bytes of the bodies it holds (queued and being sent), which is what
+bounds the router's memory when a shadow hangs and 1 MiB bodies pile up. A copy that would pass either bound is
+dropped and counted (`reason="queue_full"`); the most bytes ever held is kept as a high-water mark for the metrics.
 
 Two kinds, told apart by the `traffic` label of their series:
 
@@ -47,9 +49,14 @@ Sender = Callable[[CopyJob], Awaitable[TopOne | None]]  # the copy's top-1; None
 
 
 class CopyQueue:
-    def __init__(self, send: Sender, *, queue_size: int = 1000, concurrency: int = 16) -> None:
+    def __init__(
+        self, send: Sender, *, queue_size: int = 1000, queue_bytes: int = 64 << 20, concurrency: int = 16
+    ) -> None:
         self._send = send
         self._queue: asyncio.Queue[CopyJob] = asyncio.Queue(maxsize=queue_size)
+        self.max_bytes = queue_bytes
+        self.bytes = 0  # bodies held by copies: queued, and being sent
+        self.high_water = 0  # the most `bytes` has been since start
         self._concurrency = concurrency
         self._workers: list[asyncio.Task[None]] = []
 
@@ -57,13 +64,15 @@ class CopyQueue:
         self._workers = [asyncio.create_task(self._work(), name=f"copy-{i}") for i in range(self._concurrency)]
 
     def offer(self, job: CopyJob) -> bool:
-        """Queues a copy without waiting; False (and counted as dropped) when the queue is full."""
-        try:
-            self._queue.put_nowait(job)
-            return True
-        except asyncio.QueueFull:
+        """Queues a copy without waiting; False (and counted as dropped) when the queue is full, by copies or bytes."""
+        size = len(job.body)
+        if self.bytes + size > self.max_bytes or self._queue.full():
             job.series.dropped("queue_full")
             return False
+        self._queue.put_nowait(job)
+        self.bytes += size
+        self.high_water = max(self.high_water, self.bytes)
+        return True
 
     async def close(self, *, drain_seconds: float = 2.0) -> None:
         """Gives queued copies a short while to finish, then cancels the senders; leftovers count as dropped."""
@@ -76,7 +85,9 @@ class CopyQueue:
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
         while not self._queue.empty():
-            self._queue.get_nowait().series.dropped("shutdown")
+            job = self._queue.get_nowait()
+            self.bytes -= len(job.body)
+            job.series.dropped("shutdown")
 
     async def _work(self) -> None:
         while True:
@@ -88,6 +99,8 @@ class CopyQueue:
             except Exception:  # a copy must never take the router down
                 log.exception("copy to %s failed unexpectedly", job.url)
                 copy = None
+            finally:
+                self.bytes -= len(job.body)
             # Compared once the live answer is known too; the sender does not wait for it.
             job.live.add_done_callback(functools.partial(_record, job, copy))
 

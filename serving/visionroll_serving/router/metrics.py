@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from visionroll_serving.router.answers import TopOne
 from visionroll_serving.router.config import RouterConfig, Variant
@@ -25,6 +25,20 @@ COPIES = ("shadow", "paired")  # the `traffic` of copies; a client's own request
 OUTCOMES = ("correct", "wrong")  # of a ground-truth label against the answer's top-1
 FEEDBACK_RESULTS = ("counted", "duplicate", "unknown", "malformed")  # of a POST /feedback
 UNREACHABLE = "error"  # the `code` label when there is no HTTP status: connection failed or timed out
+# Requests the router answers itself because of how they arrive, not what they hold (router/guard.py).
+REFUSALS = ("overloaded", "body_timeout")
+
+
+def resident_peak_bytes() -> float:
+    """The process's resident-memory high-water mark (VmHWM), 0 where /proc does not say."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 class RouterMetrics:
@@ -91,6 +105,34 @@ class RouterMetrics:
             "Estimated memory of the answers remembered for feedback (bounded by --feedback-bytes)",
             registry=r,
         )
+        self.refused = Counter(
+            "visionroll_router_refused",
+            "Requests the router answered itself for how they arrived: overloaded (503), body_timeout (408)",
+            ("reason",),
+            registry=r,
+        )
+        for reason in REFUSALS:
+            self.refused.labels(reason)
+        # Read at scrape time too (Router wires them to its guard and copy queue).
+        self.in_flight = Gauge("visionroll_router_in_flight", "Client requests being handled", registry=r)
+        self.copy_queue_bytes = Gauge(
+            "visionroll_router_copy_queue_bytes", "Bytes of bodies held by copies, queued and being sent", registry=r
+        )
+        self.copy_queue_bytes_high_water = Gauge(
+            "visionroll_router_copy_queue_bytes_high_water",
+            "The most bytes the copy queue has held since the router started",
+            registry=r,
+        )
+        self.copy_queue_bytes_limit = Gauge(
+            "visionroll_router_copy_queue_bytes_limit",
+            "The copy queue's bound in bytes (--copy-queue-bytes)",
+            registry=r,
+        )
+        # process_resident_memory_bytes and friends, plus the peak, for the abuse run and the dashboard.
+        ProcessCollector(registry=r)
+        Gauge(
+            "visionroll_router_resident_memory_peak_bytes", "Resident memory high-water mark (VmHWM)", registry=r
+        ).set_function(resident_peak_bytes)
         self._series: dict[tuple[str, ...], VariantSeries] = {}
 
     def series(self, config: RouterConfig, variant: Variant, traffic: str) -> VariantSeries:

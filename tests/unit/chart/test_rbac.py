@@ -85,7 +85,7 @@ def test_namespaced_mode_grants_nothing_cluster_wide(render, sets, watched):
     role = operator_role(objects, "Role")
     assert role["metadata"]["namespace"] == watched
     assert grants_of(role) == expected_grants(cluster_wide=False)
-    (binding,) = [o for o in objects if o["kind"] == "RoleBinding"]
+    (binding,) = [o for o in objects if o["kind"] == "RoleBinding" and o["metadata"]["name"] == "vr-visionroll"]
     assert binding["metadata"]["namespace"] == watched
     assert binding["roleRef"]["kind"] == "Role"
     assert binding["subjects"] == [

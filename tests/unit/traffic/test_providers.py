@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from visionroll.api.spec import GatewayApi, ParentRef
 from visionroll.errors import UnknownProvider
 from visionroll.traffic import Backend, TrafficPlan, provider
-from visionroll.traffic.router import routing_config
+from visionroll.traffic.router import SERVICE_ACCOUNT, routing_config
 from visionroll.workloads import naming
 
 STABLE = Backend("stable", "1-0-ab12cd", "1.0", "digits-1-0-ab12cd", 8080, 75)
@@ -106,7 +107,8 @@ def test_router_json_is_accepted_by_the_router() -> None:
 def test_router_objects() -> None:
     objects = provider("router").objects(plan(STABLE))
     kinds = by_kind(objects)
-    assert sorted(kinds) == ["ConfigMap", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"]
+    # No ServiceAccount and no RBAC: the router's identity comes from the chart (templates/dataplane.yaml).
+    assert sorted(kinds) == ["ConfigMap", "Deployment", "Service"]
     (cm,) = kinds["ConfigMap"]
     assert cm["metadata"]["name"] == naming.routing_configmap_name("digits")
     assert json.loads(cm["data"]["router.json"])["variants"][0]["weight"] == 75
@@ -119,23 +121,18 @@ def test_router_objects() -> None:
     annotations = dep["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == "9090"
     assert pod["containers"][0]["image"] == "router:test"
-    assert pod["serviceAccountName"] == "digits-router"
+    assert pod["serviceAccountName"] == "visionroll-router"
+    assert pod["automountServiceAccountToken"] is True  # it watches its ConfigMap
     assert pod["securityContext"] == {"runAsNonRoot": True}
     assert dep["spec"]["selector"]["matchLabels"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
     # the router's pods must never match a variant Service's selector
     assert naming.LABEL_REVISION not in dep["spec"]["template"]["metadata"]["labels"]
 
 
-def test_router_role_reads_only_its_own_configmap() -> None:
-    (role,) = by_kind(provider("router").objects(plan(STABLE)))["Role"]
-    assert role["rules"] == [
-        {
-            "apiGroups": [""],
-            "resources": ["configmaps"],
-            "resourceNames": ["digits-routing"],
-            "verbs": ["get", "list", "watch"],
-        }
-    ]
+def test_router_runs_as_the_service_account_the_chart_installs() -> None:
+    """The name is shared with the chart's templates (dataplane.yaml, admissionpolicy.yaml) by this test."""
+    chart = Path(__file__).resolve().parents[3] / "charts" / "visionroll" / "templates" / "_helpers.tpl"
+    assert '{{- define "visionroll.routerServiceAccount" -}}' + SERVICE_ACCOUNT + "{{- end -}}" in chart.read_text()
 
 
 def test_front_service_points_at_the_router() -> None:
