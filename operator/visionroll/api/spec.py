@@ -126,7 +126,6 @@ class ModelSource(Schema):
     )
 
 
-
 class ResourceList(Schema):
     cpu: Cpu | None = Field(default=None, description="Cores, 1m to 512.")
     memory: Memory | None = Field(default=None, description="Bytes, 1Mi to 4Ti.")
