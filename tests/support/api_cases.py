@@ -158,6 +158,37 @@ CASES = [
         "agreement gate needs strategy shadow",
     ),
     Case(
+        "accuracy-without-threshold",
+        "canary",
+        _set("spec.rollout.analysis.gates.accuracy", {}),
+        "spec.rollout.analysis.gates.accuracy",
+        "accuracy needs min or maxDropVsStable",
+    ),
+    Case(
+        "accuracy-min-above-one",
+        "canary",
+        _set("spec.rollout.analysis.gates.accuracy", {"min": 1.5}),
+        "spec.rollout.analysis.gates.accuracy.min",
+        "less than or equal to 1",
+    ),
+    Case(
+        "accuracy-drop-negative",
+        "canary",
+        _set("spec.rollout.analysis.gates.accuracy", {"maxDropVsStable": -0.01}),
+        "spec.rollout.analysis.gates.accuracy.maxDropVsStable",
+        "greater than or equal to 0",
+    ),
+    Case(
+        "labels-on-a-shadow-that-never-serves-the-candidate",
+        "shadow",
+        lambda doc: (
+            _set("spec.rollout.shadow.thenPromote", "direct")(doc),
+            _set("spec.rollout.analysis.gates.recall", {"min": 0.9})(doc),
+        ),
+        "spec.rollout.analysis.gates",
+        "the accuracy and recall gates judge labelled live answers",
+    ),
+    Case(
         "latency-without-threshold",
         "canary",
         _set("spec.rollout.analysis.gates.latencyP99", {}),
@@ -497,7 +528,7 @@ CASES = [
         "canary",
         _set("spec.traffic", _GATEWAY),
         "spec.rollout.analysis.gates",
-        "provider gateway-api cannot measure the latencyP99, errorRate, drift and agreement gates",
+        "provider gateway-api cannot measure the latencyP99, errorRate, drift, agreement, accuracy and recall gates",
     ),
     Case(
         "gateway-without-custom-gates",

@@ -372,6 +372,41 @@ class AgreementGate(Schema):
     )
 
 
+class AccuracyGate(Schema):
+    model_config = rules(
+        cel("has(self.min) || has(self.maxDropVsStable)", "accuracy needs min or maxDropVsStable"),
+    )
+    min: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Lowest candidate accuracy (top-1 correct / labels) on the ground-truth labels sent to the "
+        "router's POST /feedback; judged by confidence bounds, inconclusive until enough labels arrive.",
+    )
+    max_drop_vs_stable: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Largest accuracy drop allowed against stable (stable accuracy - candidate accuracy) on labels "
+        "of both variants' live answers; stable must serve live traffic in the stage.",
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> AccuracyGate:
+        if self.min is None and self.max_drop_vs_stable is None:
+            raise ValueError("accuracy needs min or maxDropVsStable")
+        return self
+
+
+class RecallGate(Schema):
+    min: float = Field(
+        ge=0,
+        le=1,
+        description="Lowest recall of the candidate's worst class (correct / labels of that true class) on the "
+        "ground-truth labels sent to POST /feedback; every class labelled so far is bounded.",
+    )
+
+
 class CustomGate(Schema):
     model_config = rules(
         cel("has(self.min) || has(self.max)", "a custom gate needs min or max"),
@@ -403,6 +438,8 @@ class Gates(Schema):
     error_rate: ErrorRateGate | None = None
     drift: DriftGate | None = None
     agreement: AgreementGate | None = None
+    accuracy: AccuracyGate | None = None
+    recall: RecallGate | None = None
     custom: list[CustomGate] = Field(default_factory=list, max_length=16)
 
     @model_validator(mode="after")
@@ -427,6 +464,12 @@ class Analysis(Schema):
     gates: Gates = Field(default_factory=Gates)
 
 
+# Labels (POST /feedback) count only for answers clients got: a candidate that is only shadowed gets none.
+_LABELS_NEED_LIVE = (
+    "the accuracy and recall gates judge labelled live answers: strategy shadow needs thenPromote canary for them"
+)
+
+
 class Rollout(Schema):
     model_config = rules(
         cel("self.strategy != 'canary' || has(self.canary)", "strategy canary needs the canary section", ".canary"),
@@ -442,6 +485,12 @@ class Rollout(Schema):
             "(has(self.analysis.gates.agreement.pairedPercent) && self.analysis.gates.agreement.pairedPercent > 0)",
             "the agreement gate needs strategy shadow, or pairedPercent > 0 (only copies of one input are compared)",
             ".analysis.gates.agreement",
+        ),
+        cel(
+            "(!has(self.analysis.gates.accuracy) && !has(self.analysis.gates.recall)) || self.strategy != 'shadow' || "
+            "!has(self.shadow) || self.shadow.thenPromote == 'canary'",
+            _LABELS_NEED_LIVE,
+            ".analysis.gates",
         ),
     )
     strategy: Literal["canary", "shadow", "split", "immediate"] = "canary"
@@ -462,6 +511,9 @@ class Rollout(Schema):
                 raise ValueError(f"strategy {name} needs the {name} section")
         if self.strategy == "shadow" and self.shadow and self.shadow.then_promote == "canary" and self.canary is None:
             raise ValueError("shadow.thenPromote canary needs the canary section")
+        labelled = self.analysis.gates.accuracy is not None or self.analysis.gates.recall is not None
+        if labelled and self.strategy == "shadow" and self.shadow and self.shadow.then_promote != "canary":
+            raise ValueError(_LABELS_NEED_LIVE)
         agreement = self.analysis.gates.agreement
         if agreement is not None and self.strategy != "shadow" and agreement.paired_percent <= 0:
             raise ValueError(
@@ -473,11 +525,11 @@ class Rollout(Schema):
 # What the gateway-api provider cannot do (traffic/gateway_api.py builds one HTTPRoute with weighted backends, no
 # router): mirror traffic, and yield the router's metrics (metrics/queries.py), which the built-in latencyP99,
 # errorRate and drift gates read (without them every analysis is inconclusive and every rollout rolled back).
-_ROUTER_GATES = ("latencyP99", "errorRate", "drift", "agreement")
+_ROUTER_GATES = ("latencyP99", "errorRate", "drift", "agreement", "accuracy", "recall")
 _GATEWAY_CANNOT_MIRROR = "strategy shadow needs provider router: gateway-api cannot mirror traffic"
 _GATEWAY_CANNOT_MEASURE = (
-    "provider gateway-api cannot measure the latencyP99, errorRate, drift and agreement gates (they read the "
-    "router's metrics and copies); use custom gates"
+    "provider gateway-api cannot measure the latencyP99, errorRate, drift, agreement, accuracy and recall gates "
+    "(they read the router's metrics, copies and labels); use custom gates"
 )
 _GATEWAY_NEEDS_GATES = (
     "provider gateway-api needs custom gates for a gated strategy: the default gates read the router's metrics"
@@ -519,7 +571,7 @@ class VisionModelSpec(Schema):
             failed.append(_GATEWAY_CANNOT_MIRROR)
         gates = self.rollout.analysis.gates
         if self.rollout.strategy != "immediate" and (
-            gates.latency_p99 or gates.error_rate or gates.drift or gates.agreement
+            gates.latency_p99 or gates.error_rate or gates.drift or gates.agreement or gates.accuracy or gates.recall
         ):
             failed.append(_GATEWAY_CANNOT_MEASURE)
         if self.rollout.strategy != "immediate" and not gates.custom:

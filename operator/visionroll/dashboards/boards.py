@@ -109,6 +109,29 @@ def rollout_dashboard() -> Json:
             description="Top-1 agreement of the shadow variant with stable on the same mirrored input.",
         ),
         Panel(
+            "Accuracy on labels",
+            (Target("dashboard:accuracy", _BY_VARIANT), Target("operator:accuracy_threshold", "threshold")),
+            dashed="^threshold$",
+            unit="percentunit",
+            width=8,
+            max=1,
+            description="Share of labelled live answers (POST /feedback) whose top-1 was the true label (accuracy "
+            "gates). Labels arrive late and for some requests only: no labels, no line.",
+        ),
+        Panel(
+            "Recall by class",
+            (
+                Target("dashboard:recall_by_class", "{{variant}} {{class}}"),
+                Target("operator:recall_threshold", "threshold"),
+            ),
+            dashed="^threshold$",
+            unit="percentunit",
+            width=8,
+            max=1,
+            description="Per true class, the share of its labelled answers the variant got right; the recall gate "
+            "holds the candidate's worst class to its minimum.",
+        ),
+        Panel(
             "Shadow requests dropped / s",
             (Target("dashboard:shadow_dropped_rate", "{{variant}} {{reason}}"),),
             unit="reqps",

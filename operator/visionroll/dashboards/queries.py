@@ -27,6 +27,8 @@ EXTRA_TEMPLATES: dict[str, str] = {
     "operator:drift_value": f'max(visionroll_gate_value{{{_VM}, gate="drift"}})',
     "operator:drift_threshold": f'max(visionroll_gate_threshold{{{_VM}, gate="drift"}})',
     "operator:agreement_threshold": f'max(visionroll_gate_threshold{{{_VM}, gate="agreement"}})',
+    "operator:accuracy_threshold": f'max(visionroll_gate_threshold{{{_VM}, gate="accuracy"}})',
+    "operator:recall_threshold": f'max(visionroll_gate_threshold{{{_VM}, gate="recall"}})',
     "operator:gate_verdicts": f"sum by (gate, verdict) (increase(visionroll_gate_verdict_total{{{_VM}}}[$window]))",
     "operator:decisions": f"sum by (outcome) (increase(visionroll_rollout_decisions_total{{{_VM}}}[$window])) > 0",
     # all VisionModels: the operator's health and work

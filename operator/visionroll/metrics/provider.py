@@ -25,6 +25,7 @@ from visionroll.api import VisionModelSpec, VisionModelStatus, parse_duration
 from visionroll.metrics.queries import render, render_custom
 from visionroll.rollout import gates as g
 from visionroll.rollout.clock import elapsed
+from visionroll.rollout.names import recall_counts
 from visionroll.rollout.types import Measurement, Measurements
 from visionroll.rollout.verdicts import quantile_ms
 
@@ -100,6 +101,9 @@ class PrometheusProvider:
             g.PREDICTIONS: lambda: run.predictions(g.PREDICTIONS, cand),
             g.PREDICTIONS_STABLE: lambda: run.predictions(g.PREDICTIONS_STABLE, stable),
             g.AGREEMENT: lambda: run.agreement(cand),
+            g.ACCURACY: lambda: run.accuracy(g.ACCURACY, cand),
+            g.ACCURACY_STABLE: lambda: run.accuracy(g.ACCURACY_STABLE, stable),
+            g.RECALL: lambda: run.recall(cand),
         }
         for c in spec.rollout.analysis.gates.custom:
             producers[g.custom(c.name)] = functools.partial(run.custom, g.custom(c.name), c.query, cand, stable)
@@ -168,6 +172,26 @@ class _Run:
         samples = _count(total)
         value = None if total <= 0 else results.get("agree", 0.0) / total
         return Measurement(gate=g.AGREEMENT, value=value, samples=samples)
+
+    def accuracy(self, gate: str, revision: str) -> Measurement:
+        """correct / labelled over the labels that arrived in the stage; samples = labels (none: no data)."""
+        outcomes = self.by_label("analysis:feedback_by_outcome", revision, "outcome")
+        total = outcomes.get("correct", 0.0) + outcomes.get("wrong", 0.0)
+        value = None if total <= 0 else outcomes.get("correct", 0.0) / total
+        return Measurement(gate=gate, value=value, samples=_count(total))
+
+    def recall(self, candidate: str) -> Measurement:
+        """Labels by outcome and true class (`recall_key`); value is the worst class's recall, for display."""
+        counts: dict[str, float] = {}
+        for sample in self.template("analysis:feedback_by_class_and_outcome", candidate):
+            labels, value = sample.get("metric", {}), float(sample["value"][1])
+            if not math.isnan(value) and labels.get("outcome") in ("correct", "wrong"):
+                key = g.recall_key(str(labels["outcome"]), str(labels.get("class", "")))
+                counts[key] = counts.get(key, 0.0) + max(0.0, value)
+        by_class = recall_counts(counts)
+        recalls = [x / n for x, n in by_class.values() if n > 0]
+        samples = _count(sum(n for _, n in by_class.values()))
+        return Measurement(gate=g.RECALL, value=min(recalls) if recalls else None, samples=samples, counts=counts)
 
     def custom(self, gate: str, query: str, candidate: str, stable: str) -> Measurement:
         promql = render_custom(

@@ -68,6 +68,14 @@ TEMPLATES: dict[str, str] = {
     "dashboard:shadow_dropped_rate": (
         f"sum by (variant, reason) (rate(visionroll_router_shadow_dropped_total{{{_VAR}}}[$window]))"
     ),
+    "dashboard:accuracy": (
+        f'sum by (variant) (rate(visionroll_router_feedback_total{{{_VAR}, outcome="correct"}}[$window]))'
+        f" / sum by (variant) (rate(visionroll_router_feedback_total{{{_VAR}}}[$window]))"
+    ),
+    "dashboard:recall_by_class": (
+        f'sum by (variant, class) (rate(visionroll_router_feedback_class_total{{{_VAR}, outcome="correct"}}[$window]))'
+        f" / sum by (variant, class) (rate(visionroll_router_feedback_class_total{{{_VAR}}}[$window]))"
+    ),
     "dashboard:confidence_mean": (
         f"sum by (variant) (rate(visionroll_router_prediction_confidence_sum{{{_VAR}}}[$window]))"
         f" / sum by (variant) (rate(visionroll_router_prediction_confidence_count{{{_VAR}}}[$window]))"

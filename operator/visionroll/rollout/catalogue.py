@@ -68,6 +68,13 @@ def _latency_vs_stable(s: Scope) -> bool:
     return lat.max_ratio_to_stable is not None or s.stage == "split"
 
 
+def _labelled(s: Scope) -> bool:
+    """Labels (POST /feedback) count only for answers clients got, so the ground-truth gates judge every stage but a
+    shadow one (the candidate's answers there go to no client: admission refuses them on a shadow that never serves
+    the candidate)."""
+    return s.stage != "shadow"
+
+
 def _alpha(gates: Gates) -> float:
     return 1 - gates.error_rate.confidence if gates.error_rate is not None else ALPHA
 
@@ -192,6 +199,73 @@ CATALOGUE: tuple[Entry, ...] = (
             minimum_rate=True,
         ),
     ),
+    Entry(
+        name=n.ACCURACY,
+        measures="share of labelled candidate answers whose top-1 was the true label (POST /feedback)",
+        test="one-sided binomial confidence sequences: fail against twice the allowed wrong-answer odds, pass against "
+        "half, alpha / 2 each",
+        panel="Accuracy on labels",
+        queries=("analysis:feedback_by_outcome",),
+        measurements=(n.ACCURACY,),
+        applies=lambda s: s.gates.accuracy is not None and s.gates.accuracy.min is not None and _labelled(s),
+        threshold=lambda g: f">= {_accuracy_min(g):g} (labels)",
+        limit=lambda g: g.accuracy.min if g.accuracy else None,
+        judge=lambda s, m: v.rate(
+            n.ACCURACY,
+            m.get(n.ACCURACY),
+            s.min_samples,
+            limit=_accuracy_min(s.gates),
+            alpha=ALPHA,
+            text=f">= {_accuracy_min(s.gates):g} (labels)",
+            minimum_rate=True,
+        ),
+    ),
+    Entry(
+        name=n.ACCURACY_VS_STABLE,
+        measures="stable accuracy minus candidate accuracy on labels of each one's live answers (the drop)",
+        test="difference of both variants' confidence sequences, each at alpha / 2",
+        panel="Accuracy on labels",
+        queries=("analysis:feedback_by_outcome",),
+        measurements=(n.ACCURACY, n.ACCURACY_STABLE),
+        applies=lambda s: (
+            s.gates.accuracy is not None
+            and s.gates.accuracy.max_drop_vs_stable is not None
+            and _labelled(s)
+            and s.vs_stable
+        ),
+        threshold=lambda g: f"stable - candidate <= {_accuracy_drop(g):g} (labels)",
+        limit=lambda g: g.accuracy.max_drop_vs_stable if g.accuracy else None,
+        judge=lambda s, m: v.rate_difference(
+            n.ACCURACY_VS_STABLE,
+            m.get(n.ACCURACY),
+            m.get(n.ACCURACY_STABLE),
+            s.min_samples,
+            margin=_accuracy_drop(s.gates),
+            alpha=ALPHA,
+            text=f"stable - candidate <= {_accuracy_drop(s.gates):g} (labels)",
+            drop=True,
+        ),
+    ),
+    Entry(
+        name=n.RECALL,
+        measures="recall of the candidate's worst class: correct / labels of that true class, the least over classes",
+        test="one-sided binomial confidence sequences per class at alpha / k (k classes labelled); the worst recall "
+        "lies between the least lower and the least upper bound",
+        panel="Recall by class",
+        queries=("analysis:feedback_by_class_and_outcome",),
+        measurements=(n.RECALL,),
+        applies=lambda s: s.gates.recall is not None and _labelled(s),
+        threshold=lambda g: f"worst class >= {_recall_min(g):g} (labels)",
+        limit=lambda g: g.recall.min if g.recall else None,
+        judge=lambda s, m: v.worst_recall(
+            n.RECALL,
+            m.get(n.RECALL),
+            s.min_samples,
+            limit=_recall_min(s.gates),
+            alpha=ALPHA,
+            text=f"worst class >= {_recall_min(s.gates):g} (labels)",
+        ),
+    ),
 )
 
 
@@ -253,3 +327,18 @@ def _drift_max(g: Gates) -> float:
 def _agreement_min(g: Gates) -> float:
     assert g.agreement is not None
     return g.agreement.min
+
+
+def _accuracy_min(g: Gates) -> float:
+    assert g.accuracy is not None and g.accuracy.min is not None
+    return g.accuracy.min
+
+
+def _accuracy_drop(g: Gates) -> float:
+    assert g.accuracy is not None and g.accuracy.max_drop_vs_stable is not None
+    return g.accuracy.max_drop_vs_stable
+
+
+def _recall_min(g: Gates) -> float:
+    assert g.recall is not None
+    return g.recall.min

@@ -24,14 +24,17 @@ DEFAULT_AGREEMENT = AgreementGate(min=0.9)
 def uses_defaults(analysis: Analysis, stage: str | None) -> bool:
     """True when none of the spec's gates applies to `stage`, so the default gates judge it: the spec sets no gate,
     or only `agreement` without paired copies (it compares mirrored traffic, so judges a shadow stage and not the
-    canary after it)."""
+    canary after it), or only ground-truth gates (accuracy, recall) in a shadow stage (labels count for live answers
+    only)."""
     gates = analysis.gates
     agreement_here = gates.agreement is not None and (stage == "shadow" or gates.agreement.paired_percent > 0)
+    labels_here = (gates.accuracy is not None or gates.recall is not None) and stage != "shadow"
     return (
         gates.latency_p99 is None
         and gates.error_rate is None
         and gates.drift is None
         and not agreement_here
+        and not labels_here
         and not gates.custom
     )
 

@@ -11,6 +11,9 @@ from visionroll.api import Analysis, VisionModelStatus
 from visionroll.rollout.catalogue import entries
 from visionroll.rollout.defaults import scope
 from visionroll.rollout.names import (
+    ACCURACY,
+    ACCURACY_STABLE,
+    ACCURACY_VS_STABLE,
     AGREEMENT,
     CUSTOM_PREFIX,
     DRIFT,
@@ -23,10 +26,15 @@ from visionroll.rollout.names import (
     LATENCY_VS_STABLE,
     PREDICTIONS,
     PREDICTIONS_STABLE,
+    RECALL,
     custom,
+    recall_key,
 )
 
 __all__ = [
+    "ACCURACY",
+    "ACCURACY_STABLE",
+    "ACCURACY_VS_STABLE",
     "AGREEMENT",
     "CUSTOM_PREFIX",
     "DRIFT",
@@ -39,7 +47,9 @@ __all__ = [
     "LATENCY_VS_STABLE",
     "PREDICTIONS",
     "PREDICTIONS_STABLE",
+    "RECALL",
     "custom",
+    "recall_key",
     "required_measurements",
     "stable_serves",
 ]

@@ -7,8 +7,20 @@ does not turn chance into a verdict. Plain Python, counts in, bounds out.
   is a nonnegative martingale when p is the true rate, so by Ville's inequality P(ever M_n(p) >= 1/alpha) <= alpha.
   The bounds are the p with M_n(p) < 1/alpha: they miss the true rate, at *any* of the looks, with probability at most
   alpha. The prior only moves where the bounds are tightest; it is centred on the gate's threshold.
-- `cdf_band`: bounds on a histogram's cumulative shares P(L <= bucket bound), one binomial sequence per bound at
-  alpha / (number of bounds) (a union bound), made monotone.
+- `lower_bound` / `upper_bound` / `rate_bounds`: one-sided confidence sequences for a proportion, each the inversion
+  of a one-sided mixture sequential probability ratio test. Testing "the rate is at most q", the evidence is
+      E_n(q) = sum_j w_j L_n(p_j) / L_n(q),   odds(p_j) = r_j odds(q), r_j > 1 (the `ABOVE` mixture),
+  the likelihood of the data under alternatives r_j times the odds of q, averaged with weights w_j, over its
+  likelihood at q. Under any true rate p <= q each term is a nonnegative supermartingale (one request multiplies its
+  mean by p p_j / q + (1 - p)(1 - p_j)/(1 - q) <= 1), so P(ever E_n(q) >= 1/alpha) <= alpha (Ville). E_n(q) falls
+  as q grows, so the lower bound, the least q with E_n(q) < 1/alpha, misses the true rate at any look with
+  probability at most alpha. The upper bound is the same test on the complement (alternatives below q). Half the
+  weight sits on twice the odds: a gate is built to catch a rate twice its limit (a pass test, on half of it), and
+  Wald's sequential test against a point alternative is the fastest there is; the rest catches larger effects within
+  a few requests and smaller ones eventually. `rate_bounds` gives each side alpha / 2, so [lower, upper] holds at
+  1 - alpha.
+- `cdf_band`: bounds on a histogram's cumulative shares P(L <= bucket bound), one-sided sequences per bound and side
+  at alpha / (2 x the number of bounds) (a union bound), made monotone.
 - `slower_share_bounds`: bounds on theta = P(X > Y) + P(X = Y) / 2 for a candidate request X and a stable request Y
   (the Mann-Whitney probability), from both variants' CDF bands: theta only grows as X gets stochastically larger and
   Y smaller, so the extreme distributions inside the bands give its extremes. Requests in the same bucket count as
@@ -69,15 +81,81 @@ def binomial_bounds(
     return lower, upper
 
 
+# Odds ratios r_j > 1 of the alternatives a one-sided test against higher rates mixes over, with weights w_j: half
+# on 2; large ratios catch a gross failure in a few requests; ratios down to 1.02 let the bounds keep shrinking towards
+# the estimate, so a rate a little inside its limit still passes with enough evidence.
+ABOVE: tuple[tuple[float, float], ...] = (
+    (2.0, 0.5),
+    (1.02, 0.02), (1.05, 0.03), (1.1, 0.04), (1.2, 0.04), (1.3, 0.05), (1.5, 0.08),
+    (3.0, 0.08), (5.0, 0.06), (10.0, 0.06), (30.0, 0.04),
+)  # fmt: skip
+
+
+def log_evidence(successes: float, trials: float, rate: float, mixture: Sequence[tuple[float, float]] = ABOVE) -> float:
+    """log E_n(rate): the evidence of `successes` in `trials` against "the rate is at most `rate`" (module docs)."""
+    return _evidence(successes, trials, _logit(rate), mixture)[0]
+
+
+def lower_bound(successes: float, trials: float, *, alpha: float) -> float:
+    """The least rate q not rejected by the one-sided test against higher rates at level alpha: a lower confidence
+    sequence that misses the true rate, at any look, with probability at most alpha; 0 with no trials."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    n = max(0.0, trials)
+    s = min(n, max(0.0, successes))
+    if n <= 0 or s <= 0:
+        return 0.0
+    level = math.log(1 / alpha)
+
+    def excess(theta: float) -> tuple[float, float]:
+        value, slope = _evidence(s, n, theta, ABOVE)
+        return value - level, slope
+
+    # The evidence falls as the tested log-odds theta grows (its slope is a weighted sum of n (sigma(theta) -
+    # sigma(theta + log r)) < 0) and is at most 1 at the estimate, so the bound lies in [edge, estimate]: Newton steps
+    # kept inside that bracket, a bisection when a step would leave it, to 1e-9 in the rate.
+    low, high = _logit(_EDGE), _logit(min(s / n, 1 - _EDGE))
+    if excess(low)[0] < 0:
+        return 0.0
+    centre = s / n
+    theta = _logit(min(1 - _EDGE, max(_EDGE, centre - math.sqrt(2 * level * centre * (1 - centre) / n))))
+    for _ in range(_STEPS):
+        value, slope = excess(theta)
+        if value >= 0:
+            low = theta
+        else:
+            high = theta
+        if abs(value) < 1e-9:
+            return _sigmoid(theta)
+        if _sigmoid(high) - _sigmoid(low) < 1e-9:
+            break
+        step = theta - value / slope if slope < 0 else (low + high) / 2
+        theta = step if low < step < high else (low + high) / 2
+    return _sigmoid(low)
+
+
+def upper_bound(successes: float, trials: float, *, alpha: float) -> float:
+    """The greatest rate not rejected by the one-sided test against lower rates (the same test on the complement);
+    1 with no trials."""
+    n = max(0.0, trials)
+    return 1.0 - lower_bound(n - min(n, max(0.0, successes)), n, alpha=alpha)
+
+
+def rate_bounds(successes: float, trials: float, *, alpha: float) -> tuple[float, float]:
+    """(lower, upper) from the two one-sided sequences at alpha / 2 each: jointly valid at every look with
+    probability 1 - alpha; a verdict of "above" errs with probability at most alpha / 2, "below" likewise."""
+    return lower_bound(successes, trials, alpha=alpha / 2), upper_bound(successes, trials, alpha=alpha / 2)
+
+
 def cdf_band(cumulative: Sequence[float], total: float, *, alpha: float) -> tuple[list[float], list[float]]:
     """Lower and upper bounds on P(L <= bound_i) for a histogram's cumulative counts (one per finite bucket bound,
     ascending; `total` is the +Inf count), jointly valid at every look with probability 1 - alpha."""
-    each = alpha / max(1, len(cumulative))
+    each = alpha / max(1, 2 * len(cumulative))
     lows, highs = [], []
     known: dict[float, tuple[float, float]] = {}  # bounds with equal counts (empty or full buckets) share bounds
     for count in cumulative:
         if count not in known:
-            known[count] = binomial_bounds(count, total, alpha=each)
+            known[count] = lower_bound(count, total, alpha=each), upper_bound(count, total, alpha=each)
         lo, hi = known[count]
         lows.append(lo)
         highs.append(hi)
@@ -161,6 +239,36 @@ def _masses(cdf: Sequence[float]) -> list[float]:
         prev = max(prev, value)
     out.append(max(0.0, 1 - prev))
     return out
+
+
+def _evidence(s: float, n: float, theta: float, mixture: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """log E_n at the log-odds theta, and its slope in theta. With l(x) = log sigmoid(x), a term is
+    log w + s (l(theta + c) - l(theta)) + (n - s) (l(-theta - c) - l(-theta)), c = log r, and l(-x) = l(x) - x."""
+    base = _log_sigmoid(theta)
+    at = math.exp(base)  # sigmoid(theta)
+    terms, slopes = [], []
+    for ratio, weight in mixture:
+        c = math.log(ratio)
+        shifted = _log_sigmoid(theta + c)
+        terms.append(math.log(weight) + n * (shifted - base) - (n - s) * c)
+        slopes.append(n * (at - math.exp(shifted)))
+    top = max(terms)
+    shares = [math.exp(t - top) for t in terms]
+    total = sum(shares)
+    return top + math.log(total), sum(w * d for w, d in zip(shares, slopes, strict=True)) / total
+
+
+def _log_sigmoid(x: float) -> float:
+    """log(1 / (1 + e^-x)) without overflow."""
+    return -math.log1p(math.exp(-x)) if x >= 0 else x - math.log1p(math.exp(x))
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
+
+
+def _logit(p: float) -> float:
+    return math.log(p) - math.log1p(-p)
 
 
 def _log_beta(a: float, b: float) -> float:

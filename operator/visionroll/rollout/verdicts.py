@@ -12,18 +12,20 @@ import math
 
 from visionroll.api import GateResult
 from visionroll.api.status import Verdict
+from visionroll.rollout.names import recall_counts
 from visionroll.rollout.sequential import (
-    binomial_bounds,
     divergence_bounds,
+    lower_bound,
     plug_in_bias,
+    rate_bounds,
     slower_share,
     slower_share_bounds,
+    upper_bound,
 )
 from visionroll.rollout.stats import js_divergence
 from visionroll.rollout.types import Measurement
 
 TAIL = 0.01  # p99: at most 1% of requests slower than the bound
-PRIOR_STRENGTH = 100.0  # a + b of the Beta prior of a rate gate, centred on its threshold (docs/rollout.md)
 
 
 def missing(name: str, text: str, minimum: int, *ms: Measurement | None) -> GateResult | None:
@@ -54,13 +56,13 @@ def at_least(lower: float, upper: float, limit: float) -> Verdict:
 def rate(
     name: str, m: Measurement | None, minimum: int, *, limit: float, alpha: float, text: str, minimum_rate: bool
 ) -> GateResult:
-    """A share of requests (errors, agreements) held to a maximum or (`minimum_rate`) a minimum."""
+    """A share (errors, agreements, correct answers) held to a maximum or (`minimum_rate`) a minimum. The fail side
+    tests against twice the allowed odds of the bad outcome, the pass side against half (sequential.rate_bounds)."""
     lacking = missing(name, text, minimum, m)
     if lacking is not None or m is None or m.value is None:
         return lacking or GateResult(name=name, threshold=text, verdict="inconclusive", message="no data")
-    hits = min(m.samples, max(0, round(m.value * m.samples)))
-    prior = min(0.99, max(0.01, limit))
-    lo, hi = binomial_bounds(hits, m.samples, alpha=alpha, prior_mean=prior, prior_strength=PRIOR_STRENGTH)
+    hits = _hits(m)
+    lo, hi = rate_bounds(hits, m.samples, alpha=alpha)
     verdict = at_least(lo, hi, limit) if minimum_rate else at_most(lo, hi, limit)
     return GateResult(
         name=name,
@@ -76,21 +78,23 @@ def rate(
 
 def rate_difference(
     name: str, cand: Measurement | None, stable: Measurement | None, minimum: int, *, margin: float, alpha: float,
-    text: str,
+    text: str, drop: bool = False,
 ) -> GateResult:  # fmt: skip
-    """Candidate rate minus stable rate held to at most `margin`, each rate bounded at alpha / 2."""
+    """Candidate rate minus stable rate held to at most `margin` (`drop`: stable rate minus candidate rate, for a
+    share where higher is better, such as accuracy), each rate bounded at alpha / 2 (each side at alpha / 4: a fail
+    errs with probability at most alpha / 2, a pass likewise)."""
     lacking = missing(name, text, minimum, cand, stable)
     if lacking is not None or cand is None or stable is None or cand.value is None or stable.value is None:
         return lacking or GateResult(name=name, threshold=text, verdict="inconclusive", message="no data")
-    x1 = min(cand.samples, round(cand.value * cand.samples))
-    x2 = min(stable.samples, round(stable.value * stable.samples))
-    prior = min(0.99, max(0.01, 2 * margin))  # centred on the rates the gate allows, like `rate`
-    c_lo, c_hi = binomial_bounds(x1, cand.samples, alpha=alpha / 2, prior_mean=prior, prior_strength=PRIOR_STRENGTH)
-    s_lo, s_hi = binomial_bounds(x2, stable.samples, alpha=alpha / 2, prior_mean=prior, prior_strength=PRIOR_STRENGTH)
-    lo, hi = c_lo - s_hi, c_hi - s_lo
+    x1, x2 = _hits(cand), _hits(stable)
+    c_lo, c_hi = rate_bounds(x1, cand.samples, alpha=alpha / 2)
+    s_lo, s_hi = rate_bounds(x2, stable.samples, alpha=alpha / 2)
+    value, lo, hi = cand.value - stable.value, c_lo - s_hi, c_hi - s_lo
+    if drop:
+        value, lo, hi = -value, -hi, -lo
     return GateResult(
         name=name,
-        value=cand.value - stable.value,
+        value=value,
         threshold=text,
         samples=cand.samples,
         lower=lo,
@@ -98,6 +102,42 @@ def rate_difference(
         verdict=at_most(lo, hi, margin),
         message=f"candidate {x1}/{cand.samples}, stable {x2}/{stable.samples}",
     )
+
+
+def worst_recall(
+    name: str, m: Measurement | None, minimum: int, *, limit: float, alpha: float, text: str
+) -> GateResult:
+    """The recall of the worst class (correct / labels of that true class) at least `limit`. Every class labelled so
+    far is bounded at alpha / k for k such classes (a union bound), so all bounds hold at once; the worst recall lies
+    in [min of the lower bounds, min of the upper bounds]. A class with no label yet is not judged."""
+    lacking = missing(name, text, minimum, m)
+    if lacking is not None or m is None:
+        return lacking or GateResult(name=name, threshold=text, verdict="inconclusive", message="no data")
+    classes = {c: (round(x), round(n)) for c, (x, n) in recall_counts(m.counts).items() if round(n) > 0}
+    if not classes:
+        return GateResult(name=name, threshold=text, samples=m.samples, verdict="inconclusive", message="no data")
+    k = len(classes)
+    bounds = {c: rate_bounds(x, n, alpha=alpha / k) for c, (x, n) in classes.items()}
+    lo, hi = min(b[0] for b in bounds.values()), min(b[1] for b in bounds.values())
+    worst = min(classes, key=lambda c: (classes[c][0] / classes[c][1], c))
+    weakest = min(bounds, key=lambda c: (bounds[c][0], c))  # the class that holds the pass back
+    x, n = classes[worst]
+    return GateResult(
+        name=name,
+        value=x / n,
+        threshold=text,
+        samples=m.samples,
+        lower=lo,
+        upper=hi,
+        verdict=at_least(lo, hi, limit),
+        message=f"worst class {worst}: {x}/{n}; lowest bound class {weakest}; {k} classes labelled, "
+        f"bounds [{lo:.4f}, {hi:.4f}]",
+    )
+
+
+def _hits(m: Measurement) -> int:
+    """The count behind a share: value x samples, rounded into [0, samples]."""
+    return min(m.samples, max(0, round((m.value or 0.0) * m.samples)))
 
 
 def buckets(m: Measurement) -> tuple[list[float], list[float], float]:
@@ -133,9 +173,8 @@ def tail(name: str, m: Measurement | None, minimum: int, *, max_ms: float, alpha
     below = [(b, c) for b, c in zip(bounds, counts, strict=True) if b <= limit + 1e-12]
     above = [(b, c) for b, c in zip(bounds, counts, strict=True) if b >= limit - 1e-12]
     # Share slower than a bound: total - cumulative count at it. No bound below max_ms: every request may be slower.
-    pass_share = binomial_bounds(total - below[-1][1], total, alpha=alpha / 2, prior_mean=TAIL) if below else (0, 1)
-    fail_share = binomial_bounds(total - above[0][1], total, alpha=alpha / 2, prior_mean=TAIL) if above else (0, 1)
-    lo, hi = fail_share[0], pass_share[1]
+    hi = upper_bound(total - below[-1][1], total, alpha=alpha / 2) if below else 1.0
+    lo = lower_bound(total - above[0][1], total, alpha=alpha / 2) if above else 0.0
     verdict: Verdict = "fail" if lo > TAIL else "pass" if hi <= TAIL else "inconclusive"
     edges = f"{below[-1][0] * 1000:g}ms" if below else "0ms", f"{above[0][0] * 1000:g}ms" if above else "+Inf"
     return GateResult(

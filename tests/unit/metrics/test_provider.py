@@ -62,8 +62,10 @@ ANSWERS = {
 }
 
 
-def _measure(client: Canned, status: VisionModelStatus = STATUS, **gates: Any) -> dict[str, Any]:
-    spec = make_spec("shadow", gates=gates or None, interval="5s")
+def _measure(
+    client: Canned, status: VisionModelStatus = STATUS, strategy: str = "shadow", **gates: Any
+) -> dict[str, Any]:
+    spec = make_spec(strategy, gates=gates or None, interval="5s")
     provider = PrometheusProvider(client, min_window_seconds=20)
     ms = provider.measure(namespace="ns", visionmodel="digits", spec=spec, status=status, now=NOW)
     assert ms.time == NOW
@@ -127,3 +129,26 @@ def test_from_url_has_no_retries_and_a_timeout() -> None:
     adapter = client._session.get_adapter("http://127.0.0.1:1/api/v1/query")
     assert adapter.max_retries.total == 0
     assert client._session.trust_env is False
+
+
+def test_labels_from_feedback_give_accuracy_and_recall_by_class() -> None:
+    status = STATUS.model_copy(update={"stage": "canary", "strategy": "canary"})
+    client = Canned(
+        {
+            ("feedback_total{", CAND.revision): [_v(180, outcome="correct"), _v(20, outcome="wrong")],
+            ("feedback_total{", STABLE.revision): [_v(970, outcome="correct"), _v(30, outcome="wrong")],
+            ("feedback_class_total", CAND.revision): [
+                _v(100, outcome="correct", **{"class": "1"}),
+                _v(80, outcome="correct", **{"class": "7"}),
+                _v(20, outcome="wrong", **{"class": "7"}),
+            ],
+        }
+    )
+    m = _measure(client, status, "canary", accuracy={"min": 0.9, "maxDropVsStable": 0.02}, recall={"min": 0.8})
+    assert (m["accuracy"].value, m["accuracy"].samples) == (pytest.approx(0.9), 200)
+    assert (m["accuracy.stable"].value, m["accuracy.stable"].samples) == (pytest.approx(0.97), 1000)
+    assert m["recall"].counts == {"correct|1": 100, "correct|7": 80, "wrong|7": 20}
+    assert (m["recall"].value, m["recall"].samples) == (pytest.approx(0.8), 200)  # the worst class, 7
+    # No label yet: no data (inconclusive), never an accuracy of 0 or 1.
+    none = _measure(Canned({}), status, "canary", accuracy={"min": 0.9}, recall={"min": 0.8})
+    assert none["accuracy"].value is None and none["recall"].value is None and none["recall"].samples == 0

@@ -17,6 +17,8 @@ ALL_GATES = {
     "errorRate": {"max": 0.01},
     "drift": {"max": 0.1},
     "agreement": {"min": 0.97, "pairedPercent": 10},
+    "accuracy": {"min": 0.95, "maxDropVsStable": 0.01},
+    "recall": {"min": 0.9},
     "custom": [{"name": "queue", "query": "q", "max": 5}],
 }
 
@@ -50,5 +52,8 @@ def test_judge_reports_the_catalogue_threshold_text() -> None:
         "errorRateVsStable",
         "drift",
         "agreement",
+        "accuracy",
+        "accuracyVsStable",
+        "recall",
         "custom:queue",
     }

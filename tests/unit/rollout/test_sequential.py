@@ -12,9 +12,13 @@ from visionroll.rollout.sequential import (
     binomial_bounds,
     cdf_band,
     divergence_bounds,
+    log_evidence,
+    lower_bound,
     plug_in_bias,
+    rate_bounds,
     slower_share,
     slower_share_bounds,
+    upper_bound,
 )
 from visionroll.rollout.stats import js_divergence
 
@@ -140,3 +144,56 @@ def test_cdf_bands_are_monotone() -> None:
     lows, highs = cdf_band([10, 5, 50, 90], 100, alpha=0.05)  # a non-monotone input still yields monotone bands
     assert lows == sorted(lows) and highs == sorted(highs)
     assert all(lo <= hi for lo, hi in zip(lows, highs, strict=True))
+
+
+def _first_verdict(p: float, limit: float, *, seed: int, every: int = 50, most: int = 20000) -> tuple[str, int]:
+    """Look every `every` requests until the one-sided bounds decide p against `limit` (at most `most` requests)."""
+    rng = random.Random(seed)
+    hits = n = 0
+    while n < most:
+        hits += sum(rng.random() < p for _ in range(every))
+        n += every
+        lo, hi = rate_bounds(hits, n, alpha=0.05)
+        if lo > limit or hi <= limit:
+            return ("fail" if lo > limit else "pass"), n
+    return "none", n
+
+
+def test_each_one_sided_sequence_misses_at_most_its_alpha_under_continuous_monitoring() -> None:
+    # At the boundary (true rate = the tested rate) a side is rejected with probability <= alpha / 2 over all looks.
+    missed = {}
+    for p, seed in ((0.01, 4), (0.3, 5)):
+        rng = random.Random(seed)
+        above = below = 0
+        for _ in range(200):
+            hits = 0
+            for look in range(1, 41):
+                hits += sum(rng.random() < p for _ in range(50))
+                lo, hi = rate_bounds(hits, look * 50, alpha=0.05)
+                if lo > p or hi < p:
+                    above, below = above + (lo > p), below + (hi < p)
+                    break
+        missed[p] = (above / 200, below / 200)
+    assert all(a <= 0.025 + 0.02 and b <= 0.025 + 0.02 for a, b in missed.values()), missed
+
+
+def test_the_one_sided_tests_decide_twice_and_half_the_limit() -> None:
+    # Twice the limit fails and half of it passes, never the other way round; Wald's sequential test needs about
+    # ln(1 / alpha) / KL requests for 2% against 1% (~950 at alpha / 2 = 0.025), a mixture a little more.
+    twice = [_first_verdict(0.02, 0.01, seed=s) for s in range(40)]
+    assert all(v == "fail" for v, _ in twice)
+    assert sorted(n for _, n in twice)[20] < 1400
+    half = [_first_verdict(0.005, 0.01, seed=100 + s) for s in range(20)]
+    assert all(v == "pass" for v, _ in half)
+
+
+def test_one_sided_bounds_shrink_to_the_estimate_and_mirror_each_other() -> None:
+    assert lower_bound(0, 1000, alpha=0.05) == 0.0 and upper_bound(1000, 1000, alpha=0.05) == 1.0
+    assert lower_bound(0, 0, alpha=0.05) == 0.0 and upper_bound(0, 0, alpha=0.05) == 1.0
+    assert upper_bound(30, 1000, alpha=0.05) == pytest.approx(1 - lower_bound(970, 1000, alpha=0.05))
+    lo, hi = rate_bounds(9_000, 1_000_000, alpha=0.05)
+    assert 0.0085 < lo < 0.009 < hi < 0.0095  # a rate just inside a 1% limit passes with enough evidence
+    # The evidence against "at most q" falls as q grows, which makes the bound a single crossing.
+    assert log_evidence(30, 1000, 0.01) > log_evidence(30, 1000, 0.02) > log_evidence(30, 1000, 0.03)
+    with pytest.raises(ValueError):
+        lower_bound(1, 2, alpha=0)
