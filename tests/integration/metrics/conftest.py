@@ -31,6 +31,8 @@ class Variant:
     classes: dict[str, float] = field(default_factory=lambda: {"1": 0.5, "7": 0.3, "9": 0.2})
     traffic: str = "live"
     comparisons: dict[str, float] = field(default_factory=dict)  # result -> fraction of requests (shadow only)
+    # true class -> (fraction of requests labelled with it through POST /feedback, fraction of those correct)
+    labels: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 class RouterExporter:
@@ -44,6 +46,10 @@ class RouterExporter:
         duration = HistogramMetricFamily("visionroll_router_request_duration_seconds", "latency", labels=LABELS)
         predictions = CounterMetricFamily("visionroll_router_predictions", "top-1", labels=[*LABELS, "class"])
         shadow = CounterMetricFamily("visionroll_router_shadow_comparisons", "cmp", labels=[*LABELS, "result"])
+        feedback = CounterMetricFamily("visionroll_router_feedback", "labels", labels=[*LABELS, "outcome"])
+        by_class = CounterMetricFamily(
+            "visionroll_router_feedback_class", "labels", labels=[*LABELS, "class", "outcome"]
+        )
         for v in self.variants:
             base = [NAMESPACE, VISIONMODEL, v.name, v.revision, v.traffic]
             total = v.rps * t
@@ -55,7 +61,14 @@ class RouterExporter:
                 predictions.add_metric([*base, cls], total * (1 - v.error_fraction) * frac)
             for result, frac in v.comparisons.items():
                 shadow.add_metric([*base, result], total * frac)
-        yield from (requests, duration, predictions, shadow)
+            if v.labels:
+                right = sum(share * correct for share, correct in v.labels.values())
+                feedback.add_metric([*base, "correct"], total * right)
+                feedback.add_metric([*base, "wrong"], total * (sum(s for s, _ in v.labels.values()) - right))
+            for cls, (share, correct) in v.labels.items():
+                by_class.add_metric([*base, cls, "correct"], total * share * correct)
+                by_class.add_metric([*base, cls, "wrong"], total * share * (1 - correct))
+        yield from (requests, duration, predictions, shadow, feedback, by_class)
 
 
 @pytest.fixture
