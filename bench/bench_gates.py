@@ -90,6 +90,8 @@ HORIZON = 3600.0  # a rollout still running after an hour counts as stuck
 MEDIAN_MS, SIGMA = 20.0, 0.3
 ERROR_MAX, AGREEMENT_MIN = 0.01, 0.97
 JUDGES = ("fixed-window", "sequential", "flagger", "kayenta")
+CALIBRATED = "fixed-cal"  # the fixed-window judge at the sequential judge's false-rollback rate
+Z_GRID = (1.645, 1.96, 2.326, 2.576, 2.878, 3.09, 3.29, 3.719)
 MIN_SAMPLES = 30  # per gate: over the stage (sequential) or the window (fixed-window)
 
 
@@ -100,6 +102,8 @@ class Truth:
     agreement: float = 0.99
     slowdown: float = 1.0
     healthy: bool = False
+    swapped: tuple[str, ...] = ()  # classes the candidate answers as each other (ground-truth scenarios)
+    labels: float = 0.0  # share of answers that get a true label through POST /feedback (0: none)
 
 
 SCENARIOS = (
@@ -108,7 +112,17 @@ SCENARIOS = (
     Truth("errors 2x", error=0.02),
     Truth("latency +50%", slowdown=1.5),
 )
+# Ground truth instead of paired copies: labels for a fifth of the answers, 30 s late; judged by the sequential
+# gates only (the comparison judges have no ground-truth gate).
+LABELLED = (
+    Truth("healthy, labels", healthy=True, labels=0.2),
+    Truth("class swap, labels", swapped=("1", "7"), labels=0.2),
+)
 STABLE_ERROR = 0.005
+CLASSES = tuple(str(d) for d in range(10))
+RECALL = 0.97  # every class's recall for a healthy model; a swapped class is never right
+LABEL_LAG = 3  # intervals between an answer and its label
+ACCURACY_MIN, RECALL_MIN = 0.9, 0.8
 
 
 def _spec(gates: dict[str, Any], min_samples: int) -> VisionModelSpec:
@@ -140,6 +154,16 @@ def sequential_spec(paired: float) -> VisionModelSpec:
     return _spec(gates, MIN_SAMPLES)
 
 
+def labelled_spec() -> VisionModelSpec:
+    gates = {
+        "errorRate": {"max": ERROR_MAX},
+        "latencyP99": {"maxRatioToStable": 1.2},
+        "accuracy": {"min": ACCURACY_MIN},
+        "recall": {"min": RECALL_MIN},
+    }
+    return _spec(gates, MIN_SAMPLES)
+
+
 def verdict_spec() -> VisionModelSpec:
     return _spec({"custom": [{"name": "judge", "query": "bench", "max": 0.5}]}, 1)
 
@@ -163,6 +187,9 @@ class Window:
     stable_buckets: np.ndarray = field(default_factory=lambda: np.zeros(len(LATENCY_BUCKETS) + 1))
     compared: int = 0
     agreed: int = 0
+    # labels that arrived in this interval for the candidate's answers: by true class, all and correct
+    labelled: np.ndarray = field(default_factory=lambda: np.zeros(len(CLASSES)))
+    correct: np.ndarray = field(default_factory=lambda: np.zeros(len(CLASSES)))
 
     def __add__(self, other: Window) -> Window:
         return Window(
@@ -174,6 +201,8 @@ class Window:
             self.stable_buckets + other.stable_buckets,
             self.compared + other.compared,
             self.agreed + other.agreed,
+            self.labelled + other.labelled,
+            self.correct + other.correct,
         )
 
 
@@ -187,12 +216,18 @@ class Traffic:
         self.truth, self.paired, self.rng = truth, paired, rng
         self.cand_p = _bucket_probabilities(MEDIAN_MS * truth.slowdown)
         self.stable_p = _bucket_probabilities(MEDIAN_MS)
+        self.recall = np.array([0.0 if c in truth.swapped else RECALL for c in CLASSES])
+        self.pending: list[tuple[np.ndarray, np.ndarray]] = []  # labels on their way, oldest first
 
     def draw(self, weight: float, seconds: float) -> Window:
         r = self.rng
         nc = int(r.poisson(RPS * weight / 100 * seconds))
         ns = int(r.poisson(RPS * (100 - weight) / 100 * seconds))
         compared = int(r.binomial(nc, self.paired)) if ns or weight < 100 else 0
+        if self.truth.labels > 0:
+            labelled = r.multinomial(int(r.binomial(nc, self.truth.labels)), np.full(len(CLASSES), 1 / len(CLASSES)))
+            self.pending.append((labelled.astype(float), r.binomial(labelled, self.recall).astype(float)))
+        arrived = self.pending.pop(0) if len(self.pending) > LABEL_LAG else (np.zeros(len(CLASSES)),) * 2
         return Window(
             nc,
             int(r.binomial(nc, self.truth.error)),
@@ -202,6 +237,8 @@ class Traffic:
             r.multinomial(ns, self.stable_p).astype(float),
             compared,
             int(r.binomial(compared, self.truth.agreement)),
+            arrived[0],
+            arrived[1],
         )
 
 
@@ -246,16 +283,25 @@ def sequential_measurements(names: tuple[str, ...], stage: list[Window]) -> list
         g.ERROR_RATE: Measurement(g.ERROR_RATE, w.cand_errors / w.cand if w.cand else None, w.cand),
         g.AGREEMENT: Measurement(g.AGREEMENT, w.agreed / w.compared if w.compared else None, w.compared),
     }
-    return [table[n] for n in names]
+    labels = int(w.labelled.sum())
+    if labels:
+        table[g.ACCURACY] = Measurement(g.ACCURACY, float(w.correct.sum()) / labels, labels)
+        counts = {g.recall_key("correct", c): float(x) for c, x in zip(CLASSES, w.correct, strict=True)}
+        counts |= {
+            g.recall_key("wrong", c): float(n - x) for c, n, x in zip(CLASSES, w.labelled, w.correct, strict=True)
+        }
+        table[g.RECALL] = Measurement(g.RECALL, None, labels, counts=counts)
+    return [table.get(n, Measurement(n, None, 0)) for n in names]
 
 
-def baseline_verdict(stage: list[Window]) -> float | None:
-    """The fixed-window judge before #15: the last 120 s alone, minSamples 200; 1 fail, 0 pass, None inconclusive."""
+def baseline_verdict(stage: list[Window], z: float = z_quantile(0.95)) -> float | None:
+    """The fixed-window judge before #15: the last 120 s alone, minSamples 30; 1 fail, 0 pass, None inconclusive.
+    `z`: the Wilson bound's quantile (1.645 before #15; the calibrated judge raises it)."""
     w = sum(stage[-12:], Window())
     vs_stable = stage[-1].stable > 0  # at the 100% step only the candidate's own gates judge
     if w.cand < MIN_SAMPLES or (vs_stable and w.stable < MIN_SAMPLES):
         return None
-    low, _ = wilson_interval(w.cand_errors, w.cand, z=z_quantile(0.95))
+    low, _ = wilson_interval(w.cand_errors, w.cand, z=z)
     failed = low > ERROR_MAX
     if vs_stable:
         cand_median, stable_median = _median_ms(w.cand_buckets), _median_ms(w.stable_buckets)
@@ -325,10 +371,11 @@ class Outcome:
     requests: int  # candidate requests until the end
 
 
-def one_rollout(judge: str, truth: Truth, paired: float, seed: int) -> Outcome:
+def one_rollout(judge: str, truth: Truth, paired: float, seed: int, z: float = z_quantile(0.95)) -> Outcome:
     rng = np.random.default_rng(seed)
-    traffic = Traffic(truth, paired, rng)
-    spec = sequential_spec(paired) if judge == "sequential" else verdict_spec()
+    traffic = Traffic(truth, 0.0 if truth.labels else paired, rng)
+    own = labelled_spec() if truth.labels else sequential_spec(paired)
+    spec = own if judge == "sequential" else verdict_spec()
     status: VisionModelStatus = stable_status()
     stage: list[Window] = []
     stage_key: str | None = None
@@ -343,6 +390,7 @@ def one_rollout(judge: str, truth: Truth, paired: float, seed: int) -> Outcome:
             return Measurements(time=now, window_seconds=INTERVAL, values=tuple(sequential_measurements(names, stage)))
         verdicts: dict[str, Callable[[], float | None]] = {
             "fixed-window": lambda: baseline_verdict(stage),
+            CALIBRATED: lambda: baseline_verdict(stage, z),
             "flagger": lambda: flagger_verdict(stage, consecutive),
             "kayenta": lambda: kayenta_verdict(stage),
         }
@@ -371,9 +419,23 @@ def one_rollout(judge: str, truth: Truth, paired: float, seed: int) -> Outcome:
     return Outcome("stuck", t - (first or 0.0), requests)
 
 
-def _run(args: tuple[str, Truth, float, int]) -> tuple[str, str, Outcome]:
-    judge, truth, paired, seed = args
-    return judge, truth.name, one_rollout(judge, truth, paired, seed)
+def _run(args: tuple[str, Truth, float, int, float]) -> tuple[str, str, Outcome]:
+    judge, truth, paired, seed, z = args
+    return judge, truth.name, one_rollout(judge, truth, paired, seed, z)
+
+
+def calibrate(pool: Any, target: float, rollouts: int, paired: float, seed: int) -> tuple[float, float]:
+    """The smallest Wilson quantile z of `Z_GRID` at which the fixed-window judge's false-rollback rate on healthy
+    candidates is at most `target` (at least 1 / `rollouts`), on seeds of its own; (z, its measured rate)."""
+    allowed = max(target, 1 / rollouts)
+    rate = 1.0
+    for z in Z_GRID:
+        jobs = [(CALIBRATED, SCENARIOS[0], paired, seed * 7_000_003 + 104_729 * i, z) for i in range(rollouts)]
+        outcomes = [o for _, _, o in pool.map(_run, jobs, chunksize=16)]
+        rate = sum(o.outcome == "rolled-back" for o in outcomes) / rollouts
+        if rate <= allowed:
+            return z, rate
+    return Z_GRID[-1], rate
 
 
 def main() -> None:
@@ -382,31 +444,76 @@ def main() -> None:
     parser.add_argument("--paired", type=float, default=0.5, help="share of candidate requests copied to stable")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--calibration", type=int, default=300, help="healthy rollouts per z to calibrate")
     args = parser.parse_args()
     if not 0 < args.paired <= 1 or args.rollouts < 1:
         parser.error("--paired must be in (0, 1] and --rollouts at least 1")
+
+    def seed(i: int, k: int) -> int:  # the same traffic for every judge of a scenario
+        return args.seed * 1_000_003 + i * 7919 + k
+
     jobs = [
-        (judge, truth, args.paired, args.seed * 1_000_003 + i * 7919 + k)
+        (judge, truth, args.paired, seed(i, k), z_quantile(0.95))
         for judge in JUDGES
         for k, truth in enumerate(SCENARIOS)
+        for i in range(args.rollouts)
+    ]
+    jobs += [
+        ("sequential", truth, args.paired, seed(i, len(SCENARIOS) + k), 0.0)
+        for k, truth in enumerate(LABELLED)
         for i in range(args.rollouts)
     ]
     started = time.monotonic()
     with Pool(args.workers) as pool:
         results = pool.map(_run, jobs, chunksize=16)
+        healthy = [o for j, s, o in results if j == "sequential" and s == SCENARIOS[0].name]
+        target = sum(o.outcome == "rolled-back" for o in healthy) / len(healthy)
+        z, calibration_rate = calibrate(pool, target, args.calibration, args.paired, args.seed)
+        calibrated = [
+            (CALIBRATED, truth, args.paired, seed(i, k), z)
+            for k, truth in enumerate(SCENARIOS)
+            for i in range(args.rollouts)
+        ]
+        results += pool.map(_run, calibrated, chunksize=16)
     elapsed = time.monotonic() - started
     print(f"{args.rollouts} rollouts per cell, paired share {args.paired:g}, seed {args.seed}, {elapsed:.0f} s")
+    print(
+        f"{CALIBRATED}: Wilson z = {z:.3f} (fixed-window: 1.645), the least of {', '.join(f'{x:g}' for x in Z_GRID)} "
+        f"with false rollbacks <= max(sequential's {target:.1%}, 1/{args.calibration}) on {args.calibration} healthy "
+        f"rollouts of its own ({calibration_rate:.1%})"
+    )
     print(_table(results))
+    print(_ratios(results))
+
+
+def _median_requests(results: list[tuple[str, str, Outcome]], judge: str, scenario: str) -> float | None:
+    back = [o.requests for j, s, o in results if j == judge and s == scenario and o.outcome == "rolled-back"]
+    return statistics.median(back) if back else None
+
+
+def _ratios(results: list[tuple[str, str, Outcome]]) -> str:
+    """Median requests to detect, each comparison judge over the sequential one, per failing scenario."""
+    lines = ["median requests to detect, x the sequential judge's:"]
+    for truth in SCENARIOS[1:]:
+        ours = _median_requests(results, "sequential", truth.name)
+        parts = []
+        for judge in ("fixed-window", CALIBRATED):
+            theirs = _median_requests(results, judge, truth.name)
+            parts.append(f"{judge} {theirs / ours:.2f}" if ours and theirs else f"{judge} -")
+        lines.append(f"  {truth.name:<14} " + ", ".join(parts))
+    return "\n".join(lines)
 
 
 def _table(results: list[tuple[str, str, Outcome]]) -> str:
-    header = f"{'scenario':<14} {'judge':<13} {'rolled back':>11} {'promoted':>9} {'stuck':>6} " + (
+    header = f"{'scenario':<18} {'judge':<13} {'rolled back':>11} {'promoted':>9} {'stuck':>6} " + (
         f"{'median s':>9} {'median requests':>16} {'<= 5 min':>9}"
     )
     lines = [header, "-" * len(header)]
-    for truth in SCENARIOS:
-        for judge in JUDGES:
+    for truth in (*SCENARIOS, *LABELLED):
+        for judge in (*JUDGES, CALIBRATED):
             cell = [o for j, s, o in results if j == judge and s == truth.name]
+            if not cell:
+                continue
             back = [o for o in cell if o.outcome == "rolled-back"]
             promoted = sum(o.outcome == "promoted" for o in cell)
             stuck = sum(o.outcome == "stuck" for o in cell)
@@ -416,7 +523,7 @@ def _table(results: list[tuple[str, str, Outcome]]) -> str:
             median_n = f"{statistics.median(o.requests for o in timed):.0f}" if timed else "-"
             fast = f"{sum(o.seconds <= 300 for o in back) / len(cell):.1%}" if not truth.healthy else ""
             lines.append(
-                f"{truth.name:<14} {judge:<13} {len(back) / len(cell):>11.1%} {promoted / len(cell):>9.1%} "
+                f"{truth.name:<18} {judge:<13} {len(back) / len(cell):>11.1%} {promoted / len(cell):>9.1%} "
                 f"{stuck / len(cell):>6.1%} {median_s:>9} {median_n:>16} {fast:>9}".rstrip()
             )
     return "\n".join(lines)

@@ -5,8 +5,10 @@ Rule 1 of the design lives here: evidence accumulates over a stage and every gat
 confidence sequence (`verdicts.py`), so a verdict never comes by chance from looking at every interval. A gate
 passes only when its bound clears the threshold, fails only when the opposite bound is beyond it, and is
 inconclusive otherwise; with no measurement, a failed query, or fewer than `minSamples` samples it is inconclusive
-with no bounds at all. The overall verdict of one analysis is fail if any gate failed, else inconclusive if any gate
-was, else pass, and inconclusive when there was no gate at all: no evidence is never a pass.
+with no bounds at all (labels excepted: they arrive late, so too few of them is inconclusive with the bounds [0, 1],
+evidence still to come, and waits out the stage like any accumulating evidence). The overall verdict of one analysis
+is fail if any gate failed, else inconclusive if any gate was, else pass, and inconclusive when there was no gate at
+all: no evidence is never a pass.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ def overall(results: Iterable[GateResult]) -> Verdict:
 
 def lacks_evidence(results: Iterable[GateResult]) -> bool:
     """True when some inconclusive gate had nothing to bound (not measured, a failed query, no data, fewer than
-    minSamples), as opposed to evidence that is still accumulating towards its threshold."""
+    minSamples), as opposed to evidence that is still accumulating towards its threshold (labels that have not
+    arrived yet included: their gates report the bounds [0, 1], verdicts.missing)."""
     return any(r.verdict == "inconclusive" and r.lower is None and r.upper is None for r in results)
 
 

@@ -218,6 +218,7 @@ CATALOGUE: tuple[Entry, ...] = (
             alpha=ALPHA,
             text=f">= {_accuracy_min(s.gates):g} (labels)",
             minimum_rate=True,
+            late=True,
         ),
     ),
     Entry(
@@ -244,6 +245,7 @@ CATALOGUE: tuple[Entry, ...] = (
             alpha=ALPHA,
             text=f"stable - candidate <= {_accuracy_drop(s.gates):g} (labels)",
             drop=True,
+            late=True,
         ),
     ),
     Entry(

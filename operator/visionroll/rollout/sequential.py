@@ -34,6 +34,7 @@ does not turn chance into a verdict. Plain Python, counts in, bounds out.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 
@@ -247,15 +248,20 @@ def _evidence(s: float, n: float, theta: float, mixture: Sequence[tuple[float, f
     base = _log_sigmoid(theta)
     at = math.exp(base)  # sigmoid(theta)
     terms, slopes = [], []
-    for ratio, weight in mixture:
-        c = math.log(ratio)
+    for c, log_weight in _logs(tuple(mixture)):
         shifted = _log_sigmoid(theta + c)
-        terms.append(math.log(weight) + n * (shifted - base) - (n - s) * c)
+        terms.append(log_weight + n * (shifted - base) - (n - s) * c)
         slopes.append(n * (at - math.exp(shifted)))
     top = max(terms)
     shares = [math.exp(t - top) for t in terms]
     total = sum(shares)
     return top + math.log(total), sum(w * d for w, d in zip(shares, slopes, strict=True)) / total
+
+
+@functools.cache
+def _logs(mixture: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
+    """(log r, log w) of a mixture, computed once."""
+    return tuple((math.log(ratio), math.log(weight)) for ratio, weight in mixture)
 
 
 def _log_sigmoid(x: float) -> float:

@@ -4,6 +4,8 @@ Every test bounds its quantity with a confidence sequence (`sequential.py`), so 
 the stage at once. A gate passes only when its bound clears the threshold (the upper bound for a maximum, the lower
 for a minimum), fails only when the opposite bound is beyond it, and is inconclusive in between. A gate with no
 measurement, a failed query, no data or fewer than `minSamples` samples is inconclusive with no bounds: no evidence.
+Labels are the exception to "no bounds": they arrive late, so too few of them is inconclusive with the bounds [0, 1]
+(evidence still to come), while a failed query of them has none.
 """
 
 from __future__ import annotations
@@ -28,19 +30,32 @@ from visionroll.rollout.types import Measurement
 TAIL = 0.01  # p99: at most 1% of requests slower than the bound
 
 
-def missing(name: str, text: str, minimum: int, *ms: Measurement | None) -> GateResult | None:
-    """The inconclusive result of the first measurement that cannot be judged, or None when all can."""
+def missing(name: str, text: str, minimum: int, *ms: Measurement | None, late: bool = False) -> GateResult | None:
+    """The inconclusive result of the first measurement that cannot be judged, or None when all can. `late`: the
+    samples are labels, which arrive after the answers and for some of them only, so none or too few yet is evidence
+    still to come: the result then carries the bounds [0, 1] (nothing is known yet), and counts against
+    inconclusiveLimit only once the stage is out of time (analysis.counts_as_inconclusive); a failed query never has
+    bounds."""
+    unknown = {"lower": 0.0, "upper": 1.0} if late else {}
     for m in ms:
         if m is None:
             return GateResult(name=name, threshold=text, verdict="inconclusive", message="not measured")
         if m.error is not None:
             return GateResult(name=name, threshold=text, samples=m.samples, verdict="inconclusive", message=m.error)
         if m.value is None and not m.counts:
-            return GateResult(name=name, threshold=text, samples=m.samples, verdict="inconclusive", message="no data")
+            return GateResult(
+                name=name, threshold=text, samples=m.samples, verdict="inconclusive", message="no data", **unknown
+            )
         if m.samples < minimum:
             message = f"{m.samples} samples < minSamples {minimum}"
             return GateResult(
-                name=name, value=m.value, threshold=text, samples=m.samples, verdict="inconclusive", message=message
+                name=name,
+                value=m.value,
+                threshold=text,
+                samples=m.samples,
+                verdict="inconclusive",
+                message=message,
+                **unknown,
             )
     return None
 
@@ -54,11 +69,13 @@ def at_least(lower: float, upper: float, limit: float) -> Verdict:
 
 
 def rate(
-    name: str, m: Measurement | None, minimum: int, *, limit: float, alpha: float, text: str, minimum_rate: bool
-) -> GateResult:
+    name: str, m: Measurement | None, minimum: int, *, limit: float, alpha: float, text: str, minimum_rate: bool,
+    late: bool = False,
+) -> GateResult:  # fmt: skip
     """A share (errors, agreements, correct answers) held to a maximum or (`minimum_rate`) a minimum. The fail side
-    tests against twice the allowed odds of the bad outcome, the pass side against half (sequential.rate_bounds)."""
-    lacking = missing(name, text, minimum, m)
+    tests against twice the allowed odds of the bad outcome, the pass side against half (sequential.rate_bounds).
+    `late`: labels (`missing`)."""
+    lacking = missing(name, text, minimum, m, late=late)
     if lacking is not None or m is None or m.value is None:
         return lacking or GateResult(name=name, threshold=text, verdict="inconclusive", message="no data")
     hits = _hits(m)
@@ -78,12 +95,14 @@ def rate(
 
 def rate_difference(
     name: str, cand: Measurement | None, stable: Measurement | None, minimum: int, *, margin: float, alpha: float,
-    text: str, drop: bool = False,
+    text: str, drop: bool = False, late: bool = False,
 ) -> GateResult:  # fmt: skip
     """Candidate rate minus stable rate held to at most `margin` (`drop`: stable rate minus candidate rate, for a
     share where higher is better, such as accuracy), each rate bounded at alpha / 2 (each side at alpha / 4: a fail
-    errs with probability at most alpha / 2, a pass likewise)."""
-    lacking = missing(name, text, minimum, cand, stable)
+    errs with probability at most alpha / 2, a pass likewise). `late`: labels (`missing`)."""
+    lacking = missing(name, text, minimum, cand, stable, late=late)
+    if lacking is not None and lacking.lower is not None:
+        return lacking.model_copy(update={"lower": -1.0, "upper": 1.0})  # a difference of two unknown shares
     if lacking is not None or cand is None or stable is None or cand.value is None or stable.value is None:
         return lacking or GateResult(name=name, threshold=text, verdict="inconclusive", message="no data")
     x1, x2 = _hits(cand), _hits(stable)
@@ -109,13 +128,22 @@ def worst_recall(
 ) -> GateResult:
     """The recall of the worst class (correct / labels of that true class) at least `limit`. Every class labelled so
     far is bounded at alpha / k for k such classes (a union bound), so all bounds hold at once; the worst recall lies
-    in [min of the lower bounds, min of the upper bounds]. A class with no label yet is not judged."""
-    lacking = missing(name, text, minimum, m)
+    in [min of the lower bounds, min of the upper bounds]. A class with no label yet is not judged. Labels arrive
+    late: too few yet is inconclusive with the bounds [0, 1] (`missing`)."""
+    lacking = missing(name, text, minimum, m, late=True)
     if lacking is not None or m is None:
         return lacking or GateResult(name=name, threshold=text, verdict="inconclusive", message="no data")
     classes = {c: (round(x), round(n)) for c, (x, n) in recall_counts(m.counts).items() if round(n) > 0}
     if not classes:
-        return GateResult(name=name, threshold=text, samples=m.samples, verdict="inconclusive", message="no data")
+        return GateResult(
+            name=name,
+            threshold=text,
+            samples=m.samples,
+            lower=0.0,
+            upper=1.0,
+            verdict="inconclusive",
+            message="no labels of a class",
+        )
     k = len(classes)
     bounds = {c: rate_bounds(x, n, alpha=alpha / k) for c, (x, n) in classes.items()}
     lo, hi = min(b[0] for b in bounds.values()), min(b[1] for b in bounds.values())

@@ -12,7 +12,7 @@ import pytest
 from support.rollout_sim import make_spec, with_rollout
 from visionroll.api import GateResult
 from visionroll.rollout import gates as g
-from visionroll.rollout.analysis import judge, overall, thresholds
+from visionroll.rollout.analysis import counts_as_inconclusive, judge, lacks_evidence, overall, thresholds
 from visionroll.rollout.defaults import uses_defaults
 from visionroll.rollout.types import Measurement, Measurements
 
@@ -74,15 +74,26 @@ def test_a_class_swap_fails_recall_and_accuracy() -> None:
 
 
 @pytest.mark.parametrize("labels", [0, 40, 99])
-def test_too_few_labels_are_inconclusive_with_no_bounds(labels: int) -> None:
+def test_too_few_labels_are_inconclusive_and_still_to_come(labels: int) -> None:
     got = _judge(
         _accuracy(1.0, labels) if labels else Measurement(gate=g.ACCURACY, value=None, samples=0),
         _accuracy(1.0, 5000, stable=True),
         _recall({"1": (labels, labels)}) if labels else Measurement(gate=g.RECALL, value=None, samples=0),
     )
     assert {r.verdict for r in got.values()} == {"inconclusive"}
-    assert all(r.lower is None and r.upper is None for r in got.values())
     assert overall(got.values()) == "inconclusive"
+    # Labels arrive late: nothing is known yet ([0, 1]; a drop in [-1, 1]), which is evidence still to come, not a
+    # failure to measure, so it waits out the stage instead of counting against inconclusiveLimit at once.
+    assert {(r.lower, r.upper) for r in got.values()} == {(0.0, 1.0), (-1.0, 1.0)}
+    assert not lacks_evidence(got.values())
+    assert counts_as_inconclusive(got.values(), out_of_time=True)
+
+
+def test_a_failed_label_query_lacks_evidence() -> None:
+    failed = Measurement(gate=g.ACCURACY, value=None, samples=0, error="prometheus query failed: ConnectionError")
+    got = _judge(failed, gates={"accuracy": {"min": 0.9}})
+    assert got["accuracy"].verdict == "inconclusive" and got["accuracy"].lower is None
+    assert lacks_evidence(got.values())
 
 
 def test_labels_that_cannot_tell_yet_are_inconclusive_with_bounds() -> None:
