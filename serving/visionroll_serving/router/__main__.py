@@ -55,10 +55,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--body-timeout", type=float, default=Settings.body_timeout, help="seconds to send a body; then 408"
     )
     parser.add_argument(
+        "--body-bytes",
+        type=int,
+        default=Settings.body_bytes,
+        help="bytes the bodies of requests in progress may hold, by declared size; beyond, 503 with Retry-After",
+    )
+    parser.add_argument(
         "--max-in-flight",
         type=int,
         default=Settings.max_in_flight,
-        help="client requests handled at once; beyond, 503 with Retry-After",
+        help="client requests forwarded at once; beyond, 503 with Retry-After",
     )
     parser.add_argument("--retry-after", type=int, default=Settings.retry_after, help="seconds, in every 503")
     parser.add_argument(
@@ -85,6 +91,7 @@ async def serve(args: argparse.Namespace) -> None:
         shadow_concurrency=args.shadow_concurrency,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
+        body_bytes=args.body_bytes,
         max_in_flight=args.max_in_flight,
         retry_after=args.retry_after,
         feedback_ttl=args.feedback_ttl,
@@ -124,7 +131,7 @@ async def serve(args: argparse.Namespace) -> None:
     metrics_runner = web.AppRunner(make_metrics_app(router.metrics), access_log=None)
     await runner.setup()
     await metrics_runner.setup()
-    await web.TCPSite(runner, args.host, args.port, backlog=1024).start()
+    await web.TCPSite(runner, args.host, args.port, backlog=settings.listen_backlog).start()
     await web.TCPSite(metrics_runner, args.host, args.metrics_port).start()
     log.info("router on %s:%d, metrics on :%d, settings %s", args.host, args.port, args.metrics_port, asdict(settings))
     # Everything made so far (modules, the app, the config) lives until exit: moved out of the collector's sight,

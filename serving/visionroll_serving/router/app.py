@@ -51,8 +51,9 @@ class Settings:
     """The router's settings, defaults here only (`__main__` reads them from the command line).
 
     Memory budget under abuse, kept below the Deployment's 512 Mi limit (operator/visionroll/traffic/router.py; a unit
-    test adds it up): bodies in flight (`max_in_flight` x `max_body_bytes`, 128 MiB), copies
-    (`copy_queue_bytes`, 64 MiB), the answer log (`feedback_bytes`, 64 MiB), and the process itself (~90 MB)."""
+    test adds it up): bodies of requests in progress (`body_bytes`, 128 MiB), copies (`copy_queue_bytes`, 64 MiB),
+    the answer log (`feedback_bytes`, 64 MiB), and the process itself (~70 MB measured, more under 2,000
+    connections)."""
 
     max_body_bytes: int = 1 << 20
     upstream_timeout: float = 10.0
@@ -63,8 +64,13 @@ class Settings:
     shadow_concurrency: int = 16  # copies in flight
     header_timeout: float = 10.0  # seconds to send a request head, from a connection's start or its previous answer
     body_timeout: float = 10.0  # seconds to send a body once its head is in (1 MiB at >= 100 KiB/s)
-    max_in_flight: int = 128  # client requests handled at once; beyond, 503 + Retry-After
+    body_bytes: int = 128 << 20  # bodies of requests in progress, by declared size; beyond, 503 + Retry-After
+    max_in_flight: int = 128  # client requests forwarded at once; beyond, 503 + Retry-After
     retry_after: int = 1  # seconds, in the Retry-After of every 503
+    # Connections the kernel completes before the router accepts them. 2,000 clients connecting at once overflow a
+    # shorter queue, and the kernel then drops their handshakes and retries them after 1, 2, 4, 8 s (a 503 that
+    # takes 12 s to arrive was seen at 1,024). Linux caps it at net.core.somaxconn (4096 by default since 5.4).
+    listen_backlog: int = 4096
     max_connections: int = 256
     feedback_ttl: float = 3600.0  # seconds an answer can be labelled
     feedback_entries: int = 200_000  # answers remembered at most
@@ -87,7 +93,13 @@ class Router:
             queue_bytes=settings.copy_queue_bytes,
             concurrency=settings.shadow_concurrency,
         )
-        self.admission = Admission(metrics, max_in_flight=settings.max_in_flight, retry_after=settings.retry_after)
+        self.admission = Admission(
+            metrics,
+            body_bytes=settings.body_bytes,
+            max_body_bytes=settings.max_body_bytes,
+            max_in_flight=settings.max_in_flight,
+            retry_after=settings.retry_after,
+        )
         self._retry_after = {RETRY_AFTER: str(settings.retry_after)}
         self.answers: AnswerLog[VariantSeries] = AnswerLog(
             ttl=settings.feedback_ttl, max_entries=settings.feedback_entries, max_bytes=settings.feedback_bytes
@@ -162,6 +174,9 @@ class Router:
         # A client fault the router can see is its own 400, counted against no variant (router/inputs.py).
         if (reason := refusal(body, content_type)) is not None:
             return error(400, reason, own)
+        admission = self.admission
+        if not admission.admit():
+            return admission.overloaded(f"{admission.in_flight} requests are being forwarded, the most it takes", own)
         sticky = request.headers.get(config.sticky_header) if config.sticky_header else None
         route = picker.route(
             draw=random.random(), mirror_draw=random.random(), paired_draw=random.random(), sticky=sticky
@@ -201,6 +216,7 @@ class Router:
             headers["Content-Type"] = answer_type
             return web.Response(status=status, body=payload, headers=headers)
         finally:  # also when the client went away and the handler was cancelled
+            admission.release()
             if live_top is not None:
                 live_top.set_result(top)
             # The paired copy leaves once the live answer is in: it never competes with the request it copies. A

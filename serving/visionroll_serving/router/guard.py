@@ -7,9 +7,15 @@ slow or greedy client costs a bounded share of the router and well-behaved clien
 - The body: `read_body` reads it under a deadline and the size limit; a body that does not arrive in time is a 408,
   one that exceeds the limit (declared or streamed, chunked included) a 413, both with a reason and the connection
   closed. aiohttp's lingering close after such an answer is kept short (`LINGERING_SECONDS`).
-- In flight: `Admission` answers a request beyond `max_in_flight` at once with 503, `Retry-After` and
-  `Connection: close`, before its body is read: the cheapest answer the router has, and closing sheds the connection
-  too. Health probes are always admitted, so an overloaded router is not restarted by its liveness probe.
+- In progress: `Admission` bounds two things, and answers a request beyond either with 503, `Retry-After` and
+  `Connection: close` (which sheds the connection too):
+  - the bytes of bodies that requests in progress hold or may still receive: each request reserves its declared
+    `Content-Length` (the body limit when chunked) before its body is read, until it is answered. This bounds the
+    memory of live bodies, and a slow body costs only its own size: 200 slowloris bodies of 100 kB take 20 MB of the
+    128 MiB, and small images keep getting in;
+  - the requests being forwarded (`max_in_flight`), counted once the body is in, so slow bodies never hold a slot;
+    this bounds the upstream connections and the router's work in progress.
+  Health probes are always admitted, so an overloaded router is not restarted by its liveness probe.
 """
 
 from __future__ import annotations
@@ -70,30 +76,51 @@ async def read_body(request: web.Request, *, limit: int, seconds: float, metrics
 
 
 class Admission:
-    """At most `max_in_flight` client requests handled at once; the others get 503 with `Retry-After` at once."""
+    """Bodies of requests in progress within `body_bytes`, at most `max_in_flight` requests forwarded; beyond
+    either, 503 with `Retry-After` at once."""
 
-    def __init__(self, metrics: RouterMetrics, *, max_in_flight: int, retry_after: int) -> None:
+    def __init__(
+        self, metrics: RouterMetrics, *, body_bytes: int, max_body_bytes: int, max_in_flight: int, retry_after: int
+    ) -> None:
+        self.body_bytes = body_bytes
+        self.max_body_bytes = max_body_bytes
         self.max_in_flight = max_in_flight
         self.retry_after = str(retry_after)
-        self.in_flight = 0
+        self.reserved = 0  # bytes reserved by the bodies of requests in progress
+        self.in_flight = 0  # requests being forwarded
         self._overloaded = metrics.refused.labels("overloaded")
         metrics.in_flight.set_function(lambda: self.in_flight)
+        metrics.body_bytes_reserved.set_function(lambda: self.reserved)
+
+    def overloaded(self, why: str, headers: dict[str, str] | None = None) -> web.Response:
+        self._overloaded.inc()
+        response = error(
+            503, f"router overloaded: {why}; retry later", {**(headers or {}), RETRY_AFTER: self.retry_after}
+        )
+        response.force_close()
+        return response
+
+    def admit(self) -> bool:
+        """Takes a forwarding slot (give it back with `release`); False when all are taken."""
+        if self.in_flight >= self.max_in_flight:
+            return False
+        self.in_flight += 1
+        return True
+
+    def release(self) -> None:
+        self.in_flight -= 1
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in PROBES:
             return await handler(request)
-        if self.in_flight >= self.max_in_flight:
-            self._overloaded.inc()
-            response = error(
-                503,
-                f"router overloaded: {self.in_flight} requests in flight, the most it takes; retry later",
-                {RETRY_AFTER: self.retry_after},
-            )
-            response.force_close()
-            return response
-        self.in_flight += 1
+        declared = request.content_length
+        # A declared size over the limit reserves only the limit: read_body refuses it (413) without reading.
+        size = self.max_body_bytes if declared is None else min(declared, self.max_body_bytes)
+        if self.reserved + size > self.body_bytes:
+            return self.overloaded(f"bodies in progress hold {self.reserved} bytes of the {self.body_bytes} it takes")
+        self.reserved += size
         try:
             return await handler(request)
         finally:
-            self.in_flight -= 1
+            self.reserved -= size

@@ -114,7 +114,12 @@ class RouterMetrics:
         for reason in REFUSALS:
             self.refused.labels(reason)
         # Read at scrape time too (Router wires them to its guard and copy queue).
-        self.in_flight = Gauge("visionroll_router_in_flight", "Client requests being handled", registry=r)
+        self.in_flight = Gauge("visionroll_router_in_flight", "Client requests being forwarded", registry=r)
+        self.body_bytes_reserved = Gauge(
+            "visionroll_router_body_bytes_reserved",
+            "Bytes reserved by the bodies of client requests in progress (bounded by --body-bytes)",
+            registry=r,
+        )
         self.copy_queue_bytes = Gauge(
             "visionroll_router_copy_queue_bytes", "Bytes of bodies held by copies, queued and being sent", registry=r
         )

@@ -215,6 +215,35 @@ def test_overload_gets_503_with_retry_after_at_once(start_router: StartRouter, u
     assert requests.post(router.url + "/predictions/digits", data=PNG, headers=IMAGE).ok
 
 
+def test_slow_bodies_cost_their_own_size_and_no_forwarding_slot(start_router: StartRouter, upstream: str) -> None:
+    """Bodies in progress may hold 950 kB and 2 requests may be forwarded: 9 slow bodies of 100 kB each hold 900 kB,
+    yet small images are still answered (the slow bodies take no forwarding slot); a tenth and eleventh slow body
+    would pass the byte bound and get 503 + Retry-After at once."""
+    variants = [local.variant("stable", "1.0", upstream, weight=100)]
+    router = start_router(variants, extra_args=["--body-bytes", "950000", "--max-in-flight", "2"])
+    slow = [socket.create_connection(address(router.url)) for _ in range(11)]
+    try:
+        answers = []
+        for sock in slow:
+            sock.sendall(HEAD + b"Content-Length: 100000\r\n\r\n" + PNG[:8])
+            sock.settimeout(0.5)
+            try:
+                answers.append(sock.recv(65536))
+            except TimeoutError:
+                answers.append(b"")  # still being read: holds its 100 kB
+        assert answers[:9] == [b""] * 9
+        for answer in answers[9:]:
+            assert answer.startswith(b"HTTP/1.1 503 ")
+            assert b"Retry-After: 1" in answer
+            assert b"bodies in progress hold 900000 bytes of the 950000" in answer
+        for _ in range(5):
+            response = requests.post(router.url + "/predictions/digits", data=PNG[:100], headers=IMAGE, timeout=5)
+            assert response.status_code == 200, response.text
+    finally:
+        for sock in slow:
+            sock.close()
+
+
 def test_a_hanging_shadow_fills_the_copy_queue_to_its_byte_bound_and_costs_the_client_nothing(
     start_router: StartRouter, upstream: str, hanging_upstream: str
 ) -> None:
