@@ -2,7 +2,8 @@
 
 Permanent failures, which waiting longer does not cure:
 - an init container that exited with the fetch program's "refused" code: the archive is not the spec's model and
-  version (workloads/fetch_program.py), which no retry cures; its termination message says why;
+  version, or its sha256 is not `spec.model.digest` (workloads/fetch_program.py), which no retry cures; its
+  termination message says why;
 - an init container that keeps failing otherwise (CrashLoopBackOff after `RESTARTS_BEFORE_PERMANENT` restarts, e.g.
   an archive that cannot be fetched): a single failed download is retried by the kubelet and not judged;
 - a container of any kind whose image cannot be pulled (ImagePullBackOff, ErrImagePull, ErrImageNeverPull) or
