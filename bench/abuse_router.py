@@ -1,0 +1,680 @@
+"""Abuse run: an abusive client against the router, fault by fault, while a well-behaved client sends a steady rate
+of real digit images; prints fault -> expected -> observed, the router's memory (resident and high-water) before,
+during and after each fault, and the well-behaved clients' p99 during each fault against an unabused baseline
+measured in the same run (goal: within 10%).
+
+    .venv/bin/python bench/abuse_router.py [--target cluster|loopback] [--rate 40]      (make abuse)
+
+Targets:
+- `cluster` (what `make abuse` runs, under the real node's lock): the stack `make demo` brings up
+  (visionroll_demo.stack.running_stack: the real node, helm install, digits 1.0 applied as a VisionModel), so the
+  router is the operator's Deployment (2 pods, the serving image) and clients reach it through its Service from the
+  host. For the shadow faults digits 2.0 is applied as a shadow rollout at 100% mirroring, and its TorchServe pod
+  is made slow (its processes stopped 500 ms of every 600 ms: this kernel has no netem) or made to hang (stopped
+  with SIGSTOP), and continued afterwards.
+- `loopback`: the router process (`python -m visionroll_serving.router`, default settings) in front of a real
+  TorchServe serving digits 1.0; the shadows (one that never answers, one that answers after 0.5 s) are small
+  servers inside this process.
+
+Faults: slowloris heads and bodies, a 100 MB chunked body, non-image bytes, JSON without an image, 2,000 concurrent
+connections, and 100% mirroring to the slow and to the hanging shadow (with 676 KiB images, so the copy queue
+reaches its byte bound). The baseline is the well-behaved clients' latency in quiet windows before every fault,
+pooled, so that it sees the same background load as the faults on a shared machine. Everything started is stopped
+(processes by PID, the cluster's objects; stopped processes are continued), also on SIGINT, SIGTERM or an
+exception.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import aiohttp
+import numpy as np
+import requests
+from aiohttp import web
+from PIL import Image
+
+import visionroll_demo.stack as stack_module
+from localkube.build import cache_root
+from localkube.procs import stop_on_signals, wait_until
+from visionroll.traffic.router import ROUTER_METRICS_PORT
+from visionroll.workloads import naming
+from visionroll_demo.stack import Stack, running_stack
+from visionroll_serving import local
+from visionroll_serving.samples import held_out_pngs
+
+MODEL = "digits"
+ANSWER = json.dumps({"model": MODEL, "version": "2.0", "top_k": [{"label": "7", "index": 7, "score": 0.9}]})
+SLOW_SHADOW_SECONDS = 0.5
+MI = 1 << 20
+
+
+@dataclass
+class Row:
+    fault: str
+    expected: str
+    observed: str = ""
+    p99_ms: float = float("nan")  # well-behaved clients during the fault
+    p50_ms: float = float("nan")
+    router_cpu_s: float = float("nan")  # the router's CPU seconds during the fault
+    ok: int = 0  # their 200s
+    not_ok: int = 0  # their other answers and failures
+    rss_mb: tuple[float, float, float] = (float("nan"),) * 3  # before, highest during, after
+    latencies: list[float] = field(default_factory=list)
+    peak_mb: float = float("nan")  # VmHWM after the fault
+
+
+# --- the well-behaved client: its own process, so the abusers' CPU in this one does not skew its clock ---------
+
+
+def well_behaved(url: str, rate: float, seconds: float) -> None:
+    """Sends held-out digits at a fixed rate on a few keep-alive connections; prints one JSON line of results."""
+    bodies = [png for png, _ in held_out_pngs(200)]
+
+    async def run() -> dict[str, list[float] | int]:
+        latencies: list[float] = []
+        failures = 0
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+
+            async def one(i: int) -> None:
+                nonlocal failures
+                started = time.perf_counter()
+                try:
+                    body = bodies[i % len(bodies)]
+                    async with session.post(url, data=body, headers={"Content-Type": "image/png"}) as response:
+                        await response.read()
+                        if response.status == 200:
+                            latencies.append(time.perf_counter() - started)
+                        else:
+                            failures += 1
+                except (aiohttp.ClientError, TimeoutError):
+                    failures += 1
+
+            tasks = []
+            start = time.perf_counter()
+            for i in range(int(rate * seconds)):
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(i)))
+            await asyncio.gather(*tasks)
+        return {"latencies": latencies, "failures": failures}
+
+    print(json.dumps(asyncio.run(run())))
+
+
+@contextmanager
+def well_behaved_process(url: str, rate: float, seconds: float) -> Iterator[Callable[[], dict[str, Any]]]:
+    command = [sys.executable, __file__, "--well-behaved", url, "--rate", str(rate), "--seconds", str(seconds)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+
+        def result() -> dict[str, Any]:
+            out, _ = process.communicate(timeout=seconds + 60)
+            return dict(json.loads(out))
+
+        yield result
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+# --- the router's memory, sampled from its metrics while a fault runs --------------------------------------------
+
+
+class MemoryWatch:
+    def __init__(self, metrics_urls: list[str]) -> None:
+        self.metrics_urls = metrics_urls
+        self._samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def read(self) -> tuple[float, float, dict[str, float]]:
+        """(resident MB, high-water MB, the copy queue's and other figures), summed over the routers."""
+        rss = peak = 0.0
+        queue: dict[str, float] = {}
+        for url in self.metrics_urls:
+            text = requests.get(url, timeout=5).text
+            queue["cpu"] = queue.get("cpu", 0.0) + sum(
+                v for _, v in local.metric_samples(text, "process_cpu_seconds_total")
+            )
+            rss += sum(v for _, v in local.metric_samples(text, "process_resident_memory_bytes"))
+            peak += sum(v for _, v in local.metric_samples(text, "visionroll_router_resident_memory_peak_bytes"))
+            for name in ("copy_queue_bytes_high_water", "copy_queue_bytes_limit", "refused_total", "in_flight"):
+                for labels, value in local.metric_samples(text, f"visionroll_router_{name}"):
+                    key = name + "".join(f":{v}" for v in labels.values())
+                    queue[key] = queue.get(key, 0.0) + value
+            for labels, value in local.metric_samples(text, "visionroll_router_shadow_dropped_total"):
+                key = f"dropped:{labels['reason']}"
+                queue[key] = queue.get(key, 0.0) + value
+        return rss / MI, peak / MI, queue
+
+    def __enter__(self) -> MemoryWatch:
+        rss, _, figures = self.read()
+        self._samples = [rss]
+        self._cpu = figures["cpu"]
+
+        def sample() -> None:
+            while not self._stop.wait(0.5):
+                with suppress(requests.RequestException):  # a busy router misses a sample, not the run
+                    self._samples.append(self.read()[0])
+
+        self._stop.clear()
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def figures(self) -> tuple[tuple[float, float, float], float, float]:
+        """((RSS before, max during, after), high-water, CPU seconds since __enter__)."""
+        after, peak, figures = self.read()
+        return (self._samples[0], max(self._samples + [after]), after), peak, figures["cpu"] - self._cpu
+
+
+# --- the shadows: servers in this process, on their own event loop ------------------------------------------------
+
+
+class Shadows:
+    """`hang`: accepts connections and reads forever without answering; `slow`: answers after 0.5 s."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.hang_url = self._call(self._start_hang())
+        self.slow_url = self._call(self._start_slow())
+
+    def _call(self, coro: Awaitable[str]) -> str:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)  # type: ignore[arg-type]
+
+    async def _start_hang(self) -> str:
+        async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while await reader.read(65536):
+                pass
+            writer.close()
+
+        self._hang = await asyncio.start_server(hold, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self._hang.sockets[0].getsockname()[1]}"
+
+    async def _start_slow(self) -> str:
+        async def answer(request: web.Request) -> web.Response:
+            await request.read()
+            await asyncio.sleep(SLOW_SHADOW_SECONDS)
+            return web.Response(text=ANSWER, content_type="application/json")
+
+        app = web.Application(client_max_size=2 * MI)
+        app.router.add_post("/predictions/{model}/{version}", answer)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return f"http://127.0.0.1:{port}"
+
+    def close(self) -> None:
+        async def stop() -> None:
+            self._hang.close()
+            await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+
+
+# --- the abusive client -------------------------------------------------------------------------------------------
+
+
+def head(path: str, host: str, extra: str = "") -> bytes:
+    return f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: image/png\r\n{extra}".encode()
+
+
+async def slow_connection(host: str, port: int, first: bytes, trickle: bytes, limit: float) -> tuple[bytes, float]:
+    """Sends `first`, then `trickle` every second, until the router closes or answers; (answer, seconds)."""
+    started = time.monotonic()
+    reader, writer = await asyncio.open_connection(host, port)
+    answer = b""
+    try:
+        writer.write(first)
+        while time.monotonic() - started < limit:
+            try:
+                data = await asyncio.wait_for(reader.read(65536), 1.0)
+            except TimeoutError:
+                writer.write(trickle)
+                continue
+            if not data:
+                break
+            answer += data
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()
+    return answer, time.monotonic() - started
+
+
+async def slowloris(url: str, *, connections: int, body: bool, limit: float) -> str:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or 80
+    if body:
+        first = head(parts.path, host, "Content-Length: 100000\r\n\r\n") + b"\x89PNG\r\n\x1a\n"
+        trickle = b"\0"
+    else:
+        first, trickle = head(parts.path, host), b"X-Slow: a\r\n"
+    results = await asyncio.gather(
+        *(slow_connection(host, port, first, trickle, limit) for _ in range(connections)), return_exceptions=True
+    )
+    done = [r for r in results if isinstance(r, tuple)]
+    statuses: dict[str, int] = {}
+    for answer, _ in done:
+        status = answer.split(b"\r\n", 1)[0].decode(errors="replace")[9:12] or "closed"
+        statuses[status] = statuses.get(status, 0) + 1
+    seconds = sorted(s for _, s in done)
+    held = sum(1 for s in seconds if s >= limit)
+    with_reason = sum(1 for answer, _ in done if b"not received within" in answer)
+    median = statistics.median(seconds) if seconds else float("nan")
+    return (
+        f"{len(done)}/{connections} ended: {statuses}, median {median:.1f}s, max {max(seconds, default=0):.1f}s; "
+        f"held to the end {held}" + (f"; 408 with reason {with_reason}" if body else "")
+    )
+
+
+async def chunked_100mb(url: str) -> str:
+    """Streams 100 MiB of chunks, reading the answer while sending (as curl does): a router that answers early and
+    closes would otherwise reset the connection and the answer with it."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or 80
+    started = time.monotonic()
+    reader, writer = await asyncio.open_connection(host, port)
+    answering = asyncio.ensure_future(reader.read(65536))
+    chunk = b"\0" * MI
+    sent = 0
+    try:
+        writer.write(head(parts.path, host, "Transfer-Encoding: chunked\r\n\r\n"))
+        while sent < 100 * MI and not answering.done():
+            writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            await writer.drain()
+            sent += len(chunk)
+        if not answering.done():
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    answer = b""
+    with suppress(TimeoutError, ConnectionError, OSError):
+        answer = await asyncio.wait_for(answering, 10)
+    writer.close()
+    status = answer.split(b"\r\n", 1)[0].decode(errors="replace")
+    reason = answer.partition(b"\r\n\r\n")[2][:90].decode(errors="replace")
+    return f"{status[9:] or 'no answer'} {reason} ({sent // MI} MiB sent, {time.monotonic() - started:.1f}s)"
+
+
+def junk(url: str, body: bytes, content_type: str) -> str:
+    response = requests.post(url, data=body, headers={"Content-Type": content_type}, timeout=10)
+    return f"{response.status_code} {response.text[:100]}"
+
+
+async def connection_flood(url: str, connections: int, body: bytes) -> str:
+    """`connections` clients at once, each on its own connection with one request (raw sockets: the abuser's own
+    CPU stays small next to the router's)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or 80
+    request = head(parts.path, host, f"Content-Length: {len(body)}\r\n\r\n") + body
+    outcomes: dict[str, int] = {}
+    seconds: dict[str, list[float]] = {}
+
+    async def one() -> None:
+        started = time.monotonic()
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 30)
+            try:
+                writer.write(request)
+                answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+            finally:
+                writer.close()
+            key = answer[9:12].decode()
+            if key == "503":
+                key += " + Retry-After" if b"\r\nRetry-After: " in answer else " without Retry-After"
+        except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            key = type(exc).__name__
+        outcomes[key] = outcomes.get(key, 0) + 1
+        seconds.setdefault(key[:3], []).append(time.monotonic() - started)
+
+    await asyncio.gather(*(one() for _ in range(connections)))
+    p50 = {k: f"{statistics.median(v) * 1000:.0f}" for k, v in sorted(seconds.items())}
+    return f"{dict(sorted(outcomes.items()))}; answered in p50 ms {p50}"
+
+
+def large_png(side: int = 480) -> bytes:
+    """A noisy RGB image that PNG cannot shrink: ~0.7 MB, below the 1 MiB body limit."""
+    pixels = np.random.default_rng(7).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+async def large_images(url: str, body: bytes, *, count: int, concurrency: int) -> str:
+    statuses: dict[int, int] = {}
+    limit = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+
+        async def one() -> None:
+            async with limit, session.post(url, data=body, headers={"Content-Type": "image/png"}) as response:
+                await response.read()
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+
+        await asyncio.gather(*(one() for _ in range(count)))
+    return f"{count} large images ({len(body) // 1024} KiB) answered {statuses}"
+
+
+# --- the targets: where the router runs, and how its shadow is made to hang or to answer slowly --------------
+
+
+class Target(Protocol):
+    predictions_url: str
+    metrics_urls: list[str]
+
+    def slow_shadow(self) -> AbstractContextManager[str]: ...  # yields how the shadow was made slow
+    def hanging_shadow(self) -> AbstractContextManager[str]: ...
+
+
+@dataclass
+class Loopback:
+    """The real router and a real TorchServe on loopback; the router's config names the shadow of each phase."""
+
+    router: local.Router
+    config_path: Path
+    upstream: str
+    shadows: Shadows
+    predictions_url: str = ""
+    metrics_urls: list[str] = field(default_factory=list)
+
+    def mirror_to(self, shadow_url: str | None) -> None:
+        variants = [local.variant("stable", "1.0", self.upstream, weight=100)]
+        shadow = None
+        if shadow_url is not None:
+            variants.append(local.variant("candidate", "2.0", shadow_url, weight=0))
+            shadow = {"variant": "candidate", "percent": 100}
+        local.write_router_config(self.config_path, local.router_config(variants, shadow=shadow))
+        time.sleep(1.5)  # the router polls its file every 0.5 s
+
+    @contextmanager
+    def slow_shadow(self) -> Iterator[str]:
+        self.mirror_to(self.shadows.slow_url)
+        try:
+            yield f"a server on loopback answering after {SLOW_SHADOW_SECONDS:g} s"
+        finally:
+            self.mirror_to(None)
+
+    @contextmanager
+    def hanging_shadow(self) -> Iterator[str]:
+        self.mirror_to(self.shadows.hang_url)
+        try:
+            yield "a server on loopback that accepts and never answers"
+        finally:
+            self.mirror_to(None)
+
+
+@dataclass
+class InCluster:
+    """The router Deployment the operator made for digits 1.0 on the real node (2 pods; clients reach it through its
+    front Service's cluster IP, as a client on the node does). For the shadow faults digits 2.0 is applied as a
+    shadow rollout at 100% mirroring; its TorchServe pod is then made slow (its processes stopped most of the time)
+    or made to hang (stopped)."""
+
+    stack: Stack
+    predictions_url: str = ""
+    metrics_urls: list[str] = field(default_factory=list)
+    shadowing: bool = False
+
+    def routers(self) -> None:
+        router = naming.router_name(stack_module.NAME)
+        pods = self.stack.cluster.kubectl_json("get", "pods", "-n", self.stack.namespace)["items"]
+        ips = [p["status"]["podIP"] for p in pods if p["metadata"]["name"].startswith(router + "-")]
+        self.metrics_urls = [f"http://{ip}:{ROUTER_METRICS_PORT}/metrics" for ip in ips]
+        self.predictions_url = self.stack.predictions_url
+
+    def _start_shadow(self) -> None:
+        if self.shadowing:
+            return
+        stack = self.stack
+        rollout = {"strategy": "shadow", "shadow": {"mirrorPercent": 100, "duration": "30m", "thenPromote": "direct"}}
+        stack.apply(stack.manifest("2.0", rollout))
+        configmap = naming.routing_configmap_name(stack_module.NAME)
+
+        def mirroring() -> bool:
+            data = stack.cluster.kubectl_json("get", "configmap", configmap, "-n", stack.namespace)["data"]
+            shadow = json.loads(data["router.json"]).get("shadow") or {}
+            return bool(shadow.get("percent") == 100)
+
+        wait_until("the routers to mirror 100% to digits 2.0", mirroring, 300, interval=2)
+        time.sleep(3)  # the routers' ConfigMap watch
+        self.shadowing = True
+
+    def _candidate_pods(self) -> list[dict[str, Any]]:
+        revision = self.stack.revision("2.0")
+        selector = f"{naming.LABEL_REVISION}={revision}"
+        pods = self.stack.cluster.kubectl_json("get", "pods", "-n", self.stack.namespace, "-l", selector)["items"]
+        return list(pods)
+
+    @contextmanager
+    def slow_shadow(self) -> Iterator[str]:
+        """The candidate's processes stopped 500 ms of every 600 ms (this kernel has no netem for a network delay):
+        each answer waits up to 0.5 s and is computed at a sixth of the speed; its probes (3 s timeout) still pass."""
+        self._start_shadow()
+        pids = [pid for p in self._candidate_pods() for pid in pod_pids(p["metadata"]["uid"])]
+        done = threading.Event()
+
+        def cycle() -> None:
+            while not done.is_set():
+                signal_all(pids, signal.SIGSTOP)
+                done.wait(SLOW_SHADOW_SECONDS)
+                signal_all(pids, signal.SIGCONT)
+                done.wait(0.1)
+
+        thread = threading.Thread(target=cycle, daemon=True)
+        thread.start()
+        try:
+            yield f"digits 2.0's TorchServe stopped {SLOW_SHADOW_SECONDS * 1000:.0f} ms of every 600 ms"
+        finally:
+            done.set()
+            thread.join(timeout=5)
+            signal_all(pids, signal.SIGCONT)
+
+    @contextmanager
+    def hanging_shadow(self) -> Iterator[str]:
+        self._start_shadow()
+        pids = [pid for p in self._candidate_pods() for pid in pod_pids(p["metadata"]["uid"])]
+        try:
+            signal_all(pids, signal.SIGSTOP)
+            yield "digits 2.0's TorchServe stopped (SIGSTOP)"
+        finally:
+            signal_all(pids, signal.SIGCONT)
+
+
+def signal_all(pids: list[int], signum: signal.Signals) -> None:
+    for pid in pids:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
+def pod_pids(uid: str) -> list[int]:
+    """The host PIDs of a pod's processes on this node, found by the pod UID in their cgroup paths."""
+    marks = (uid, uid.replace("-", "_"))
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with suppress(OSError):
+            cgroups = (proc / "cgroup").read_text()
+            if any(mark in cgroups for mark in marks):
+                found.append(int(proc.name))
+    if not found:
+        raise RuntimeError(f"no process of pod {uid} on this node")
+    return sorted(found)
+
+
+def phase(
+    target: Target, row: Row, seconds: float, rate: float, abuse: Callable[[], Awaitable[str] | str] | None
+) -> Row:
+    watch = MemoryWatch(target.metrics_urls)
+    with watch, well_behaved_process(target.predictions_url, rate, seconds) as result:
+        time.sleep(min(2.0, seconds / 4))  # the well-behaved clients are under way first
+        if abuse is not None:
+            outcome = abuse()
+            row.observed = asyncio.run(outcome) if asyncio.iscoroutine(outcome) else str(outcome)
+        measured = result()
+    row.latencies = sorted(measured["latencies"])
+    row.ok, row.not_ok = len(row.latencies), int(measured["failures"])
+    row.p50_ms, row.p99_ms = percentile_ms(row.latencies, 0.5), percentile_ms(row.latencies, 0.99)
+    row.rss_mb, row.peak_mb, row.router_cpu_s = watch.figures()
+    print(f"  {row.fault}: {row.observed or '-'} | p50 {row.p50_ms:.1f} p99 {row.p99_ms:.1f} ms | "
+          f"rss {row.rss_mb} | router cpu {row.router_cpu_s:.1f}s", flush=True)  # fmt: skip
+    return row
+
+
+def percentile_ms(latencies: list[float], q: float) -> float:
+    ordered = sorted(latencies)
+    return ordered[int(q * (len(ordered) - 1))] * 1000 if ordered else float("nan")
+
+
+def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, float]]:
+    url = target.predictions_url
+    rate = args.rate
+    pngs = [png for png, _ in held_out_pngs(8)]
+    big = large_png()
+    phase(target, Row("warm-up (not reported)", ""), 8, rate, None)
+    # The baseline: quiet windows before every fault, pooled, so that it sees the same background load as the
+    # faults do on a shared machine.
+    baseline = Row("none (baseline: quiet windows before each fault, pooled)", "")
+    rows = [baseline]
+
+    def fault(name: str, expected: str, seconds: float, abuse: Callable[[], Awaitable[str] | str]) -> None:
+        quiet = phase(target, Row(f"quiet window before: {name}", ""), args.quiet_seconds, rate, None)
+        baseline.latencies += quiet.latencies
+        baseline.ok, baseline.not_ok = baseline.ok + quiet.ok, baseline.not_ok + quiet.not_ok
+        if baseline.router_cpu_s != baseline.router_cpu_s:
+            baseline.rss_mb, baseline.peak_mb, baseline.router_cpu_s = quiet.rss_mb, quiet.peak_mb, 0.0
+        baseline.router_cpu_s += quiet.router_cpu_s
+        rows.append(phase(target, Row(name, expected), seconds, rate, abuse))
+
+    fault("500 slowloris heads", "closed at the head deadline (10 s), no answer", 16,
+          lambda: slowloris(url, connections=500, body=False, limit=30))  # fmt: skip
+    fault("200 slowloris bodies", "408 + reason at the body deadline (10 s), closed", 16,
+          lambda: slowloris(url, connections=200, body=True, limit=30))  # fmt: skip
+    fault("100 MB chunked body", "413 + reason, without reading 100 MB into memory", 8, lambda: chunked_100mb(url))
+    fault("non-image bytes", "400 + reason", 6, lambda: junk(url, b"MZ\x90\x00\x03 an executable", "image/png"))
+    fault("JSON without an image", "400 + reason", 6,
+          lambda: junk(url, json.dumps({"instances": [[0, 1, 2]]}).encode(), "application/json"))  # fmt: skip
+    fault("2,000 concurrent connections", "200, or 503 + Retry-After at once; no hang", 20,
+          lambda: connection_flood(url, args.connections, pngs[0]))  # fmt: skip
+
+    with target.slow_shadow() as how:
+        fault(f"shadow answers slowly ({how}), 100% mirrored", "clients unaffected", 20,
+              lambda: large_images(url, pngs[1], count=400, concurrency=4))  # fmt: skip
+    with target.hanging_shadow() as how:
+        fault(f"shadow hangs ({how}), 100% mirrored, 676 KiB images",
+              "clients unaffected; copy queue <= its bytes, drops counted", 20,
+              lambda: large_images(url, big, count=150, concurrency=4))  # fmt: skip
+        _, _, hang_queue = MemoryWatch(target.metrics_urls).read()
+    rows.append(phase(target, Row("none (after)", "memory back near the start"), args.quiet_seconds, rate, None))
+    baseline.p50_ms, baseline.p99_ms = percentile_ms(baseline.latencies, 0.5), percentile_ms(baseline.latencies, 0.99)
+    return rows, hang_queue
+
+
+def report(rows: list[Row], queue: dict[str, float], started: float, where: str) -> None:
+    baseline = rows[0].p99_ms
+    print(f"\nAbuse run against {where} ({time.monotonic() - started:.0f} s in all); well-behaved clients at a fixed "
+          "rate, latency of their 200s")  # fmt: skip
+    print("| fault | expected | observed | well-behaved p50 / p99 ms (p99 vs baseline) | their non-200 | "
+          "router RSS MB before / max during / after | router CPU s |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        ratio = row.p99_ms / baseline if baseline == baseline and baseline else float("nan")
+        before, during, after = row.rss_mb
+        print(f"| {row.fault} | {row.expected} | {row.observed or '-'} | {row.p50_ms:.1f} / {row.p99_ms:.1f} "
+              f"({ratio:.2f}x) | {row.not_ok} of {row.ok + row.not_ok} | {before:.0f} / {during:.0f} / {after:.0f} | "
+              f"{row.router_cpu_s:.1f} |")  # fmt: skip
+    print(f"\nrouter resident high-water (VmHWM) at the end: {rows[-1].peak_mb:.0f} MB")
+    print("copy queue after the hanging shadow: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(queue.items())))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=40.0, help="well-behaved requests per second")
+    parser.add_argument("--seconds", type=float, default=20.0, help=argparse.SUPPRESS)
+    parser.add_argument("--quiet-seconds", type=float, default=8.0, help="each quiet window of the baseline")
+    parser.add_argument("--connections", type=int, default=2000)
+    parser.add_argument("--target", choices=("loopback", "cluster"), default="loopback")
+    parser.add_argument("--well-behaved", metavar="URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.well_behaved:
+        well_behaved(args.well_behaved, args.rate, args.seconds)
+        return
+
+    stop_on_signals()
+    if args.target == "cluster":
+        in_cluster(args)
+    else:
+        on_loopback(args)
+
+
+def on_loopback(args: argparse.Namespace) -> None:
+    started = time.monotonic()
+    archives = local.build_archives()
+    tmp = Path(tempfile.mkdtemp(prefix="visionroll-abuse-"))
+    shadows = Shadows()
+    try:
+        with local.TorchServe([archives.archive("1.0")], batch_size=4, max_batch_delay_ms=2) as torchserve:
+            torchserve.start()
+            config_path = tmp / "router.json"
+            with local.Router(config_file=config_path, log_level="WARNING") as router:
+                target = Loopback(router, config_path, torchserve.inference_url, shadows)
+                target.mirror_to(None)
+                router.start()
+                target.predictions_url = f"{router.url}/predictions/{MODEL}"
+                target.metrics_urls = [router.metrics_url + "/metrics"]
+                rows, queue = run(target, args)
+        report(rows, queue, started, "the router and TorchServe as processes on loopback")
+    finally:
+        shadows.close()
+
+
+def in_cluster(args: argparse.Namespace) -> None:
+    """Everything up as `make demo` brings it up (stack.running_stack: the real node, helm install, digits 1.0), and
+    down again on the way out, on SIGINT, SIGTERM or an exception."""
+    started = time.monotonic()
+    with running_stack(cache_root() / "run" / "abuse", namespace="abuse") as stack:
+        target = InCluster(stack)
+        target.routers()
+        rows, queue = run(target, args)
+    where = f"the router Deployment ({len(target.metrics_urls)} pods) and TorchServe pods on the real node"
+    report(rows, queue, started, where)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt as interrupted:  # everything started was stopped on the way out (the `with` blocks)
+        print(f"\ninterrupted ({interrupted or 'Ctrl-C'}); everything the run started is stopped", file=sys.stderr)
+        sys.exit(130)
