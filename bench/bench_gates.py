@@ -484,6 +484,7 @@ def main() -> None:
     )
     print(_table(results))
     print(_ratios(results))
+    print(_goals(results))
 
 
 def _median_requests(results: list[tuple[str, str, Outcome]], judge: str, scenario: str) -> float | None:
@@ -501,6 +502,49 @@ def _ratios(results: list[tuple[str, str, Outcome]]) -> str:
             theirs = _median_requests(results, judge, truth.name)
             parts.append(f"{judge} {theirs / ours:.2f}" if ours and theirs else f"{judge} -")
         lines.append(f"  {truth.name:<14} " + ", ".join(parts))
+    return "\n".join(lines)
+
+
+def _goals(results: list[tuple[str, str, Outcome]]) -> str:
+    """The issue's targets, met or not, and the least requests any judge could need where 2x fewer is out of reach."""
+
+    def share(judge: str, scenario: str, within: float = math.inf) -> float:
+        cell = [o for j, s, o in results if j == judge and s == scenario]
+        return sum(o.outcome == "rolled-back" and o.seconds <= within for o in cell) / len(cell)
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    false_rate = share("sequential", "healthy")
+    caught = share("sequential", "class swap", 300)
+    # Wald: a test that rolls back a candidate at the limit with probability <= alpha / 2 needs on average at least
+    # ln(2 / alpha) / KL(p || limit) requests of a candidate at p (KL in nats per request).
+    p, q = SCENARIOS[2].error, ERROR_MAX
+    kl = p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
+    wald = math.log(2 / 0.05) / kl
+    # failureLimit failing analyses, one interval apart, of the 5% step's requests.
+    floor = 2 * INTERVAL * RPS * 0.05
+    lines = [
+        f"goal: false rollbacks of healthy candidates <= 1%: sequential {false_rate:.1%}, "
+        f"{verdict(false_rate <= 0.01)}",
+        f"goal: class swap on the 5% canary caught within 5 min in >= 99%: sequential {caught:.1%}, "
+        f"{verdict(caught >= 0.99)}",
+    ]
+    for truth in SCENARIOS[1:]:
+        ours = _median_requests(results, "sequential", truth.name)
+        theirs = _median_requests(results, CALIBRATED, truth.name)
+        ok = ours is not None and (theirs is None or theirs >= 2 * ours)
+        vs = f"{theirs:.0f}" if theirs is not None else "never"
+        lines.append(
+            f"goal: 2x fewer requests than {CALIBRATED} ({truth.name}): {ours:.0f} vs {vs}, {verdict(ok)}"
+            if ours is not None
+            else f"goal: 2x fewer requests than {CALIBRATED} ({truth.name}): sequential never detects, NOT met"
+        )
+    lines.append(
+        f"  bounds: errors 2x needs >= ln(2/alpha)/KL({p:g} || {q:g}) = {wald:.0f} requests on average for any judge "
+        f"that rolls back a candidate at the limit with probability <= 2.5% (Wald); +50% latency: failureLimit 2 "
+        f"x {INTERVAL:g} s x {RPS * 0.05:g} req/s = {floor:.0f} requests at least for any judge"
+    )
     return "\n".join(lines)
 
 
