@@ -55,10 +55,11 @@ def overall(results: Iterable[GateResult]) -> Verdict:
 
 
 def lacks_evidence(results: Iterable[GateResult]) -> bool:
-    """True when some inconclusive gate had nothing to bound (not measured, a failed query, no data, fewer than
-    minSamples), as opposed to evidence that is still accumulating towards its threshold (labels that have not
-    arrived yet included: their gates report the bounds [0, 1], verdicts.missing)."""
-    return any(r.verdict == "inconclusive" and r.lower is None and r.upper is None for r in results)
+    """True when some inconclusive gate had nothing at all to judge (not measured, a failed query, no data: no
+    samples and no bounds), as opposed to evidence that is still accumulating: samples short of minSamples (a 5%
+    canary step of modest traffic needs minutes to reach them), or short of the threshold's bounds (labels that have
+    not arrived yet included: their gates report the bounds [0, 1], verdicts.missing)."""
+    return any(r.verdict == "inconclusive" and r.lower is None and r.upper is None and not r.samples for r in results)
 
 
 def counts_as_inconclusive(results: Iterable[GateResult], *, out_of_time: bool) -> bool:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from support.rollout_sim import CAND, STABLE, make_spec, run, script, stable_status, tick, with_rollout
+from visionroll.api import parse_duration
+from visionroll.rollout.strategies import seconds
 from visionroll.rollout.types import Controls
 
 NEVER_MEASURABLE = {
     "no data": script(errorRate=(None, 0)),
-    "too few samples": script(errorRate=(0.0, 99)),
     "prometheus error": script(errorRate="connection refused", latencyP99="connection refused"),
 }
 
@@ -26,6 +27,17 @@ def test_inconclusive_never_promotes_and_rolls_back_at_the_limit(measure: object
     assert s.rolled_back is not None and (s.rolled_back.revision, s.rolled_back.generation) == (CAND.revision, 2)
     assert "inconclusive" in s.history[-1].reason
     assert result.reasons().count("AnalysisInconclusive") == 3
+
+
+def test_too_few_samples_never_promote_and_roll_back_once_the_stage_is_out_of_time() -> None:
+    """Samples short of minSamples are evidence still accumulating: waited for until the stage's duration plus
+    progressDeadline, then counted against inconclusiveLimit like no data."""
+    spec = make_spec()
+    result = run(spec, stable_status(), measure=script(errorRate=(0.0, 99)), until=4 * 3600)  # type: ignore[arg-type]
+    assert [o for _, o in result.outcomes] == ["started", "rolled-back"]
+    patience = seconds(spec, "canary") + parse_duration(spec.rollout.progress_deadline)
+    assert patience < result.times[-1] <= patience + 4 * 10  # three analyses past it, at a 10 s interval
+    assert result.status.inconclusive_checks == 3 and "inconclusive" in result.status.history[-1].reason
 
 
 def test_too_few_samples_reports_value_and_reason() -> None:
