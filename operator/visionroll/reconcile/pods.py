@@ -23,7 +23,7 @@ from visionroll.workloads.fetch_program import EXIT_REFUSED
 
 RESTARTS_BEFORE_PERMANENT = 3
 IMAGE_FAILURES = frozenset({"ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName"})
-MAX_REASON = 300
+MAX_REASON = 600  # a digest refusal names the archive's URL and two 71-character digests
 
 
 def failure_reasons(pods: list[dict[str, Any]]) -> dict[str, str]:

@@ -69,9 +69,9 @@ def test_hand_edits_and_deletions_are_reverted(kube: Kube, operator: OperatorPro
     )
 
     kube.kubectl("delete", "service", name, "--wait=true")
-    kube.kubectl("delete", "role", "digits-router", "--wait=true")
+    kube.kubectl("delete", "deployment", "digits-router", "--wait=true")
     kube.wait("service recreated", lambda: kube.get("service", name))
-    kube.wait("role recreated", lambda: kube.get("role", "digits-router"))
+    kube.wait("router recreated", lambda: kube.get("deployment", "digits-router"))
     assert operator.healthy()
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from visionroll.reconcile.pods import RESTARTS_BEFORE_PERMANENT, failure_reasons, unscheduled_reasons
+from visionroll.reconcile.pods import MAX_REASON, RESTARTS_BEFORE_PERMANENT, failure_reasons, unscheduled_reasons
 from visionroll.workloads.fetch_program import EXIT_REFUSED, EXIT_UNREACHABLE
 
 IMAGE = "ghcr.io/visionroll/serving:0.1.0"
@@ -195,7 +195,20 @@ def test_the_first_pod_by_name_gives_the_reason() -> None:
 def test_a_long_reason_is_cut_to_one_short_line() -> None:
     long = {"state": {"terminated": terminated(EXIT_REFUSED, "x" * 5000)}, "lastState": {}}
     (reason,) = failure_reasons([pod("r1", init=long)]).values()
-    assert len(reason) == 300 and reason.endswith("…")
+    assert len(reason) == MAX_REASON and reason.endswith("…")
+
+
+def test_a_digest_refusal_is_reported_whole() -> None:
+    message = (
+        "archive http://models.example.com:8080/registry/digits/digits-2.0.mar has digest sha256:"
+        + "a" * 64
+        + ", but spec.model.digest is sha256:"
+        + "b" * 64
+        + ": refusing to serve an archive that is not the one published"
+    )
+    refused = {"state": {"terminated": terminated(EXIT_REFUSED, message)}, "lastState": {}}
+    (reason,) = failure_reasons([pod("r1", init=refused)]).values()
+    assert reason == f"init container fetch-model: {message}"
 
 
 def test_a_pod_no_node_can_take_is_named_but_not_a_failure() -> None:
