@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv system-deps bins lint typecheck test test-unit demo cluster-up cluster-down kind-up crds bench clean
+.PHONY: help venv system-deps bins lint typecheck test test-unit demo chaos cluster-up cluster-down kind-up crds bench clean
 
 help:
 	@echo "make demo        run the three rollouts end to end on a local control plane"
@@ -56,6 +56,17 @@ test: venv system-deps bins lint typecheck
 
 demo: venv system-deps bins
 	$(PY) -m visionroll_demo $(if $(KEEP),--keep,)
+
+# The demo's rollouts on the real node under faults (operator SIGKILLed 21 times, API server restart, Prometheus
+# stopped, pods killed): outcomes as undisturbed, client errors per fault, nothing left behind.
+chaos: venv system-deps bins
+	$(PY) -m visionroll_demo.chaos
+
+# An abusive client against the router in the cluster on the real node (slowloris, 100 MB body, junk, 2,000
+# connections, a hanging and a slow shadow): fault -> expected -> observed, memory, well-behaved p99 vs baseline.
+# The real node is one per machine: the run waits for its lock. ABUSE_TARGET=loopback runs it on loopback processes.
+abuse: venv system-deps bins
+	flock /tmp/visionroll-node.lock $(PY) bench/abuse_router.py --target $(or $(ABUSE_TARGET),cluster)
 
 cluster-up: venv system-deps bins
 	$(PY) -m localkube up

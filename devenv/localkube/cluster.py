@@ -270,6 +270,19 @@ class LocalCluster(Cluster):
     def running(self) -> dict[str, bool]:
         return {p.name: p.running() for p in self.supervisor.procs}
 
+    def restart_apiserver(self, timeout: float = 60.0) -> float:
+        """Stop the API server and start it again (etcd keeps the state); returns the seconds until it is ready."""
+        t0 = time.monotonic()
+        proc = self.supervisor.restart("kube-apiserver")
+        wait_until(
+            "kube-apiserver /readyz after a restart",
+            lambda: self.kubectl("get", "--raw", "/readyz", check=False, timeout=10).stdout.strip() == "ok",
+            timeout,
+            interval=0.2,
+            alive=proc.check_alive,
+        )
+        return time.monotonic() - t0
+
     def _start(self, nodes: int, timeout: float) -> None:
         run = self.run_dir
         assert run is not None

@@ -120,6 +120,7 @@ class Proc:
     log: Path
     pid: int
     popen: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] | None = None  # as started (kept in memory only: a restart is the starter's to make)
 
     def running(self) -> bool:
         if self.popen is not None:
@@ -174,10 +175,25 @@ class Supervisor:
                 start_new_session=True,  # a Ctrl-C in the terminal reaches us, and we stop them in order
                 preexec_fn=_die_with_parent if self.die_with_parent else None,  # noqa: PLW1509
             )
-        proc = Proc(name=name, argv=list(argv), log=log, pid=popen.pid, popen=popen)
+        proc = Proc(name=name, argv=list(argv), log=log, pid=popen.pid, popen=popen, env=env)
         self.procs.append(proc)
         self.save()
         return proc
+
+    def stop(self, name: str, timeout: float = 15.0) -> None:
+        """Stop the process ``name`` only (it stays recorded, for `restart`)."""
+        self._stop(next(p for p in self.procs if p.name == name), timeout)
+
+    def restart(self, name: str, timeout: float = 15.0) -> Proc:
+        """Stop the process ``name`` (SIGTERM, then SIGKILL) and start it again as it was started: the same argv,
+        environment and log, in the same place of the stop order. For fault injection (a restarted API server)."""
+        index, old = next((i, p) for i, p in enumerate(self.procs) if p.name == name)
+        self._stop(old, timeout)
+        new = self.start(name, old.argv, old.env)
+        self.procs.pop()
+        self.procs[index] = new
+        self.save()
+        return new
 
     def save(self) -> None:
         data = [{"name": p.name, "pid": p.pid, "argv": p.argv, "log": str(p.log)} for p in self.procs]

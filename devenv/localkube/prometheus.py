@@ -121,6 +121,22 @@ class Prometheus:
             self.discovery.stop()
         self.supervisor.stop_all()
 
+    def restart(self, timeout: float = 60.0) -> None:
+        """Start the stopped (or running) server again on the same address with the same data: what it scraped
+        before is kept, the time it was down has no samples."""
+        proc = self.supervisor.restart("prometheus")
+        wait_until(
+            "prometheus /-/ready after a restart",
+            lambda: self._get("/-/ready") is not None,
+            timeout,
+            0.2,
+            proc.check_alive,
+        )
+
+    def pause(self) -> None:
+        """Stop the server process only (pod discovery and the data stay), until `restart`."""
+        self.supervisor.stop("prometheus")
+
     @property
     def log(self) -> Path:
         return self.run_dir / "logs" / "prometheus.log"

@@ -113,6 +113,7 @@ class Recorder:
     stack: Stack
     log: Log
     t0: float = field(default_factory=time.monotonic)
+    wall0: float = field(default_factory=time.time)  # the same instant on the wall clock (`t` of a sample + wall0)
     samples: list[dict[str, Any]] = field(default_factory=list)
     markers: list[dict[str, Any]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)

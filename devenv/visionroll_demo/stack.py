@@ -46,9 +46,10 @@ class Stack:
     namespace: str
     archive_base: str
     custom: client.CustomObjectsApi = field(repr=False)  # one API client for every status read of the run
+    min_replicas: int = 1  # of each variant (2 so that losing a pod costs only its requests in flight)
 
     def manifest(self, version: str, rollout: dict[str, Any]) -> dict[str, Any]:
-        return manifest(self.namespace, self.archive_base, version, rollout)
+        return manifest(self.namespace, self.archive_base, version, rollout, min_replicas=self.min_replicas)
 
     def revision(self, version: str) -> str:
         return revision(self.namespace, self.archive_base, version)
@@ -94,7 +95,9 @@ def archive_name(version: str) -> str:
     return f"digits-{version}.mar"
 
 
-def manifest(namespace: str, archive_base: str, version: str, rollout: dict[str, Any]) -> dict[str, Any]:
+def manifest(
+    namespace: str, archive_base: str, version: str, rollout: dict[str, Any], *, min_replicas: int = 1
+) -> dict[str, Any]:
     """The VisionModel a person would apply for one version of the digits model."""
     return {
         "apiVersion": api.API_VERSION,
@@ -105,7 +108,7 @@ def manifest(namespace: str, archive_base: str, version: str, rollout: dict[str,
             # 200m each: before a promotion the candidate is scaled to what the stable runs (up to 2 pods each under
             # the demo's load), and 4 TorchServe pods, 2 routers and the operator must fit the 2-core local node.
             "serving": {"workers": 1, "batchSize": 1, "resources": {"requests": {"cpu": "200m", "memory": "512Mi"}}},
-            "autoscaling": {"minReplicas": 1, "maxReplicas": 2},
+            "autoscaling": {"minReplicas": min_replicas, "maxReplicas": max(2, min_replicas)},
             "rollout": rollout,
         },
     }
@@ -167,6 +170,7 @@ def running_stack(
     cluster: Cluster | None = None,
     scrape_interval: str = "1s",
     analysis_window_seconds: int = 20,
+    min_replicas: int = 1,
 ) -> Iterator[Stack]:
     """Start everything, yield it, and stop everything it started on the way out.
 
@@ -201,7 +205,8 @@ def running_stack(
         archive_base = stack.enter_context(serve_directory(directory, host=host))
 
         log("deploying digits 1.0 (the first version goes straight to stable)")
-        cluster.apply(manifest(namespace, archive_base, "1.0", {"strategy": "immediate"}), namespace=namespace)
+        first = manifest(namespace, archive_base, "1.0", {"strategy": "immediate"}, min_replicas=min_replicas)
+        cluster.apply(first, namespace=namespace)
         custom = client.CustomObjectsApi(stack.enter_context(cluster.api_client()))
         wait_until(
             "digits 1.0 to be Stable",
@@ -218,4 +223,4 @@ def running_stack(
             interval=1,
         )
         log(f"everything is up in {time.monotonic() - started:.0f}s")
-        yield Stack(cluster, prometheus, namespace, archive_base, custom)
+        yield Stack(cluster, prometheus, namespace, archive_base, custom, min_replicas)

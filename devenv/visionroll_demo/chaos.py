@@ -1,0 +1,354 @@
+"""The chaos run (`make chaos`): the demo's rollouts on the real node while faults strike at random moments, and what
+they cost.
+
+Faults (each one what a user's cluster meets):
+- `operator-kill`: SIGKILL to the operator's process in its pod (the kubelet restarts the container in place, so
+  there is never a second operator);
+- `apiserver-restart`: the API server stopped and started again (etcd keeps the state);
+- `prometheus-stop`: Prometheus stopped for a while mid-analysis, then started again with its data;
+- `candidate-pod-kill` / `stable-pod-kill`: SIGKILL to one TorchServe pod's containers mid-canary (force delete);
+- `router-pod-delete`: one router pod deleted (the Deployment replaces it).
+
+Expected, and checked (`check`): every rollout ends as the undisturbed run does (SCENARIOS' `expect`, the outcome the
+e2e suite asserts on the same models); no stage passes while Prometheus is down (nothing promoted without data);
+faults of the control plane and of Prometheus cost clients nothing; losing a pod costs only the requests it had in
+flight; after the VisionModel is deleted no object of it is left. Client errors are counted per fault: those between
+a fault and the next one (or the end of its rollout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from localkube.build import cache_root
+from localkube.cluster import LocalCluster
+from localkube.procs import stop_on_signals
+from visionroll.traffic.router import COMPONENT_LABEL
+from visionroll.workloads import naming
+from visionroll_demo.scenarios import SCENARIOS, Recorder, Scenario, play
+from visionroll_demo.stack import NAME, RELEASE, RELEASE_NAMESPACE, Log, Stack, running_stack
+from visionroll_demo.traffic import TrafficDriver
+
+CONTROL_FAULTS = ("operator-kill", "apiserver-restart", "prometheus-stop")
+POD_FAULTS = ("candidate-pod-kill", "stable-pod-kill", "router-pod-delete")
+PROMETHEUS_DOWN_SECONDS = 15.0
+
+
+@dataclass
+class Fault:
+    kind: str
+    scenario: str
+    at: float  # seconds since the run began
+    detail: str = ""
+    wall: tuple[float, float] = (0.0, 0.0)  # epoch seconds the fault lasted (Prometheus' downtime)
+    errors_before: int = 0
+    errors: int = 0  # client errors between this fault and the next one (or its rollout's end)
+
+
+@dataclass
+class Run:
+    faults: list[Fault] = field(default_factory=list)
+    outcomes: list[tuple[Scenario, str, str]] = field(default_factory=list)
+    promoted_without_data: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    client_codes: dict[str, int] = field(default_factory=dict)
+
+
+def _errors(traffic: TrafficDriver) -> int:
+    return sum(n for code, n in traffic.codes.items() if code != "200")
+
+
+def _pod(stack: Stack, selector: str, namespace: str) -> dict[str, Any] | None:
+    pods = stack.cluster.kubectl_json("get", "pods", "-n", namespace, "-l", selector)["items"]
+    running = [p for p in pods if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
+    return running[0] if running else None
+
+
+def _sigkill_container(pod: dict[str, Any]) -> int:
+    """SIGKILL every process of the pod's first container, found on this host by its cgroup (the node runs here)."""
+    statuses = pod["status"].get("containerStatuses") or []
+    container_id = statuses[0]["containerID"].split("://")[-1] if statuses and statuses[0].get("containerID") else ""
+    if not container_id:
+        return 0
+    killed = 0
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            if container_id in (p / "cgroup").read_text():
+                os.kill(int(p.name), signal.SIGKILL)
+                killed += 1
+        except (OSError, ProcessLookupError):
+            continue
+    return killed
+
+
+class Injector:
+    """Strikes one fault at a time; each returns a detail line for the report."""
+
+    def __init__(self, stack: Stack, log: Log) -> None:
+        self.stack = stack
+        self.log = log
+
+    def strike(self, kind: str) -> tuple[str, tuple[float, float]]:
+        t0 = time.time()
+        detail = getattr(self, kind.replace("-", "_"))()
+        return detail, (t0, time.time())
+
+    def operator_kill(self) -> str:
+        pod = _pod(self.stack, f"app.kubernetes.io/instance={RELEASE}", RELEASE_NAMESPACE)
+        if pod is None:
+            return "no running operator pod (still restarting)"
+        return f"SIGKILL to {_sigkill_container(pod)} process(es) of {pod['metadata']['name']}"
+
+    def apiserver_restart(self) -> str:
+        cluster = self.stack.cluster
+        assert isinstance(cluster, LocalCluster), "the chaos run restarts the local API server"
+        return f"API server back in {cluster.restart_apiserver():.1f} s"
+
+    def prometheus_stop(self) -> str:
+        self.stack.prometheus.pause()
+        time.sleep(PROMETHEUS_DOWN_SECONDS)
+        self.stack.prometheus.restart()
+        return f"down {PROMETHEUS_DOWN_SECONDS:.0f} s"
+
+    def _variant_pod(self, which: str) -> str:
+        status = self.stack.get().get("status") or {}
+        revision = (status.get(which) or {}).get("revision")
+        if not revision:
+            return f"no {which}"
+        pod = _pod(self.stack, f"{naming.LABEL_REVISION}={revision}", self.stack.namespace)
+        if pod is None:
+            return f"no running {which} pod"
+        name = pod["metadata"]["name"]
+        self.stack.cluster.kubectl(
+            "delete", "pod", name, "-n", self.stack.namespace, "--grace-period=0", "--force", "--wait=false"
+        )
+        return f"SIGKILL (force delete) of {which} pod {name}"
+
+    def candidate_pod_kill(self) -> str:
+        return self._variant_pod("candidate")
+
+    def stable_pod_kill(self) -> str:
+        return self._variant_pod("stable")
+
+    def router_pod_delete(self) -> str:
+        pod = _pod(self.stack, f"{COMPONENT_LABEL}=router,{naming.LABEL_MODEL}={NAME}", self.stack.namespace)
+        if pod is None:
+            return "no running router pod"
+        self.stack.cluster.kubectl("delete", "pod", pod["metadata"]["name"], "-n", self.stack.namespace, "--wait=false")
+        return f"deleted router pod {pod['metadata']['name']}"
+
+
+def _in_canary(stack: Stack) -> bool:
+    status = stack.get().get("status") or {}
+    return status.get("stage") == "canary" and (status.get("weights") or {}).get("candidate", 0) > 0
+
+
+def strike_during(
+    stack: Stack,
+    scenario: Scenario,
+    plan: list[str],
+    rng: random.Random,
+    traffic: TrafficDriver,
+    run: Run,
+    t0: float,
+    log: Log,
+    done: threading.Event,
+    gap: tuple[float, float],
+) -> None:
+    """Strike the planned faults in order at random gaps while the rollout is in flight (pod kills wait for a
+    canary step with traffic). Runs in a thread; stops when `done` is set."""
+    injector = Injector(stack, log)
+    for kind in plan:
+        if done.wait(rng.uniform(*gap)):
+            return
+        if kind in ("candidate-pod-kill", "stable-pod-kill"):
+            while not _in_canary(stack):
+                if done.wait(1.0):
+                    return
+        fault = Fault(kind, scenario.short, time.monotonic() - t0, errors_before=_errors(traffic))
+        try:
+            fault.detail, fault.wall = injector.strike(kind)
+        except Exception as exc:  # a fault that could not be struck is reported, and the run goes on
+            fault.detail = f"could not strike: {exc}"
+        log(f"  !! {kind}: {fault.detail}")
+        run.faults.append(fault)
+
+
+def _advances_while_prometheus_was_down(recorder: Recorder, run: Run) -> list[str]:
+    """Moves forward (more candidate weight, a later stage, a promotion) sampled while Prometheus was down, with two
+    seconds of slack at the start for a tick that had measured just before: such a move was decided on nothing."""
+    downs = [
+        (a - recorder.wall0, b - recorder.wall0)
+        for f in run.faults
+        if f.kind == "prometheus-stop"
+        for a, b in [f.wall]
+        if b > a
+    ]
+    bad = []
+    order = {None: 0, "shadow": 1, "split": 1, "canary": 2}
+    for prev, cur in zip(recorder.samples, recorder.samples[1:], strict=False):
+        forward = cur["weight"] > prev["weight"] or order.get(cur["stage"], 0) > order.get(prev["stage"], 0)
+        if forward and cur["stage"] is not None:
+            bad += [
+                f"at {cur['t']:.0f}s: {prev['stage']} {prev['weight']}% -> {cur['stage']} {cur['weight']}%"
+                for a, b in downs
+                if a + 2 < cur["t"] < b
+            ]
+    for marker in recorder.markers:
+        if marker["kind"] == "promoted":
+            bad += [f"at {marker['t']:.0f}s: {marker['label']}" for a, b in downs if a + 2 < marker["t"] < b]
+    return bad
+
+
+def orphans(stack: Stack, name: str) -> list[str]:
+    """Objects still labelled as the VisionModel's (every object the operator makes carries the label)."""
+    kinds = "deployments,replicasets,pods,services,configmaps,horizontalpodautoscalers,endpointslices"
+    items = stack.cluster.kubectl_json("get", kinds, "-n", stack.namespace, "-l", f"{naming.LABEL_MODEL}={name}")
+    return [f"{i['kind']}/{i['metadata']['name']}" for i in items["items"]]
+
+
+def delete_and_check(stack: Stack, timeout: float = 180.0) -> list[str]:
+    stack.cluster.kubectl("delete", "visionmodel", NAME, "-n", stack.namespace, "--wait=true", timeout=timeout)
+    deadline = time.monotonic() + timeout
+    left = orphans(stack, NAME)
+    while left and time.monotonic() < deadline:
+        time.sleep(2)
+        left = orphans(stack, NAME)
+    return left
+
+
+def play_under_faults(
+    stack: Stack,
+    recorder: Recorder,
+    traffic: TrafficDriver,
+    plans: list[tuple[Scenario, list[str]]],
+    *,
+    seed: int,
+    log: Log,
+    gap: tuple[float, float] = (3.0, 8.0),
+) -> Run:
+    """Play each scenario with its fault plan; then delete the VisionModel and look for what is left."""
+    rng = random.Random(seed)
+    run = Run()
+    t0 = time.monotonic()
+    for scenario, plan in plans:
+        done = threading.Event()
+        worker = threading.Thread(
+            target=strike_during,
+            args=(stack, scenario, plan, rng, traffic, run, t0, log, done, gap),
+            name="faults",
+            daemon=True,
+        )
+        worker.start()
+        try:
+            result = play(stack, scenario, recorder, log)
+        finally:
+            done.set()
+            worker.join(timeout=PROMETHEUS_DOWN_SECONDS + 120)
+        run.outcomes.append((scenario, result.outcome, result.reason))
+        time.sleep(5)
+    ends = [f.errors_before for f in run.faults[1:]] + [_errors(traffic)]
+    for fault, end in zip(run.faults, ends, strict=True):
+        fault.errors = end - fault.errors_before
+    run.promoted_without_data = _advances_while_prometheus_was_down(recorder, run)
+    run.client_codes = dict(traffic.codes)
+    return run
+
+
+def check(run: Run, *, min_operator_kills: int) -> list[str]:
+    """What the run got wrong (empty when it held)."""
+    problems = [
+        f"{s.short}: {outcome} ({reason}), undisturbed: {s.expect}"
+        for s, outcome, reason in run.outcomes
+        if outcome != s.expect
+    ]
+    kills = [f for f in run.faults if f.kind == "operator-kill" and f.detail.startswith("SIGKILL")]
+    if len(kills) < min_operator_kills:
+        problems.append(f"only {len(kills)} operator kills struck (wanted {min_operator_kills})")
+    problems += [f"promoted without data: {p}" for p in run.promoted_without_data]
+    problems += [
+        f"{f.kind} at {f.at:.0f}s cost clients {f.errors} errors"
+        for f in run.faults
+        if f.kind in CONTROL_FAULTS and f.errors
+    ]
+    problems += [f"left behind after delete: {o}" for o in run.orphans]
+    return problems
+
+
+def report(run: Run) -> str:
+    lines = ["fault                 scenario                    at s  client errors  detail"]
+    for f in run.faults:
+        lines.append(f"{f.kind:<21} {f.scenario:<27} {f.at:5.0f}  {f.errors:13d}  {f.detail}")
+    lines.append("")
+    for s, outcome, reason in run.outcomes:
+        mark = "same as undisturbed" if outcome == s.expect else f"UNDISTURBED: {s.expect}"
+        lines.append(f"{s.short:<28} {outcome:<12} ({mark}) {reason[:90]}")
+    lines.append(f"client answers by status: {run.client_codes}")
+    lines.append(f"left behind after delete: {run.orphans or 'nothing'}")
+    return "\n".join(lines)
+
+
+def full_plan(rng: random.Random, operator_kills: int) -> list[tuple[Scenario, list[str]]]:
+    """The demo's three rollouts; the operator kills spread over them at random, the other faults once each in the
+    canary (pod kills mid-canary) and the shadow (Prometheus mid-analysis)."""
+    per = [operator_kills // len(SCENARIOS) + (1 if i < operator_kills % len(SCENARIOS) else 0) for i in range(3)]
+    extra: list[list[str]] = [
+        ["apiserver-restart", "candidate-pod-kill", "stable-pod-kill", "router-pod-delete"],
+        ["prometheus-stop"],
+        [],
+    ]
+    plans = []
+    for scenario, n, more in zip(SCENARIOS, per, extra, strict=True):
+        plan = ["operator-kill"] * n + more
+        rng.shuffle(plan)
+        plans.append((scenario, plan))
+    return plans
+
+
+def main(argv: list[str] | None = None, log: Log = print) -> int:
+    parser = argparse.ArgumentParser(prog="python -m visionroll_demo.chaos", description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--operator-kills", type=int, default=21)
+    parser.add_argument("--rate", type=float, default=40.0, help="client requests per second")
+    args = parser.parse_args(argv)
+    stop_on_signals()
+    rng = random.Random(args.seed)
+    with running_stack(cache_root() / "run" / "chaos", log=log, namespace="chaos", min_replicas=2) as stack:
+        traffic = TrafficDriver(stack.predictions_url, rate_per_second=args.rate, max_seconds=3600).start()
+        recorder = Recorder(stack, lambda _: None).start()
+        try:
+            time.sleep(5)
+            run = play_under_faults(
+                stack, recorder, traffic, full_plan(rng, args.operator_kills), seed=args.seed, log=log
+            )
+        finally:
+            recorder.stop()
+            traffic.stop()
+        run.orphans = delete_and_check(stack)
+    log("\n=== chaos run, seed " + str(args.seed) + " (" + datetime.now(UTC).isoformat(timespec="seconds") + ")")
+    log(report(run))
+    problems = check(run, min_operator_kills=min(20, args.operator_kills))
+    log("\n" + ("\n".join(f"PROBLEM: {p}" for p in problems) if problems else "held: every expectation met"))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as interrupted:
+        print(
+            f"\ninterrupted ({interrupted or 'Ctrl-C'}); everything the chaos run started is stopped", file=sys.stderr
+        )
+        sys.exit(130)
