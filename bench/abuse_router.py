@@ -38,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -375,18 +375,28 @@ def large_png(side: int = 480) -> bytes:
     return out.getvalue()
 
 
-async def large_images(url: str, body: bytes, *, count: int, concurrency: int) -> str:
-    statuses: dict[int, int] = {}
-    limit = asyncio.Semaphore(concurrency)
+async def large_images(url: str, body: bytes, *, rate: float, seconds: float) -> str:
+    """Large images at a fixed rate (a load the stable variant keeps up with: the fault is the shadow, not load)."""
+    statuses: dict[int | str, int] = {}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
 
         async def one() -> None:
-            async with limit, session.post(url, data=body, headers={"Content-Type": "image/png"}) as response:
-                await response.read()
-                statuses[response.status] = statuses.get(response.status, 0) + 1
+            key: int | str
+            try:
+                async with session.post(url, data=body, headers={"Content-Type": "image/png"}) as response:
+                    await response.read()
+                    key = response.status
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                key = type(exc).__name__
+            statuses[key] = statuses.get(key, 0) + 1
 
-        await asyncio.gather(*(one() for _ in range(count)))
-    return f"{count} large images ({len(body) // 1024} KiB) answered {statuses}"
+        tasks = []
+        start = time.perf_counter()
+        for i in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+    return f"{len(tasks)} images of {len(body) // 1024} KiB at {rate:g}/s answered {statuses}"
 
 
 # --- the targets: where the router runs, and how its shadow is made to hang or to answer slowly --------------
@@ -398,6 +408,7 @@ class Target(Protocol):
 
     def slow_shadow(self) -> AbstractContextManager[str]: ...  # yields how the shadow was made slow
     def hanging_shadow(self) -> AbstractContextManager[str]: ...
+    def mirroring(self) -> str: ...  # the routers' mirror percentage now, as their config says
 
 
 @dataclass
@@ -410,6 +421,10 @@ class Loopback:
     shadows: Shadows
     predictions_url: str = ""
     metrics_urls: list[str] = field(default_factory=list)
+
+    def mirroring(self) -> str:
+        shadow = json.loads(self.config_path.read_text()).get("shadow") or {}
+        return f"{shadow.get('percent', 0):g}%"
 
     def mirror_to(self, shadow_url: str | None) -> None:
         variants = [local.variant("stable", "1.0", self.upstream, weight=100)]
@@ -460,18 +475,25 @@ class InCluster:
         if self.shadowing:
             return
         stack = self.stack
-        rollout = {"strategy": "shadow", "shadow": {"mirrorPercent": 100, "duration": "30m", "thenPromote": "direct"}}
+        # No analysis during the run (interval 1h): the operator would rightly roll back a shadow that hangs, and
+        # the run is about the router's bounds while it mirrors. It still stops mirroring to a candidate whose pods
+        # are not ready (DESIGN rule 2), which a stopped pod becomes after ~10 s of failed probes.
+        rollout = {
+            "strategy": "shadow",
+            "shadow": {"mirrorPercent": 100, "duration": "30m", "thenPromote": "direct"},
+            "analysis": {"interval": "1h"},
+        }
         stack.apply(stack.manifest("2.0", rollout))
-        configmap = naming.routing_configmap_name(stack_module.NAME)
-
-        def mirroring() -> bool:
-            data = stack.cluster.kubectl_json("get", "configmap", configmap, "-n", stack.namespace)["data"]
-            shadow = json.loads(data["router.json"]).get("shadow") or {}
-            return bool(shadow.get("percent") == 100)
-
-        wait_until("the routers to mirror 100% to digits 2.0", mirroring, 300, interval=2)
+        wait_until("the routers to mirror 100% to digits 2.0", lambda: self.mirroring() == "100%", 300, interval=2)
         time.sleep(3)  # the routers' ConfigMap watch
         self.shadowing = True
+
+    def mirroring(self) -> str:
+        configmap = naming.routing_configmap_name(stack_module.NAME)
+        stack = self.stack
+        data = stack.cluster.kubectl_json("get", "configmap", configmap, "-n", stack.namespace)["data"]
+        shadow = json.loads(data["router.json"]).get("shadow") or {}
+        return f"{shadow.get('percent', 0):g}%"
 
     def _candidate_pods(self) -> list[dict[str, Any]]:
         revision = self.stack.revision("2.0")
@@ -591,32 +613,49 @@ def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, 
     fault("2,000 concurrent connections", "200, or 503 + Retry-After at once; no hang", 20,
           lambda: connection_flood(url, args.connections, pngs[0]))  # fmt: skip
 
+    def copies(abuse: Callable[[], Coroutine[Any, Any, str]] | None) -> Callable[[], str]:
+        """The abuse (if any), then what the copy queue did meanwhile and whether the routers still mirror."""
+
+        def run_it() -> str:
+            before = MemoryWatch(target.metrics_urls).read()[2]
+            mirrored_at_start = target.mirroring()
+            said = asyncio.run(abuse()) if abuse is not None else "the well-behaved clients' requests, mirrored"
+            after = MemoryWatch(target.metrics_urls).read()[2]
+            dropped = after.get("dropped:queue_full", 0) - before.get("dropped:queue_full", 0)
+            return (
+                f"{said}; mirroring {mirrored_at_start} at the start, {target.mirroring()} at the end; copy queue "
+                f"high-water {after.get('copy_queue_bytes_high_water', 0) / MI:.1f} MiB of "
+                f"{after.get('copy_queue_bytes_limit', 0) / MI:.0f} MiB, {dropped:.0f} copies dropped"
+            )
+
+        return run_it
+
     with target.slow_shadow() as how:
-        fault(f"shadow answers slowly ({how}), 100% mirrored", "clients unaffected", 20,
-              lambda: large_images(url, pngs[1], count=400, concurrency=4))  # fmt: skip
+        fault(f"shadow answers slowly ({how})", "clients unaffected", 20, copies(None))
     with target.hanging_shadow() as how:
-        fault(f"shadow hangs ({how}), 100% mirrored, 676 KiB images",
-              "clients unaffected; copy queue <= its bytes, drops counted", 20,
-              lambda: large_images(url, big, count=150, concurrency=4))  # fmt: skip
+        fault(f"shadow hangs ({how}), 676 KiB images", "clients unaffected; copy queue <= its bytes, drops counted",
+              20, copies(lambda: large_images(url, big, rate=15, seconds=14)))  # fmt: skip
         _, _, hang_queue = MemoryWatch(target.metrics_urls).read()
     # Copies already queued for the hanging shadow still wait out their timeout (5 s, 16 at a time).
-    wait_until(
-        "the copy queue to drain",
-        lambda: MemoryWatch(target.metrics_urls).read()[2].get("copy_queue_bytes", 0) == 0,
-        120,
-        interval=1,
-    )
+    deadline = time.monotonic() + 120
+    while (
+        held := MemoryWatch(target.metrics_urls).read()[2].get("copy_queue_bytes", 0)
+    ) and time.monotonic() < deadline:
+        time.sleep(1)
+    print(f"  copy queue holds {held / MI:.1f} MiB before the last window", flush=True)
     rows.append(phase(target, Row("none (after; the copy queue drained)", "memory back near the start"), 8, rate, None))
     baseline.p50_ms, baseline.p99_ms = percentile_ms(baseline.latencies, 0.5), percentile_ms(baseline.latencies, 0.99)
     return rows, hang_queue
 
 
-def report(rows: list[Row], queue: dict[str, float], started: float, where: str) -> None:
+def report(rows: list[Row], queue: dict[str, float], started: float, where: str, routers: int) -> None:
+    """Memory, CPU and the copy queue's figures are summed over the router pods (`routers`)."""
     baseline = rows[0].p99_ms
+    summed = f" (sum of {routers} pods)" if routers > 1 else ""
     print(f"\nAbuse run against {where} ({time.monotonic() - started:.0f} s in all); well-behaved clients at a fixed "
           "rate, latency of their 200s")  # fmt: skip
     print("| fault | expected | observed | well-behaved p50 / p99 ms (p99 vs baseline) | their non-200 | "
-          "router RSS MB before / max during / after | router CPU s |")  # fmt: skip
+          f"router RSS MB before / max during / after{summed} | router CPU s{summed} |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
     for row in rows:
         ratio = row.p99_ms / baseline if baseline == baseline and baseline else float("nan")
@@ -624,7 +663,7 @@ def report(rows: list[Row], queue: dict[str, float], started: float, where: str)
         print(f"| {row.fault} | {row.expected} | {row.observed or '-'} | {row.p50_ms:.1f} / {row.p99_ms:.1f} "
               f"({ratio:.2f}x) | {row.not_ok} of {row.ok + row.not_ok} | {before:.0f} / {during:.0f} / {after:.0f} | "
               f"{row.router_cpu_s:.1f} |")  # fmt: skip
-    print(f"\nrouter resident high-water (VmHWM) at the end: {rows[-1].peak_mb:.0f} MB")
+    print(f"\nrouter resident high-water (VmHWM) at the end{summed}: {rows[-1].peak_mb:.0f} MB")
     print("copy queue after the hanging shadow: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(queue.items())))
 
 
@@ -664,7 +703,7 @@ def on_loopback(args: argparse.Namespace) -> None:
                 target.predictions_url = f"{router.url}/predictions/{MODEL}"
                 target.metrics_urls = [router.metrics_url + "/metrics"]
                 rows, queue = run(target, args)
-        report(rows, queue, started, "the router and TorchServe as processes on loopback")
+        report(rows, queue, started, "the router and TorchServe as processes on loopback", 1)
     finally:
         shadows.close()
 
@@ -678,7 +717,7 @@ def in_cluster(args: argparse.Namespace) -> None:
         target.routers()
         rows, queue = run(target, args)
     where = f"the router Deployment ({len(target.metrics_urls)} pods) and TorchServe pods on the real node"
-    report(rows, queue, started, where)
+    report(rows, queue, started, where, len(target.metrics_urls))
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ class CopyQueue:
         self.high_water = 0  # the most `bytes` has been since start
         self._concurrency = concurrency
         self._workers: list[asyncio.Task[None]] = []
+        self._closing = False
 
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._work(), name=f"copy-{i}") for i in range(self._concurrency)]
@@ -79,6 +80,7 @@ class CopyQueue:
         deadline = time.monotonic() + drain_seconds
         while self._queue.qsize() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+        self._closing = True
         for worker in self._workers:
             worker.cancel()
         for worker in self._workers:
@@ -95,7 +97,12 @@ class CopyQueue:
             try:
                 copy = await self._send(job)
             except asyncio.CancelledError:
-                raise
+                if self._closing:
+                    raise
+                # Not ours (a timeout's cancellation that escaped as such): a sender that died here would leave the
+                # queue with one sender fewer, for good.
+                log.warning("copy to %s was cancelled; the sender goes on", job.url)
+                copy = None
             except Exception:  # a copy must never take the router down
                 log.exception("copy to %s failed unexpectedly", job.url)
                 copy = None

@@ -83,3 +83,31 @@ def _plan() -> TrafficPlan:
         front_service=front, mirror_percent=0, router_image="router:test", pod_security_context={},
         container_security_context={},
     )  # fmt: skip
+
+
+def test_a_sender_outlives_a_cancellation_that_is_not_the_queues() -> None:
+    """A CancelledError out of a send (not from close) costs that copy only: the sender goes on, the bytes return."""
+    metrics = RouterMetrics()
+    sent: list[bytes] = []
+
+    async def send(job: CopyJob) -> TopOne | None:
+        sent.append(job.body)
+        if job.body == b"first":
+            raise asyncio.CancelledError
+        return None
+
+    async def scenario() -> None:
+        queue = CopyQueue(send, queue_size=10, queue_bytes=100, concurrency=1)
+        queue.start()
+        live: asyncio.Future[TopOne | None] = asyncio.get_running_loop().create_future()
+        live.set_result(None)
+        series = metrics.series(CONFIG, CANDIDATE, "shadow")
+        assert queue.offer(CopyJob("u", b"first", "image/png", live, series, series))
+        assert queue.offer(CopyJob("u", b"second", "image/png", live, series, series))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert sent == [b"first", b"second"]
+        assert queue.bytes == 0
+        await queue.close()
+
+    asyncio.run(scenario())
