@@ -87,7 +87,9 @@ class PrometheusProvider:
         self, *, namespace: str, visionmodel: str, spec: VisionModelSpec, status: VisionModelStatus, now: datetime
     ) -> Measurements:
         window = self.window_seconds(spec, status, now)
-        names = g.required_measurements(spec.rollout.analysis, status.stage, vs_stable=g.stable_serves(status))
+        names = g.required_measurements(
+            spec.rollout.analysis, status.stage, vs_stable=g.stable_serves(status), equal_load=g.equal_load(status)
+        )
         if status.candidate is None or status.stable is None:
             idle = tuple(Measurement(gate=n, value=None, samples=0, error="no rollout in progress") for n in names)
             return Measurements(time=now, window_seconds=window, values=idle)

@@ -23,11 +23,17 @@ from visionroll.rollout.types import Measurements
 
 
 def judge(
-    analysis: Analysis, stage: str | None, measurements: Measurements, *, vs_stable: bool = True
+    analysis: Analysis,
+    stage: str | None,
+    measurements: Measurements,
+    *,
+    vs_stable: bool = True,
+    equal_load: bool = True,
 ) -> tuple[GateResult, ...]:
     """Every effective gate (the spec's, or the defaults) that applies to `stage`, judged on `measurements`;
-    `vs_stable=False` (a canary step of 100%, see `gates.stable_serves`) leaves out the comparisons with stable."""
-    where = scope(analysis, stage, vs_stable=vs_stable)
+    `vs_stable=False` (a canary step of 100%, see `gates.stable_serves`) leaves out the comparisons with stable, and
+    `equal_load=False` (see `gates.equal_load`) the latency comparison."""
+    where = scope(analysis, stage, vs_stable=vs_stable, equal_load=equal_load)
     return tuple(e.judge(where, measurements) for e in entries(where))
 
 

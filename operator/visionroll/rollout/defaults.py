@@ -48,12 +48,13 @@ def effective_gates(analysis: Analysis, stage: str | None) -> Gates:
     return Gates(error_rate=DEFAULT_ERROR_RATE, drift=DEFAULT_DRIFT, agreement=agreement)
 
 
-def scope(analysis: Analysis, stage: str | None, *, vs_stable: bool = True) -> Scope:
+def scope(analysis: Analysis, stage: str | None, *, vs_stable: bool = True, equal_load: bool = True) -> Scope:
     """What the catalogue needs to know to pick the gates of `stage`."""
     return Scope(
         gates=effective_gates(analysis, stage),
         stage=stage,
         vs_stable=vs_stable,
+        equal_load=equal_load,
         min_samples=analysis.min_samples,
         defaults=uses_defaults(analysis, stage),
     )

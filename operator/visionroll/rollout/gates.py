@@ -62,10 +62,24 @@ def stable_serves(status: VisionModelStatus) -> bool:
     return status.weights.stable > 0 or status.mirror_percent > 0
 
 
-def required_measurements(analysis: Analysis, stage: str | None, *, vs_stable: bool = True) -> tuple[str, ...]:
+def equal_load(status: VisionModelStatus) -> bool:
+    """Whether the candidate serves at least the stable's share of the traffic (a canary step of 50% or more, a split
+    at 50/50 or in its favour, a shadow mirroring at least half of it), so that their latencies compare: with less,
+    its TorchServe batches wait longer for company (up to maxBatchDelayMs) and its caches are colder, and it looks
+    slower than the same model would at full traffic. The latency comparison with stable is judged only then; a
+    candidate's own latency (`latencyP99.maxMs`) is judged at every step."""
+    if status.stage == "shadow":
+        return status.mirror_percent >= 50
+    return status.weights.candidate >= status.weights.stable
+
+
+def required_measurements(
+    analysis: Analysis, stage: str | None, *, vs_stable: bool = True, equal_load: bool = True
+) -> tuple[str, ...]:
     """The measurement names the provider should read for `stage`, in a stable order, each once: those of the gates
-    the catalogue applies (the spec's, or the defaults). `vs_stable=False` leaves out the comparisons with stable."""
+    the catalogue applies (the spec's, or the defaults). `vs_stable=False` leaves out the comparisons with stable,
+    `equal_load=False` the latency comparison."""
     names: list[str] = []
-    for entry in entries(scope(analysis, stage, vs_stable=vs_stable)):
+    for entry in entries(scope(analysis, stage, vs_stable=vs_stable, equal_load=equal_load)):
         names.extend(m for m in entry.measurements if m not in names)
     return tuple(names)

@@ -20,7 +20,7 @@ from visionroll.rollout import strategies
 from visionroll.rollout import transitions as t
 from visionroll.rollout.analysis import counts_as_inconclusive, judge, overall, summary
 from visionroll.rollout.clock import elapsed, parse, stamp
-from visionroll.rollout.gates import required_measurements, stable_serves
+from visionroll.rollout.gates import equal_load, required_measurements, stable_serves
 from visionroll.rollout.types import Event, Measurements, Step
 
 
@@ -33,7 +33,9 @@ def record(
 ) -> Step:
     """Judge the gates, update the counters, and roll back or pause at a limit."""
     analysis = spec.rollout.analysis
-    results = judge(analysis, status.stage, measurements, vs_stable=stable_serves(status))
+    results = judge(
+        analysis, status.stage, measurements, vs_stable=stable_serves(status), equal_load=equal_load(status)
+    )
     verdict: Verdict = overall(results)
     failed = status.failed_checks + (verdict == "fail")
     # Evidence still accumulating is not a failure to measure, until the stage's duration + progressDeadline pass.

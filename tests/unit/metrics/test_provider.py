@@ -18,6 +18,7 @@ STATUS = VisionModelStatus(
     candidate=CAND,
     stage="shadow",
     strategy="shadow",
+    mirror_percent=100,
     step_started_at="2024-05-01T11:58:30Z",  # 90 s before NOW
 )
 

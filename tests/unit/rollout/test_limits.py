@@ -93,5 +93,6 @@ def test_a_failure_outweighs_missing_data_in_the_same_analysis() -> None:
 def test_a_stable_without_data_makes_the_ratio_inconclusive_not_pass() -> None:
     spec = make_spec(gates={"latencyP99": {"maxRatioToStable": 1.2}})
     status = tick(spec, stable_status(), 0).status
+    status = status.model_copy(update={"weights": status.weights.model_copy(update={"stable": 50, "candidate": 50})})
     after = tick(spec, status, 10, measure=script(latency_stable=(None, 0))).status
     assert after.analysis is not None and after.analysis.gates[0].verdict == "inconclusive"
