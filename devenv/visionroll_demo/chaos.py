@@ -151,7 +151,10 @@ class Injector:
 
 
 def _in_canary(stack: Stack) -> bool:
-    status = stack.get().get("status") or {}
+    try:
+        status = stack.get().get("status") or {}
+    except Exception:  # the API server may be restarting: not known to be in a canary yet
+        return False
     return status.get("stage") == "canary" and (status.get("weights") or {}).get("candidate", 0) > 0
 
 
@@ -168,7 +171,9 @@ def strike_during(
     gap: tuple[float, float],
 ) -> None:
     """Strike the planned faults in order at random gaps while the rollout is in flight (pod kills wait for a
-    canary step with traffic). Runs in a thread; stops when `done` is set."""
+    canary step with traffic); returns when the plan is done or `done` is set. Call it from the main thread: a
+    process it restarts (the API server, Prometheus) is told to die with the thread that started it
+    (PR_SET_PDEATHSIG), and the main thread outlives the run."""
     injector = Injector(stack, log)
     for kind in plan:
         if done.wait(rng.uniform(*gap)):
@@ -245,18 +250,23 @@ def play_under_faults(
     t0 = time.monotonic()
     for scenario, plan in plans:
         done = threading.Event()
-        worker = threading.Thread(
-            target=strike_during,
-            args=(stack, scenario, plan, rng, traffic, run, t0, log, done, gap),
-            name="faults",
-            daemon=True,
-        )
-        worker.start()
-        try:
-            result = play(stack, scenario, recorder, log)
-        finally:
-            done.set()
-            worker.join(timeout=PROMETHEUS_DOWN_SECONDS + 120)
+        box: dict[str, Any] = {}
+
+        def rollout(scenario: Scenario = scenario, done: threading.Event = done, box: dict[str, Any] = box) -> None:
+            try:
+                box["result"] = play(stack, scenario, recorder, log)
+            except BaseException as exc:  # reported by the main thread
+                box["error"] = exc
+            finally:
+                done.set()
+
+        player = threading.Thread(target=rollout, name="rollout", daemon=True)
+        player.start()
+        strike_during(stack, scenario, plan, rng, traffic, run, t0, log, done, gap)
+        player.join()
+        if "error" in box:
+            raise box["error"]
+        result = box["result"]
         run.outcomes.append((scenario, result.outcome, result.reason))
         time.sleep(5)
     ends = [f.errors_before for f in run.faults[1:]] + [_errors(traffic)]

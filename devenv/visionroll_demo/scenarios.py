@@ -202,7 +202,12 @@ def play(stack: Stack, scenario: Scenario, recorder: Recorder, log: Log) -> Resu
     stack.apply(stack.manifest(scenario.version, scenario.rollout))
     deadline = time.monotonic() + scenario.timeout
     while time.monotonic() < deadline:
-        status = stack.get().get("status") or {}
+        try:
+            status = stack.get().get("status") or {}
+        except Exception as exc:  # the API server restarting (the chaos run) is waited out, up to the deadline
+            log(f"  (status read failed: {str(exc).splitlines()[0][:120]})")
+            time.sleep(1.0)
+            continue
         ended = [h for h in (status.get("history") or [])[before:] if h.get("revision") == revision]
         if ended and not status.get("candidate"):
             entry = ended[-1]
