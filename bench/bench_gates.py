@@ -31,14 +31,16 @@ no data for inconclusive), so the counters, limits and stage clock are the real 
 
 Scenarios (5% canary step first; steps 5/25/50/100, 2 min each, interval 10 s, failureLimit 2, inconclusiveLimit 3,
 progressDeadline 30 min): healthy (agreement 0.99, error rate 0.5%, equal latency), class swap (20% of answers
-wrong, agreement 0.79, same class mix), errors (2% = twice the limit), slow (+50% latency).
+wrong, agreement 0.79, same class mix), errors (2% = twice the limit), slow (+50% latency), and a healthy candidate
+that is 30% slower only while it gets less traffic than stable (its TorchServe batches wait alone: measured on real
+pods, docs/rollout.md), which the sequential gates do not compare below equal load (`gates.equal_load`).
 
     .venv/bin/python bench/bench_gates.py                  # 300 rollouts per cell; see the time below
     .venv/bin/python bench/bench_gates.py --rollouts 2000 --paired 0.25
 
-Measured on the 2-core development machine shared with other sessions' tests (load average 6-8; default options:
-300 rollouts per cell, paired 0.5, seed 1, calibration 300; two long lines wrapped here as the program now prints them):
-    300 rollouts per cell, paired share 0.5, seed 1, 815 s
+Measured on the 2-core development machine shared with other sessions' tests (load average 3-7; default options:
+300 rollouts per cell, paired 0.5, seed 1, calibration 300; one long line wrapped here):
+    300 rollouts per cell, paired share 0.5, seed 1, 682 s
     fixed-cal: Wilson z = 2.326 (fixed-window: 1.645), the least of 1.645, 1.96, 2.326, 2.576, 2.878, 3.09, 3.29, 3.719
       with false rollbacks <= max(sequential's 0.0%, 1/300) on 300 healthy rollouts of its own (0.0%)
     scenario           judge         rolled back  promoted  stuck  median s  median requests  <= 5 min
@@ -59,21 +61,28 @@ Measured on the 2-core development machine shared with other sessions' tests (lo
     errors 2x          kayenta            100.0%      0.0%   0.0%       160             1530    100.0%
     errors 2x          fixed-cal          100.0%      0.0%   0.0%       100              494    100.0%
     latency +50%       fixed-window       100.0%      0.0%   0.0%        20               99    100.0%
-    latency +50%       sequential         100.0%      0.0%   0.0%        30              152    100.0%
+    latency +50%       sequential         100.0%      0.0%   0.0%       655             7052      0.3%
     latency +50%       flagger            100.0%      0.0%   0.0%        60              302    100.0%
     latency +50%       kayenta            100.0%      0.0%   0.0%        40              199    100.0%
     latency +50%       fixed-cal          100.0%      0.0%   0.0%        20               99    100.0%
-    healthy, labels    sequential           0.7%     99.3%   0.0%      1480            28904
-    class swap, labels sequential         100.0%      0.0%   0.0%        90              446    100.0%
+    healthy, alone +30% fixed-window        98.3%      1.7%   0.0%       480            21723
+    healthy, alone +30% sequential           0.0%    100.0%   0.0%       860            23895
+    healthy, alone +30% flagger             99.0%      1.0%   0.0%       480            21611
+    healthy, alone +30% kayenta            100.0%      0.0%   0.0%         -                -
+    healthy, alone +30% fixed-cal           98.0%      2.0%   0.0%       480            21680
+    healthy, labels    sequential           0.3%     99.7%   0.0%      1460            28823
+    class swap, labels sequential         100.0%      0.0%   0.0%        90              450    100.0%
     median requests to detect, x the sequential judge's:
       class swap     fixed-window 0.93, fixed-cal -
       errors 2x      fixed-window 0.31, fixed-cal 0.48
-      latency +50%   fixed-window 0.65, fixed-cal 0.65
-    goal: false rollbacks of healthy candidates <= 1%: sequential 0.0%, met
+      latency +50%   fixed-window 0.01, fixed-cal 0.01
+    goal: false rollbacks of healthy candidates <= 1%: sequential 0.0%, met;
+      slower only below equal load (healthy, alone +30%): fixed-window 98.3%, sequential 0.0%, flagger 99.0%,
+      kayenta 100.0%, fixed-cal 98.0%
     goal: class swap on the 5% canary caught within 5 min in >= 99%: sequential 100.0%, met
     goal: 2x fewer requests than fixed-cal (class swap): 150 vs never, met
     goal: 2x fewer requests than fixed-cal (errors 2x): 1026 vs 494, NOT met
-    goal: 2x fewer requests than fixed-cal (latency +50%): 152 vs 99, NOT met
+    goal: 2x fewer requests than fixed-cal (latency +50%): 7052 vs 99, NOT met
       bounds: errors 2x needs >= ln(2/alpha)/KL(0.02 || 0.01) = 943 requests on average for any judge that rolls back
       a candidate at the limit with probability <= 2.5% (Wald); +50% latency: failureLimit 2 x 10 s x 5 req/s = 100
       requests at least for any judge
@@ -122,6 +131,7 @@ class Truth:
     error: float = 0.005
     agreement: float = 0.99
     slowdown: float = 1.0
+    alone: float = 1.0  # a further slowdown while the candidate gets less traffic than stable (lonely batches)
     healthy: bool = False
     swapped: tuple[str, ...] = ()  # classes the candidate answers as each other (ground-truth scenarios)
     labels: float = 0.0  # share of answers that get a true label through POST /feedback (0: none)
@@ -132,6 +142,9 @@ SCENARIOS = (
     Truth("class swap", agreement=0.79),
     Truth("errors 2x", error=0.02),
     Truth("latency +50%", slowdown=1.5),
+    # The same model, slower only below equal load: its TorchServe batches wait out maxBatchDelayMs alone (on real
+    # pods, examples/canary.yaml at a 5% step: P(slower than stable) 0.73, i.e. a median ~30% slower at sigma 0.3).
+    Truth("healthy, alone +30%", healthy=True, alone=1.3),
 )
 # Ground truth instead of paired copies: labels for a fifth of the answers, 30 s late; judged by the sequential
 # gates only (the comparison judges have no ground-truth gate).
@@ -139,6 +152,7 @@ LABELLED = (
     Truth("healthy, labels", healthy=True, labels=0.2),
     Truth("class swap, labels", swapped=("1", "7"), labels=0.2),
 )
+FAILING = tuple(t for t in SCENARIOS if not t.healthy)
 STABLE_ERROR = 0.005
 CLASSES = tuple(str(d) for d in range(10))
 RECALL = 0.97  # every class's recall for a healthy model; a swapped class is never right
@@ -236,6 +250,7 @@ class Traffic:
     def __init__(self, truth: Truth, paired: float, rng: np.random.Generator) -> None:
         self.truth, self.paired, self.rng = truth, paired, rng
         self.cand_p = _bucket_probabilities(MEDIAN_MS * truth.slowdown)
+        self.alone_p = _bucket_probabilities(MEDIAN_MS * truth.slowdown * truth.alone)
         self.stable_p = _bucket_probabilities(MEDIAN_MS)
         self.recall = np.array([0.0 if c in truth.swapped else RECALL for c in CLASSES])
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []  # labels on their way, oldest first
@@ -252,7 +267,7 @@ class Traffic:
         return Window(
             nc,
             int(r.binomial(nc, self.truth.error)),
-            r.multinomial(nc, self.cand_p).astype(float),
+            r.multinomial(nc, self.alone_p if weight < 100 - weight else self.cand_p).astype(float),
             ns,
             int(r.binomial(ns, STABLE_ERROR)),
             r.multinomial(ns, self.stable_p).astype(float),
@@ -516,7 +531,7 @@ def _median_requests(results: list[tuple[str, str, Outcome]], judge: str, scenar
 def _ratios(results: list[tuple[str, str, Outcome]]) -> str:
     """Median requests to detect, each comparison judge over the sequential one, per failing scenario."""
     lines = ["median requests to detect, x the sequential judge's:"]
-    for truth in SCENARIOS[1:]:
+    for truth in FAILING:
         ours = _median_requests(results, "sequential", truth.name)
         parts = []
         for judge in ("fixed-window", CALIBRATED):
@@ -545,13 +560,15 @@ def _goals(results: list[tuple[str, str, Outcome]]) -> str:
     wald = math.log(2 / 0.05) / kl
     # failureLimit failing analyses, one interval apart, of the 5% step's requests.
     floor = 2 * INTERVAL * RPS * 0.05
+    alone = {j: share(j, SCENARIOS[-1].name) for j in (*JUDGES, CALIBRATED)}
     lines = [
         f"goal: false rollbacks of healthy candidates <= 1%: sequential {false_rate:.1%}, "
-        f"{verdict(false_rate <= 0.01)}",
+        f"{verdict(false_rate <= 0.01)}; slower only below equal load ({SCENARIOS[-1].name}): "
+        + ", ".join(f"{j} {r:.1%}" for j, r in alone.items()),
         f"goal: class swap on the 5% canary caught within 5 min in >= 99%: sequential {caught:.1%}, "
         f"{verdict(caught >= 0.99)}",
     ]
-    for truth in SCENARIOS[1:]:
+    for truth in FAILING:
         ours = _median_requests(results, "sequential", truth.name)
         theirs = _median_requests(results, CALIBRATED, truth.name)
         ok = ours is not None and (theirs is None or theirs >= 2 * ours)
