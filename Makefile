@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv system-deps bins lint typecheck test test-unit demo chaos cluster-up cluster-down kind-up crds bench clean
+.PHONY: help venv system-deps bins lint typecheck test test-unit demo chaos examples cluster-up cluster-down kind-up crds bench clean
 
 help:
 	@echo "make demo        run the three rollouts end to end on a local control plane"
@@ -67,6 +67,10 @@ chaos: venv system-deps bins
 # The real node is one per machine: the run waits for its lock. ABUSE_TARGET=loopback runs it on loopback processes.
 abuse: venv system-deps bins
 	flock /tmp/visionroll-node.lock $(PY) bench/abuse_router.py --target $(or $(ABUSE_TARGET),cluster)
+
+# Each examples/*.yaml applied as shipped on real pods (only storageUri pointed at the local archives).
+examples: venv system-deps bins
+	$(PY) -m pytest -m examples tests/e2e/test_examples.py
 
 cluster-up: venv system-deps bins
 	$(PY) -m localkube up

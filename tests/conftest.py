@@ -23,6 +23,19 @@ def pytest_configure(config: pytest.Config) -> None:
     stop_on_signals()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`make test` leaves out the examples run (`make examples`, `-m examples`): applying examples/*.yaml as shipped
+    takes ~25 min, and a candidate's first requests on the real node still time out now and then (an open defect,
+    see the closing notes), which would fail CI for a reason the suite cannot control."""
+    testing.mark_items(items)  # type: ignore[arg-type]
+    if "examples" in (config.getoption("markexpr") or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("examples") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """The cluster: `.kubeconfig`, `.kubectl(*args)`, `.kubectl_json(*args)`, `.apply(manifest)`, `.api_client()`,
@@ -72,10 +85,6 @@ def crd(cluster: Cluster) -> None:
 def kube(cluster: Cluster, namespace: str, crd: None) -> Kube:
     """kubectl in the test's namespace, with polling (tests/support/kube.py)."""
     return Kube(cluster, namespace)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    testing.mark_items(items)  # type: ignore[arg-type]
 
 
 @pytest.hookimpl(wrapper=True)

@@ -12,8 +12,8 @@ Faults (each one what a user's cluster meets):
 Expected, and checked (`check`): every rollout ends as the undisturbed run does (SCENARIOS' `expect`, the outcome the
 e2e suite asserts on the same models); no stage passes while Prometheus is down (nothing promoted without data);
 faults of the control plane and of Prometheus cost clients nothing; losing a pod costs only the requests it had in
-flight; after the VisionModel is deleted no object of it is left. Client errors are counted per fault: those between
-a fault and the next one (or the end of its rollout).
+flight; after the VisionModel is deleted no object of it is left. Each client error is listed (time, code, the
+variant that answered, the reason) and attributed to a fault (`attribute`).
 """
 
 from __future__ import annotations
@@ -51,8 +51,7 @@ class Fault:
     at: float  # seconds since the run began
     detail: str = ""
     wall: tuple[float, float] = (0.0, 0.0)  # epoch seconds the fault lasted (Prometheus' downtime)
-    errors_before: int = 0
-    errors: int = 0  # client errors between this fault and the next one (or its rollout's end)
+    errors: int = 0  # client errors attributed to it (`attribute`)
 
 
 @dataclass
@@ -62,10 +61,9 @@ class Run:
     promoted_without_data: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     client_codes: dict[str, int] = field(default_factory=dict)
-
-
-def _errors(traffic: TrafficDriver) -> int:
-    return sum(n for code, n in traffic.codes.items() if code != "200")
+    errors: list[tuple[float, str, str, str]] = field(default_factory=list)  # (epoch s, code, variant, body)
+    unattributed: int = 0
+    cold_start: int = 0  # errors of a candidate's first seconds of traffic (`attribute`)
 
 
 def _pod(stack: Stack, selector: str, namespace: str) -> dict[str, Any] | None:
@@ -106,10 +104,17 @@ class Injector:
         return detail, (t0, time.time())
 
     def operator_kill(self) -> str:
-        pod = _pod(self.stack, f"app.kubernetes.io/instance={RELEASE}", RELEASE_NAMESPACE)
-        if pod is None:
-            return "no running operator pod (still restarting)"
-        return f"SIGKILL to {_sigkill_container(pod)} process(es) of {pod['metadata']['name']}"
+        """SIGKILL to the operator's process, once its container runs again after the previous kill (at most 30 s)."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pod = _pod(self.stack, f"app.kubernetes.io/instance={RELEASE}", RELEASE_NAMESPACE)
+            statuses = (pod or {}).get("status", {}).get("containerStatuses") or [{}]
+            if pod is not None and "running" in (statuses[0].get("state") or {}):
+                killed = _sigkill_container(pod)
+                if killed:
+                    return f"SIGKILL to {killed} process(es) of {pod['metadata']['name']}"
+            time.sleep(1)
+        return "no running operator process within 30 s"
 
     def apiserver_restart(self) -> str:
         cluster = self.stack.cluster
@@ -182,7 +187,7 @@ def strike_during(
             while not _in_canary(stack):
                 if done.wait(1.0):
                     return
-        fault = Fault(kind, scenario.short, time.monotonic() - t0, errors_before=_errors(traffic))
+        fault = Fault(kind, scenario.short, time.monotonic() - t0)
         try:
             fault.detail, fault.wall = injector.strike(kind)
         except Exception as exc:  # a fault that could not be struck is reported, and the run goes on
@@ -269,12 +274,44 @@ def play_under_faults(
         result = box["result"]
         run.outcomes.append((scenario, result.outcome, result.reason))
         time.sleep(5)
-    ends = [f.errors_before for f in run.faults[1:]] + [_errors(traffic)]
-    for fault, end in zip(run.faults, ends, strict=True):
-        fault.errors = end - fault.errors_before
+    attribute(run, traffic.answers, candidate_starts(recorder))
     run.promoted_without_data = _advances_while_prometheus_was_down(recorder, run)
     run.client_codes = dict(traffic.codes)
     return run
+
+
+POD_FAULT_REACH = 15.0  # seconds after a pod fault its lost connections and stale endpoints can still answer
+CANDIDATE_START_REACH = 30.0  # seconds after a candidate's first traffic its first answers count as its start
+
+
+def candidate_starts(recorder: Recorder) -> list[float]:
+    """Epoch seconds at which a candidate first got traffic (weight or mirror), from the recorder's samples."""
+    starts, live = [], False
+    for sample in recorder.samples:
+        now_live = bool(sample["weight"] or sample["mirror"])
+        if now_live and not live:
+            starts.append(recorder.wall0 + sample["t"])
+        live = now_live
+    return starts
+
+
+def attribute(run: Run, answers: list[tuple[float, str, str, str]], starts: list[float]) -> None:
+    """Each client error to a cause: the latest pod fault of the POD_FAULT_REACH seconds before it (a killed pod's
+    requests in flight, a stale endpoint); else, for an error the candidate answered within CANDIDATE_START_REACH
+    seconds of its first traffic, the candidate's start (`cold_start`: not a fault's cost, a known open defect);
+    else the latest fault of any kind before it; errors before the first fault stay `unattributed`."""
+    run.errors = sorted(answers)
+    for t, _code, variant, _body in run.errors:
+        before = [f for f in run.faults if 0 < f.wall[0] <= t]
+        pods = [f for f in before if f.kind in POD_FAULTS and t - f.wall[0] <= POD_FAULT_REACH]
+        if pods:
+            pods[-1].errors += 1
+        elif variant == "candidate" and any(0 <= t - s <= CANDIDATE_START_REACH for s in starts):
+            run.cold_start += 1
+        elif before:
+            before[-1].errors += 1
+        else:
+            run.unattributed += 1
 
 
 def check(run: Run, *, min_operator_kills: int) -> list[str]:
@@ -306,6 +343,13 @@ def report(run: Run) -> str:
         mark = "same as undisturbed" if outcome == s.expect else f"UNDISTURBED: {s.expect}"
         lines.append(f"{s.short:<28} {outcome:<12} ({mark}) {reason[:90]}")
     lines.append(f"client answers by status: {run.client_codes}")
+    first = f"{CANDIDATE_START_REACH:.0f} s"
+    lines.append(
+        f"errors in a candidate's first {first} of traffic: {run.cold_start}; before any fault: {run.unattributed}"
+    )
+    t0 = run.faults[0].wall[0] - run.faults[0].at if run.faults else 0.0
+    for t, code, variant, body in run.errors:
+        lines.append(f"  client error at {t - t0:5.0f}s: {code} from {variant}: {body[:110]}")
     lines.append(f"left behind after delete: {run.orphans or 'nothing'}")
     return "\n".join(lines)
 

@@ -26,6 +26,8 @@ class TrafficDriver:
     codes: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     """The first transport failures (no HTTP answer), with the second of the run they happened at."""
+    answers: list[tuple[float, str, str, str]] = field(default_factory=list)
+    """The first 200 answers other than 200: (epoch seconds, code or "error", variant that answered, body)."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -58,7 +60,12 @@ class TrafficDriver:
                     headers={"Content-Type": "image/png"},
                 )
                 self.codes[str(response.status_code)] += 1
+                if response.status_code != 200 and len(self.answers) < 200:
+                    variant = response.headers.get("x-visionroll-variant", "-")
+                    self.answers.append((time.time(), str(response.status_code), variant, response.text[:160]))
             except requests.RequestException as exc:
+                if len(self.answers) < 200:
+                    self.answers.append((time.time(), "error", "-", f"{type(exc).__name__}: {exc}"[:160]))
                 self.codes["error"] += 1
                 if len(self.failures) < 20:
                     self.failures.append(f"{time.monotonic() - started:.1f}s {type(exc).__name__}: {exc}"[:300])
