@@ -64,6 +64,7 @@ class Run:
     errors: list[tuple[float, str, str, str]] = field(default_factory=list)  # (epoch s, code, variant, body)
     unattributed: int = 0
     cold_start: int = 0  # errors of a candidate's first seconds of traffic (`attribute`)
+    candidate_answers: int = 0  # 500s the candidate's model answered itself (a failing candidate's own errors)
 
 
 def _pod(stack: Stack, selector: str, namespace: str) -> dict[str, Any] | None:
@@ -298,13 +299,16 @@ def candidate_starts(recorder: Recorder) -> list[float]:
 def attribute(run: Run, answers: list[tuple[float, str, str, str]], starts: list[float]) -> None:
     """Each client error to a cause: the latest pod fault of the POD_FAULT_REACH seconds before it (a killed pod's
     requests in flight, a stale endpoint); else, for an error the candidate answered within CANDIDATE_START_REACH
-    seconds of its first traffic, the candidate's start (`cold_start`: not a fault's cost, a known open defect);
+    seconds of its first traffic, the candidate's start (`cold_start`: not a fault's cost, a known open defect); a 500
+    the candidate's model answered is its own failure (`candidate_answers`), whatever the faults;
     else the latest fault of any kind before it; errors before the first fault stay `unattributed`."""
     run.errors = sorted(answers)
-    for t, _code, variant, _body in run.errors:
+    for t, _code, variant, _body in run.errors:  # _code: "500", "502", "504", "error", ...
         before = [f for f in run.faults if 0 < f.wall[0] <= t]
         pods = [f for f in before if f.kind in POD_FAULTS and t - f.wall[0] <= POD_FAULT_REACH]
-        if pods:
+        if variant == "candidate" and _code == "500":  # the candidate's own answer (4.0 fails on purpose)
+            run.candidate_answers += 1
+        elif pods:
             pods[-1].errors += 1
         elif variant == "candidate" and any(0 <= t - s <= CANDIDATE_START_REACH for s in starts):
             run.cold_start += 1
@@ -349,6 +353,8 @@ def report(run: Run) -> str:
     )
     t0 = run.faults[0].wall[0] - run.faults[0].at if run.faults else 0.0
     for t, code, variant, body in run.errors:
+        if code == "500" and variant == "candidate":
+            continue  # counted above
         lines.append(f"  client error at {t - t0:5.0f}s: {code} from {variant}: {body[:110]}")
     lines.append(f"left behind after delete: {run.orphans or 'nothing'}")
     return "\n".join(lines)
