@@ -19,6 +19,7 @@ variant that answered, the reason) and attributed to a fault (`attribute`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import random
 import signal
@@ -42,6 +43,7 @@ from visionroll_demo.traffic import TrafficDriver
 CONTROL_FAULTS = ("operator-kill", "apiserver-restart", "prometheus-stop")
 POD_FAULTS = ("candidate-pod-kill", "stable-pod-kill", "router-pod-delete")
 PROMETHEUS_DOWN_SECONDS = 15.0
+SCENARIO_TIMEOUT = 900.0  # seconds a rollout under faults may take (the demo's own timeout is 240 s)
 
 
 @dataclass
@@ -373,7 +375,8 @@ def full_plan(rng: random.Random, operator_kills: int) -> list[tuple[Scenario, l
     for scenario, n, more in zip(SCENARIOS, per, extra, strict=True):
         plan = ["operator-kill"] * n + more
         rng.shuffle(plan)
-        plans.append((scenario, plan))
+        # Undisturbed, each ends within a minute; with the operator down half of the time it takes a few.
+        plans.append((dataclasses.replace(scenario, timeout=SCENARIO_TIMEOUT), plan))
     return plans
 
 
