@@ -306,7 +306,7 @@ def _clients_saw_no_fault(traffic: TrafficDriver) -> None:
     saturated) are reported, and bounded at 0.5% of the requests."""
     sent = sum(traffic.codes.values())
     answered = sent - traffic.codes.get("error", 0)
-    assert sent > 500 and traffic.codes.get("200", 0) == answered, dict(traffic.codes)
+    assert sent > 500 and traffic.codes.get("200", 0) == answered, (dict(traffic.codes), traffic.answers[:10])
     assert traffic.codes.get("error", 0) <= 0.005 * sent, traffic.failures
 
 

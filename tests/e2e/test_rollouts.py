@@ -101,14 +101,17 @@ def test_candidate_failing_under_load_is_rolled_back(stack: Stack, recorder: Rec
 def test_every_dashboard_and_alert_query_has_data_after_the_rollouts(stack: Stack, recorder: Recorder) -> None:
     """The panels and alerts read the same names the analysis and the operator write: after three real rollouts,
     each dashboard expression returns data from the real Prometheus, and each metric an alert reads exists.
-    Expressions over kube-state-metrics are the exception (it does not run in the local stack)."""
+    Expressions over kube-state-metrics are the exception (it does not run in the local stack), and so are those of
+    the ground-truth panels (accuracy, recall): they have data only where users post labels to POST /feedback and
+    set those gates, which these rollouts do not; tests/integration/metrics/test_ground_truth_queries.py shows their
+    queries against a real Prometheus and a real router."""
     time.sleep(3)  # one more scrape of the router and the operator after the last rollout
     values = {"namespace": stack.namespace, "visionmodel": "digits", "variant": ".*", "window": "10m"}
     empty = []
     checked = 0
     for name, build in DASHBOARDS.items():
         for expr in expressions(build()):
-            if "kube_" in expr:
+            if "kube_" in expr or "feedback" in expr or "accuracy" in expr or "recall" in expr:
                 continue
             promql = re.sub(r"\$(\w+)", lambda m: values[m.group(1)], expr)
             checked += 1

@@ -153,7 +153,8 @@ class Router:
     async def _post(
         self, url: str, body: bytes, content_type: str, timeout: aiohttp.ClientTimeout
     ) -> tuple[int, bytes, str]:
-        """POST to a variant's Service. A connection that could not be made is tried again (CONNECT_ATTEMPTS in all):
+        """POST to a variant's Service. A connection that could not be made (refused, or not established within the
+        connect timeout: a dead pod's address swallows the SYN) is tried again (CONNECT_ATTEMPTS in all):
         the request never reached a pod, and the next connection through the Service may reach another one, e.g.
         while a pod that just died is still one of its endpoints (a chaos run lost 6 requests that way in 3 s)."""
         assert self._session is not None
@@ -167,7 +168,7 @@ class Router:
                 ) as response:
                     answer_type = response.headers.get("Content-Type", "application/json")
                     return response.status, await response.read(), answer_type
-            except aiohttp.ClientConnectorError:
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
                 if attempt == CONNECT_ATTEMPTS:
                     raise
                 await asyncio.sleep(CONNECT_RETRY_DELAY * attempt)

@@ -29,11 +29,13 @@ class _Answer:
 class _Session:
     """Refuses the first `refusals` connections, then answers."""
 
-    def __init__(self, refusals: int) -> None:
-        self.refusals, self.calls = refusals, 0
+    def __init__(self, refusals: int, timeouts: bool = False) -> None:
+        self.refusals, self.calls, self.timeouts = refusals, 0, timeouts
 
     def post(self, url: str, **_: Any) -> _Answer:
         self.calls += 1
+        if self.calls <= self.refusals and self.timeouts:
+            raise aiohttp.ConnectionTimeoutError("Connection timeout to host http://pod:8080")
         if self.calls <= self.refusals:
             key = aiohttp.client_reqrep.ConnectionKey("pod", 8080, False, True, None, None, None)
             raise aiohttp.ClientConnectorError(key, OSError(111, "Connection refused"))
@@ -58,3 +60,10 @@ def test_after_the_last_attempt_the_connection_error_is_the_answer() -> None:
     with pytest.raises(aiohttp.ClientConnectorError):
         asyncio.run(_router(session)._post("http://svc/predictions/m", b"x", "image/png", None))  # type: ignore[arg-type]
     assert session.calls == router_app.CONNECT_ATTEMPTS
+
+
+def test_a_connection_not_made_within_the_connect_timeout_is_tried_again() -> None:
+    """A SIGKILLed pod's address swallows the SYN until its endpoint is gone: the request never left the router."""
+    session = _Session(1, timeouts=True)
+    status, _, _ = asyncio.run(_router(session)._post("http://svc/predictions/m", b"x", "image/png", None))  # type: ignore[arg-type]
+    assert (status, session.calls) == (200, 2)
