@@ -29,6 +29,7 @@ from kubernetes import client
 
 from localkube import testing
 from localkube.cluster import LocalCluster
+from localkube.procs import wait_until
 from visionroll import api
 from visionroll.workloads import naming
 from visionroll.workloads.service import FRONT_PORT
@@ -157,31 +158,26 @@ def _bootstrap(stack: Stack, example: dict[str, Any]) -> None:
     obj = _pointed(example, stack, version="1.0")
     name = obj["metadata"]["name"]
     stack.apply(obj)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
+
+    def stable() -> bool:
         status = _get(stack, name).get("status") or {}
-        if status.get("phase") == "Stable" and (status.get("stable") or {}).get("version") == "1.0":
-            break
-        time.sleep(1.0)
-    else:
-        raise TimeoutError(f"{name} 1.0 never became Stable\n{_describe(stack, name)}")
+        return status.get("phase") == "Stable" and (status.get("stable") or {}).get("version") == "1.0"
+
+    wait_until(f"{name} 1.0 to be Stable", stable, 300, interval=1)
     router = naming.router_name(name)
     stack.cluster.kubectl(
         "rollout", "status", f"deployment/{router}", "-n", stack.namespace, "--timeout=180s", timeout=200
     )
-    deadline = time.monotonic() + 60
-    while not stack.prometheus.query(f'up{{namespace="{stack.namespace}", pod=~"{router}-.*"}} == 1'):
-        assert time.monotonic() < deadline, "Prometheus never scraped the router"
-        time.sleep(1.0)
+    scraped = f'up{{namespace="{stack.namespace}", pod=~"{router}-.*"}} == 1'
+    wait_until("Prometheus to scrape the router", lambda: bool(stack.prometheus.query(scraped)), 60, interval=1)
 
 
 def _remove(stack: Stack, name: str) -> None:
     stack.cluster.kubectl("delete", "visionmodel", name, "-n", stack.namespace, "--wait=true", timeout=180)
-    deadline = time.monotonic() + 180
     core = client.CoreV1Api(stack.custom.api_client)
-    while core.list_namespaced_pod(stack.namespace, label_selector=f"{naming.LABEL_MODEL}={name}").items:
-        assert time.monotonic() < deadline, f"{name}'s pods outlived it"
-        time.sleep(1.0)
+    selector = f"{naming.LABEL_MODEL}={name}"
+    gone = lambda: not core.list_namespaced_pod(stack.namespace, label_selector=selector).items  # noqa: E731
+    wait_until(f"{name}'s pods to go", gone, 180, interval=1)
 
 
 def _gates(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
