@@ -5,17 +5,17 @@ Prometheus, and measured with the analysis's own PromQL (visionroll.metrics.quer
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 import requests
 
 from localkube.prometheus import Prometheus
+from support.http import serving
 from visionroll.metrics.queries import render
 from visionroll_serving import local
 from visionroll_serving.samples import held_out_pngs
@@ -51,13 +51,8 @@ class FakeTorchServe(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeTorchServe)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serving(FakeTorchServe) as url:
+        yield url
 
 
 StartRouter = Callable[[str], tuple[local.Router, str]]
