@@ -33,7 +33,9 @@ GATES = {
     "agreement": {"min": 0.95},
 }
 SPEC: VisionModelSpec = make_spec("shadow", gates=GATES, interval="5s", minSamples=50)
-SHADOWING = VisionModelStatus(phase="Progressing", stable=STABLE, candidate=CAND, strategy="shadow", stage="shadow")
+SHADOWING = VisionModelStatus(
+    phase="Progressing", stable=STABLE, candidate=CAND, strategy="shadow", stage="shadow", mirror_percent=100
+)
 WINDOW = 6.0  # the provider's floor; the stages below run longer, so their windows reach back to the stage's start
 # Same buckets for both variants (the latency comparison needs them), one of them at maxMs.
 STABLE_LATENCY = {0.05: 0.6, 0.1: 0.995, 0.15: 0.998, 0.25: 1.0}
