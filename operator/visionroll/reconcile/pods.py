@@ -53,6 +53,21 @@ def _first_by_revision(
     return reasons
 
 
+def creation_failures(deployments: Iterable[Mapping[str, Any]]) -> list[str]:
+    """One line per Deployment whose pods the API server refuses to create (its ReplicaFailure condition, copied
+    from the ReplicaSet's FailedCreate): the router's ServiceAccount `visionroll-router` missing from a namespace the
+    chart does not serve (`dataPlane.namespaces`), a ResourceQuota, Pod Security. No pod exists to be judged by
+    `failure_reasons`, so without this the status would only say that nothing is ready. In name order."""
+    lines = []
+    for dep in sorted(deployments, key=lambda d: str(d.get("metadata", {}).get("name", ""))):
+        for condition in (dep.get("status") or {}).get("conditions") or ():
+            if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
+                name = dep.get("metadata", {}).get("name", "?")
+                why = condition.get("message") or condition.get("reason") or "FailedCreate"
+                lines.append(_one_line(f"Deployment {name} cannot create pods: {why}"))
+    return lines
+
+
 def pod_unscheduled(pod: Mapping[str, Any]) -> str | None:
     status = pod.get("status") or {}
     if status.get("phase") != "Pending":

@@ -66,16 +66,21 @@ def finish(
     problems: list[str],
     refused: bool,
     now: datetime,
+    uncreatable: list[str] | None = None,
 ) -> VisionModelStatus:
-    """`refused`: the API server refused an object this tick (one of the `problems` says which)."""
+    """`refused`: the API server refused an object this tick (one of the `problems` says which). `uncreatable`:
+    Deployments of this VisionModel whose pods the API server refuses to create (`pods.creation_failures`), reported
+    as Degraded with reason PodsNotCreated unless a problem of the spec's own comes first."""
     stable_ready = ready_replicas(snap, decided.stable.revision if decided.stable else None)
     candidate_ready = ready_replicas(snap, decided.candidate.revision if decided.candidate else None)
     provider_ready = traffic_ready(snap, spec)
     rolling = decided.phase in ROLLING_PHASES
-    degraded = bool(problems) or decided.phase == "RolledBack"
+    degraded = bool(problems) or bool(uncreatable) or decided.phase == "RolledBack"
     if problems:
         degraded_reason = "ApplyFailed" if refused else "InvalidReference"
         degraded_message = "; ".join(problems)
+    elif uncreatable:
+        degraded_reason, degraded_message = "PodsNotCreated", "; ".join(uncreatable)
     elif degraded:
         degraded_reason, degraded_message = decided.phase, decided.message
     else:
@@ -83,7 +88,7 @@ def finish(
     ready = stable_ready > 0 and provider_ready and not problems
     if ready:
         ready_reason, ready_message = "Serving", f"{stable_ready} stable replica(s) ready"
-    elif problems:
+    elif problems or uncreatable:
         ready_reason, ready_message = degraded_reason, degraded_message
     elif stable_ready == 0:
         ready_reason, ready_message = "StableNotReady", "no ready stable replica yet"

@@ -28,7 +28,7 @@ from visionroll.k8s import OWNED, Kube, Obj, up_to_date
 from visionroll.metrics import MetricsProvider
 from visionroll.reconcile import desired as desired_objects
 from visionroll.reconcile import report, snapshot
-from visionroll.reconcile.pods import failure_reasons, unscheduled_reasons
+from visionroll.reconcile.pods import creation_failures, failure_reasons, unscheduled_reasons
 from visionroll.rollout import step
 from visionroll.rollout.types import Context, Controls, Event, Measurements, Observed, spent_annotations
 from visionroll.settings import Settings
@@ -164,6 +164,7 @@ class Reconciler:
             problems=want.problems,
             refused=refused is not None,
             now=now,
+            uncreatable=creation_failures(o for (kind, _), o in snap.owned.items() if kind == "Deployment"),
         )
         written = False
         if _wire(status) != _wire(previous):

@@ -7,7 +7,8 @@ from typing import Any
 
 from support.kube import Kube, revision_of
 from visionroll.api.pods import SERVING_IMAGE
-from visionroll.testing import OperatorProcess
+from visionroll.testing import OperatorProcess, provide_data_plane
+from visionroll.traffic.router import SERVICE_ACCOUNT
 
 
 def test_spec_change_updates_the_objects(kube: Kube, operator: OperatorProcess) -> None:
@@ -123,4 +124,29 @@ def test_a_kind_the_cluster_does_not_serve_degrades_with_a_message(kube: Kube, o
     assert "HTTPRoute" in cond["message"] and "not served" in cond["message"]
     vm = kube.must("visionmodel", "gw")
     assert kube.get("deployment", f"gw-{revision_of(vm)}") is not None  # workloads were applied before traffic
+    assert operator.healthy()
+
+
+def test_a_namespace_without_the_router_identity_degrades_with_a_message(kube: Kube, operator: OperatorProcess) -> None:
+    """A namespace the chart does not serve (not in `dataPlane.namespaces`) has no ServiceAccount `visionroll-router`,
+    so the API server refuses the router's pods: the status says so (not only that nothing is ready), and it heals by
+    itself once the ServiceAccount is there."""
+    kube.kubectl("delete", "serviceaccount", SERVICE_ACCOUNT, "--wait=true")
+    kube.apply(kube.visionmodel("orphan"))
+
+    def degraded() -> dict[str, Any] | None:
+        cond = kube.condition(kube.get("visionmodel", "orphan"), "Degraded")
+        return cond if cond and cond["status"] == "True" else None
+
+    cond = kube.wait("orphan Degraded", degraded, timeout=60)
+    assert cond["reason"] == "PodsNotCreated"
+    assert "Deployment orphan-router cannot create pods" in cond["message"]
+    assert SERVICE_ACCOUNT in cond["message"]
+    ready = kube.condition(kube.get("visionmodel", "orphan"), "Ready")
+    assert ready is not None and ready["status"] == "False" and ready["reason"] == "PodsNotCreated"
+
+    provide_data_plane(operator.kubeconfig, kube.namespace)
+    kube.wait("orphan Ready once the ServiceAccount exists", lambda: kube.ready("orphan"), timeout=120)
+    cond = kube.condition(kube.get("visionmodel", "orphan"), "Degraded")
+    assert cond is not None and cond["status"] == "False"
     assert operator.healthy()

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from visionroll.reconcile.pods import MAX_REASON, RESTARTS_BEFORE_PERMANENT, failure_reasons, unscheduled_reasons
+from visionroll.reconcile.pods import (
+    MAX_REASON,
+    RESTARTS_BEFORE_PERMANENT,
+    creation_failures,
+    failure_reasons,
+    unscheduled_reasons,
+)
 from visionroll.workloads.fetch_program import EXIT_REFUSED, EXIT_UNREACHABLE
 
 IMAGE = "ghcr.io/visionroll/serving:0.1.0"
@@ -228,3 +234,25 @@ def test_a_pod_no_node_can_take_is_named_but_not_a_failure() -> None:
         "preemption: 0/1 nodes are available."
     }
     assert unscheduled_reasons([pod("2-0-ef34aa", init=INIT_DONE, main=RUNNING, phase="Running")]) == {}
+
+
+def deployment(name: str, *conditions: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "Deployment", "metadata": {"name": name}, "status": {"conditions": list(conditions)}}
+
+
+PROGRESSING = {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}
+NO_SERVICE_ACCOUNT = (
+    'pods "digits-router-6d9f7c7b8-" is forbidden: error looking up service account ml/visionroll-router: '
+    'serviceaccount "visionroll-router" not found'
+)
+
+
+def test_a_deployment_whose_pods_are_refused_is_named_with_the_api_servers_words() -> None:
+    refused = {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": NO_SERVICE_ACCOUNT}
+    deployments = [deployment("digits-router", PROGRESSING, refused), deployment("digits-1-0-a00a53", PROGRESSING)]
+    assert creation_failures(deployments) == [f"Deployment digits-router cannot create pods: {NO_SERVICE_ACCOUNT}"]
+
+
+def test_deployments_creating_their_pods_give_no_line() -> None:
+    cleared = {"type": "ReplicaFailure", "status": "False", "reason": "FailedCreate"}
+    assert creation_failures([deployment("a", PROGRESSING), deployment("b", cleared), deployment("c")]) == []
