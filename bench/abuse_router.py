@@ -53,8 +53,8 @@ from aiohttp import web
 import visionroll_demo.stack as stack_module
 from localkube.build import cache_root
 from localkube.procs import stop_on_signals, wait_until
+from visionroll import vocabulary
 from visionroll.traffic.router import ROUTER_METRICS_PORT
-from visionroll.workloads import naming
 from visionroll_demo.stack import Stack, running_stack
 from visionroll_serving import local
 from visionroll_serving.samples import held_out_pngs
@@ -468,7 +468,7 @@ class InCluster:
     shadowing: bool = False
 
     def routers(self) -> None:
-        router = naming.router_name(stack_module.NAME)
+        router = vocabulary.router_name(stack_module.NAME)
         pods = self.stack.cluster.kubectl_json("get", "pods", "-n", self.stack.namespace)["items"]
         ips = [p["status"]["podIP"] for p in pods if p["metadata"]["name"].startswith(router + "-")]
         self.metrics_urls = [f"http://{ip}:{ROUTER_METRICS_PORT}/metrics" for ip in ips]
@@ -492,7 +492,7 @@ class InCluster:
         self.shadowing = True
 
     def mirroring(self) -> str:
-        configmap = naming.routing_configmap_name(stack_module.NAME)
+        configmap = vocabulary.routing_configmap_name(stack_module.NAME)
         stack = self.stack
         data = stack.cluster.kubectl_json("get", "configmap", configmap, "-n", stack.namespace)["data"]
         shadow = json.loads(data["router.json"]).get("shadow") or {}
@@ -500,7 +500,7 @@ class InCluster:
 
     def _candidate_pods(self) -> list[dict[str, Any]]:
         revision = self.stack.revision("2.0")
-        selector = f"{naming.LABEL_REVISION}={revision}"
+        selector = f"{vocabulary.LABEL_REVISION}={revision}"
         pods = self.stack.cluster.kubectl_json("get", "pods", "-n", self.stack.namespace, "-l", selector)["items"]
         return list(pods)
 

@@ -34,8 +34,7 @@ from typing import Any
 from localkube.build import cache_root
 from localkube.cluster import LocalCluster
 from localkube.procs import stop_on_signals
-from visionroll.traffic.router import COMPONENT_LABEL
-from visionroll.workloads import naming
+from visionroll import vocabulary
 from visionroll_demo.scenarios import SCENARIOS, Recorder, Scenario, play
 from visionroll_demo.stack import NAME, RELEASE, RELEASE_NAMESPACE, Log, Stack, running_stack
 from visionroll_demo.traffic import TrafficDriver
@@ -135,7 +134,7 @@ class Injector:
         revision = (status.get(which) or {}).get("revision")
         if not revision:
             return f"no {which}"
-        pod = _pod(self.stack, f"{naming.LABEL_REVISION}={revision}", self.stack.namespace)
+        pod = _pod(self.stack, f"{vocabulary.LABEL_REVISION}={revision}", self.stack.namespace)
         if pod is None:
             return f"no running {which} pod"
         name = pod["metadata"]["name"]
@@ -151,7 +150,9 @@ class Injector:
         return self._variant_pod("stable")
 
     def router_pod_delete(self) -> str:
-        pod = _pod(self.stack, f"{COMPONENT_LABEL}=router,{naming.LABEL_MODEL}={NAME}", self.stack.namespace)
+        pod = _pod(
+            self.stack, f"{vocabulary.LABEL_COMPONENT}=router,{vocabulary.LABEL_MODEL}={NAME}", self.stack.namespace
+        )
         if pod is None:
             return "no running router pod"
         self.stack.cluster.kubectl("delete", "pod", pod["metadata"]["name"], "-n", self.stack.namespace, "--wait=false")
@@ -228,7 +229,7 @@ def _advances_while_prometheus_was_down(recorder: Recorder, run: Run) -> list[st
 def orphans(stack: Stack, name: str) -> list[str]:
     """Objects still labelled as the VisionModel's (every object the operator makes carries the label)."""
     kinds = "deployments,replicasets,pods,services,configmaps,horizontalpodautoscalers,endpointslices"
-    items = stack.cluster.kubectl_json("get", kinds, "-n", stack.namespace, "-l", f"{naming.LABEL_MODEL}={name}")
+    items = stack.cluster.kubectl_json("get", kinds, "-n", stack.namespace, "-l", f"{vocabulary.LABEL_MODEL}={name}")
     return [f"{i['kind']}/{i['metadata']['name']}" for i in items["items"]]
 
 

@@ -25,7 +25,7 @@ from localkube.cluster import Cluster, LocalCluster, env_or_local
 from localkube.fileserver import serve_directory
 from localkube.procs import wait_until
 from localkube.prometheus import Prometheus
-from visionroll import api
+from visionroll import api, vocabulary
 from visionroll.workloads import naming
 from visionroll.workloads.service import FRONT_PORT
 from visionroll_serving.build import build as build_archives
@@ -69,7 +69,7 @@ class Stack:
     def ready_replicas(self, revision: str) -> int:
         apps = client.AppsV1Api(self.custom.api_client)
         try:
-            dep = apps.read_namespaced_deployment(naming.variant_name(NAME, revision), self.namespace)
+            dep = apps.read_namespaced_deployment(vocabulary.variant_name(NAME, revision), self.namespace)
         except client.ApiException:
             return 0
         return int(dep.status.ready_replicas or 0)
@@ -214,7 +214,7 @@ def running_stack(
             300,
             interval=1,
         )
-        router = naming.router_name(NAME)
+        router = vocabulary.router_name(NAME)
         cluster.kubectl("rollout", "status", f"deployment/{router}", "-n", namespace, "--timeout=180s", timeout=200)
         wait_until(
             "Prometheus to scrape the routers",

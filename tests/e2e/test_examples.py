@@ -30,7 +30,7 @@ from kubernetes import client
 from localkube import testing
 from localkube.cluster import LocalCluster
 from localkube.procs import wait_until
-from visionroll import api
+from visionroll import api, vocabulary
 from visionroll.workloads import naming
 from visionroll.workloads.service import FRONT_PORT
 from visionroll_demo.stack import REPO, Stack, archive_name, running_stack
@@ -87,7 +87,7 @@ def _describe(stack: Stack, name: str) -> str:
         "-n",
         stack.namespace,
         "-l",
-        f"{naming.LABEL_MODEL}={name}",
+        f"{vocabulary.LABEL_MODEL}={name}",
         "--tail=15",
         "--prefix",
         "--all-containers",
@@ -164,7 +164,7 @@ def _bootstrap(stack: Stack, example: dict[str, Any]) -> None:
         return status.get("phase") == "Stable" and (status.get("stable") or {}).get("version") == "1.0"
 
     wait_until(f"{name} 1.0 to be Stable", stable, 300, interval=1)
-    router = naming.router_name(name)
+    router = vocabulary.router_name(name)
     stack.cluster.kubectl(
         "rollout", "status", f"deployment/{router}", "-n", stack.namespace, "--timeout=180s", timeout=200
     )
@@ -175,7 +175,7 @@ def _bootstrap(stack: Stack, example: dict[str, Any]) -> None:
 def _remove(stack: Stack, name: str) -> None:
     stack.cluster.kubectl("delete", "visionmodel", name, "-n", stack.namespace, "--wait=true", timeout=180)
     core = client.CoreV1Api(stack.custom.api_client)
-    selector = f"{naming.LABEL_MODEL}={name}"
+    selector = f"{vocabulary.LABEL_MODEL}={name}"
     gone = lambda: not core.list_namespaced_pod(stack.namespace, label_selector=selector).items  # noqa: E731
     wait_until(f"{name}'s pods to go", gone, 180, interval=1)
 

@@ -28,9 +28,9 @@ from kubernetes import client
 
 from localkube import testing
 from localkube.cluster import LocalCluster
+from visionroll import vocabulary
 from visionroll.api import VisionModelSpec
-from visionroll.rollout.types import ANNOTATION_ABORT, ANNOTATION_PROMOTE
-from visionroll.traffic.router import routing_configmap_name
+from visionroll.vocabulary import ANNOTATION_ABORT, ANNOTATION_PROMOTE, routing_configmap_name
 from visionroll.workloads import naming
 from visionroll_demo.stack import NAME, Stack, running_stack
 from visionroll_demo.traffic import TrafficDriver
@@ -77,7 +77,7 @@ class Watcher:
     def _run(self) -> None:
         core = client.CoreV1Api(self.stack.custom.api_client)
         apps = client.AppsV1Api(self.stack.custom.api_client)
-        selector = f"{naming.LABEL_MODEL}={NAME}"
+        selector = f"{vocabulary.LABEL_MODEL}={NAME}"
         while not self._stop.wait(0.25):
             try:
                 cm = core.read_namespaced_config_map(routing_configmap_name(NAME), self.stack.namespace)
@@ -92,9 +92,9 @@ class Watcher:
                 cand = next(v["revision"] for v in routing["variants"] if v["name"] == shadow["variant"])
                 weights[cand] = max(weights.get(cand, 0), int(shadow["percent"]))
             ready = {
-                d.metadata.labels[naming.LABEL_REVISION]: int(d.status.ready_replicas or 0)
+                d.metadata.labels[vocabulary.LABEL_REVISION]: int(d.status.ready_replicas or 0)
                 for d in deps
-                if naming.LABEL_REVISION in (d.metadata.labels or {})
+                if vocabulary.LABEL_REVISION in (d.metadata.labels or {})
             }
             self.samples.append(Sample(time.monotonic(), weights, ready))
 
@@ -205,7 +205,7 @@ def _candidate_weight(status: dict[str, Any], version: str) -> bool:
 
 
 def _hpa_min(stack: Stack, revision: str) -> int:
-    hpa = stack.cluster.kubectl_json("get", "hpa", naming.variant_name(NAME, revision), "-n", stack.namespace)
+    hpa = stack.cluster.kubectl_json("get", "hpa", vocabulary.variant_name(NAME, revision), "-n", stack.namespace)
     return int(hpa["spec"]["minReplicas"])
 
 

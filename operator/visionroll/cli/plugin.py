@@ -15,7 +15,7 @@ from typing import Any, Protocol, TextIO
 
 from visionroll.api import GROUP, PLURAL, VERSION, VisionModelStatus
 from visionroll.cli.render import status_text
-from visionroll.rollout.types import ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE, ANNOTATION_RESUME
+from visionroll.vocabulary import ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE, ANNOTATION_RESUME
 
 
 class CustomObjects(Protocol):

@@ -17,10 +17,7 @@ import kopf
 
 from visionroll.k8s import OWNED, Kind
 from visionroll.settings import Settings
-from visionroll.workloads import naming
-
-ANNOTATION_PREFIX = "visionroll.io"
-OWNED_SELECTOR = f"app.kubernetes.io/managed-by={naming.MANAGED_BY}"
+from visionroll.vocabulary import ANNOTATION_PREFIX, OWNED_SELECTOR
 
 
 def _resource(kind: Kind) -> tuple[str, str, str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from visionroll import observability
+from visionroll import observability, vocabulary
 from visionroll.api import GROUP, PLURAL, VERSION
 from visionroll.handlers.config import OWNED_RESOURCES, configure
 from visionroll.handlers.runner import TickRunner
@@ -20,7 +20,6 @@ from visionroll.k8s import Client, Kube, OwnedCache
 from visionroll.metrics import PrometheusProvider
 from visionroll.reconcile import Reconciler
 from visionroll.settings import Settings
-from visionroll.workloads import naming
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +84,11 @@ async def owned_event(
             cache.drop(raw)
         else:
             cache.put(raw)
-    owner = labels.get(naming.LABEL_MODEL)
+    owner = labels.get(vocabulary.LABEL_MODEL)
     runner: TickRunner | None = memo.get("runner")
     if owner and namespace and runner is not None and type is not None:  # None: initial listing; resume covers it
         runner.nudge(namespace, owner)
 
 
 for _group, _version, _plural in OWNED_RESOURCES:
-    kopf.on.event(_group, _version, _plural, labels={"app.kubernetes.io/managed-by": naming.MANAGED_BY})(owned_event)
+    kopf.on.event(_group, _version, _plural, labels={vocabulary.LABEL_MANAGED_BY: vocabulary.MANAGED_BY})(owned_event)

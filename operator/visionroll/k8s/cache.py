@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from visionroll.vocabulary import LABEL_MODEL
+
 Obj = dict[str, Any]
 ObjKey = tuple[str, str]  # (kind, name)
 ModelKey = tuple[str, str]  # (namespace, visionmodel)
-LABEL_MODEL = "visionroll.io/model"
 
 
 def _rv(obj: Obj) -> int | None:

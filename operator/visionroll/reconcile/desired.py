@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
+from visionroll import vocabulary
 from visionroll.api import ModelSource, Revision, Serving, VisionModelSpec, VisionModelStatus
 from visionroll.reconcile.snapshot import Snapshot
 from visionroll.settings import Settings
 from visionroll.traffic import DEFAULT_STICKY_HEADER, Backend, TrafficPlan, provider
-from visionroll.workloads import Manifest, Owner, Role, Variant, front_service, naming, serving_objects
+from visionroll.workloads import Manifest, Owner, Role, Variant, front_service, serving_objects
 from visionroll.workloads.meta import metadata
 from visionroll.workloads.security import container_security_context, pod_security_context
 from visionroll.workloads.storage import ClaimArchive, parse_storage_uri
@@ -59,7 +60,7 @@ def _source(
 ) -> tuple[ModelSource, Serving] | None:
     if rev.revision == desired_revision:
         return spec.model, spec.serving
-    cm = snap.get("ConfigMap", naming.variant_name(snap.name, rev.revision))
+    cm = snap.get("ConfigMap", vocabulary.variant_name(snap.name, rev.revision))
     record = (cm or {}).get("data", {}).get(REVISION_KEY)
     if not record:
         return None
@@ -98,7 +99,7 @@ def build(
                     variant=role,
                     revision=rev.revision,
                     version=rev.version,
-                    service=naming.variant_name(snap.name, rev.revision),
+                    service=vocabulary.variant_name(snap.name, rev.revision),
                     port=INFERENCE_PORT,
                     weight=weight,
                 )

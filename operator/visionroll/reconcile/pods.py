@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from visionroll.workloads import naming
+from visionroll import vocabulary
 from visionroll.workloads.fetch_program import EXIT_REFUSED
 
 RESTARTS_BEFORE_PERMANENT = 3
@@ -44,7 +44,7 @@ def _first_by_revision(
 ) -> dict[str, str]:
     reasons: dict[str, str] = {}
     for pod in sorted(pods, key=lambda p: str(p.get("metadata", {}).get("name", ""))):
-        revision = (pod.get("metadata", {}).get("labels") or {}).get(naming.LABEL_REVISION)
+        revision = (pod.get("metadata", {}).get("labels") or {}).get(vocabulary.LABEL_REVISION)
         if not revision or revision in reasons:
             continue
         reason = reason_of(pod)

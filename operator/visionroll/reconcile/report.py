@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from visionroll import vocabulary
 from visionroll.api import Condition, VisionModelSpec, VisionModelStatus
 from visionroll.api.status import ConditionType, Replicas
 from visionroll.reconcile.snapshot import Snapshot
-from visionroll.workloads import endpoint, naming
+from visionroll.workloads import endpoint
 
 ROLLING_PHASES = ("Progressing", "Promoting", "Paused")
 
@@ -23,11 +24,11 @@ def _ready(snap: Snapshot, deployment: str) -> int:
 
 
 def ready_replicas(snap: Snapshot, revision: str | None) -> int:
-    return 0 if revision is None else _ready(snap, naming.variant_name(snap.name, revision))
+    return 0 if revision is None else _ready(snap, vocabulary.variant_name(snap.name, revision))
 
 
 def traffic_ready(snap: Snapshot, spec: VisionModelSpec) -> bool:
-    return spec.traffic.provider != "router" or _ready(snap, naming.router_name(snap.name)) > 0
+    return spec.traffic.provider != "router" or _ready(snap, vocabulary.router_name(snap.name)) > 0
 
 
 def _condition(

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from visionroll import vocabulary
 from visionroll.k8s import POD, PVC, VISIONMODEL, Kube, Obj
-from visionroll.workloads import naming
 
 
 def key_of(obj: Obj) -> tuple[str, str]:
@@ -51,7 +51,7 @@ def read(kube: Kube, namespace: str, name: str) -> Snapshot | None:
     if vm is None or vm["metadata"].get("deletionTimestamp"):
         return None
     snap = Snapshot(visionmodel=vm)
-    selector = f"{naming.LABEL_MODEL}={name},app.kubernetes.io/managed-by={naming.MANAGED_BY}"
+    selector = f"{vocabulary.LABEL_MODEL}={name},{vocabulary.OWNED_SELECTOR}"
     for obj in kube.owned(namespace, name, selector=selector):
         if _owned_by(obj, snap.uid):
             snap.owned[key_of(obj)] = obj

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from visionroll import observability
+from visionroll import observability, vocabulary
 from visionroll.api import Revision, VisionModelSpec, VisionModelStatus, parse_duration
 from visionroll.api.refusals import describe
 from visionroll.errors import ApiRejected, InvalidSpec
@@ -214,7 +214,7 @@ class Reconciler:
             for key, obj in list(snap.owned.items()):
                 if key[0] != kind.kind or key in wanted:
                     continue
-                revision = obj["metadata"].get("labels", {}).get(naming.LABEL_REVISION)
+                revision = obj["metadata"].get("labels", {}).get(vocabulary.LABEL_REVISION)
                 if revision and revision in want.kept_revisions:
                     continue
                 if not revision and not want.traffic and not want.up:

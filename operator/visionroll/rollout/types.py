@@ -16,16 +16,15 @@ from datetime import datetime
 from typing import Literal
 
 from visionroll.api import Revision, VisionModelSpec, VisionModelStatus
+from visionroll.vocabulary import (
+    ANNOTATION_ABORT,
+    ANNOTATION_PAUSED,
+    ANNOTATION_PROMOTE,
+    ANNOTATION_RESUME,
+    REVISION_CONTROLS,
+)
 
 EventType = Literal["Normal", "Warning"]
-
-# Annotations a person (or `kubectl visionmodel`) sets. promote/abort carry the candidate revision they mean, so a
-# stale annotation never acts on a later candidate; resume is the removal of `paused`.
-ANNOTATION_PAUSED = "visionroll.io/paused"
-ANNOTATION_PROMOTE = "visionroll.io/promote"
-ANNOTATION_ABORT = "visionroll.io/abort"
-ANNOTATION_RESUME = "visionroll.io/resume"  # restarts a stage the analysis paused (inconclusive), afresh
-REVISION_CONTROLS = (ANNOTATION_PROMOTE, ANNOTATION_ABORT, ANNOTATION_RESUME)
 
 
 @dataclass(frozen=True)

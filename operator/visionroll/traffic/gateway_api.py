@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from visionroll.traffic.base import Manifest, TrafficPlan
+from visionroll.vocabulary import LABEL_MODEL, LABEL_REVISION
 
 GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1"
 
@@ -52,6 +53,6 @@ class GatewayApiProvider:
         stable = plan.backend("stable")
         objects = [http_route(plan)]
         if stable is not None:
-            selector = {"visionroll.io/model": plan.visionmodel, "visionroll.io/revision": stable.revision}
+            selector = {LABEL_MODEL: plan.visionmodel, LABEL_REVISION: stable.revision}
             objects.append(plan.front_service(selector=selector, target_port="inference"))
         return objects

@@ -19,24 +19,14 @@ from typing import Any
 
 from visionroll.api.pods import scrape_annotations
 from visionroll.traffic.base import Manifest, TrafficPlan
+from visionroll.vocabulary import LABEL_COMPONENT, LABEL_MODEL, ROUTER_LABELS, router_name, routing_configmap_name
 
 ROUTER_PORT = 8080
 ROUTER_METRICS_PORT = 9090
 ROUTER_REPLICAS = 2
 ROUTING_KEY = "router.json"
-COMPONENT_LABEL = "app.kubernetes.io/component"
-LABELS = {"app.kubernetes.io/name": "visionroll-router", COMPONENT_LABEL: "router"}
-"""On every object of the router (added to the contract labels)."""
 SERVICE_ACCOUNT = "visionroll-router"
 """The router's ServiceAccount, installed by the chart per data-plane namespace (charts/visionroll/templates)."""
-
-
-def router_name(visionmodel: str) -> str:
-    return f"{visionmodel}-router"
-
-
-def routing_configmap_name(visionmodel: str) -> str:
-    return f"{visionmodel}-routing"
 
 
 def routing_config(plan: TrafficPlan) -> dict[str, Any]:
@@ -78,12 +68,12 @@ def _paired(plan: TrafficPlan) -> dict[str, float] | None:
 
 
 def _pod_labels(plan: TrafficPlan) -> dict[str, str]:
-    return {"visionroll.io/model": plan.visionmodel, COMPONENT_LABEL: "router"}
+    return {LABEL_MODEL: plan.visionmodel, LABEL_COMPONENT: "router"}
 
 
 def _deployment(plan: TrafficPlan) -> Manifest:
     name = router_name(plan.visionmodel)
-    pod_labels = {**plan.metadata(name, extra_labels=LABELS)["labels"]}
+    pod_labels = {**plan.metadata(name, extra_labels=ROUTER_LABELS)["labels"]}
     container = {
         "name": "router",
         "image": plan.router_image,
@@ -110,7 +100,7 @@ def _deployment(plan: TrafficPlan) -> Manifest:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": plan.metadata(name, extra_labels=LABELS),
+        "metadata": plan.metadata(name, extra_labels=ROUTER_LABELS),
         "spec": {
             "replicas": ROUTER_REPLICAS,
             "selector": {"matchLabels": _pod_labels(plan)},
@@ -137,7 +127,7 @@ class RouterProvider:
         routing = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": plan.metadata(routing_configmap_name(plan.visionmodel), extra_labels=LABELS),
+            "metadata": plan.metadata(routing_configmap_name(plan.visionmodel), extra_labels=ROUTER_LABELS),
             "data": {ROUTING_KEY: json.dumps(routing_config(plan), indent=2, sort_keys=True)},
         }
         # The front Service `<name>` is the router's Service: clients on `http`, Prometheus on `metrics`.

@@ -6,15 +6,15 @@ custom-metrics adapter serving the router's request rate, which the chart does n
 
 from __future__ import annotations
 
+from visionroll import vocabulary
 from visionroll.api import Autoscaling
-from visionroll.workloads import naming
 from visionroll.workloads.deployment import selector_labels
 from visionroll.workloads.meta import Manifest, Owner, manifest, metadata
 from visionroll.workloads.variants import Variant, replica_range
 
 
 def hpa(owner: Owner, variant: Variant, autoscaling: Autoscaling) -> Manifest:
-    name = naming.variant_name(owner.name, variant.revision)
+    name = vocabulary.variant_name(owner.name, variant.revision)
     low, high = replica_range(autoscaling, variant)
     cpu = {
         "type": "Resource",
@@ -26,7 +26,7 @@ def hpa(owner: Owner, variant: Variant, autoscaling: Autoscaling) -> Manifest:
     return manifest(
         "autoscaling/v2",
         "HorizontalPodAutoscaler",
-        metadata(owner, name, revision=variant.revision, extra_labels={naming.LABEL_ROLE: variant.role}),
+        metadata(owner, name, revision=variant.revision, extra_labels={vocabulary.LABEL_ROLE: variant.role}),
         spec={
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "minReplicas": low,
@@ -43,9 +43,9 @@ def pdb(owner: Owner, variant: Variant) -> Manifest:
         "PodDisruptionBudget",
         metadata(
             owner,
-            naming.variant_name(owner.name, variant.revision),
+            vocabulary.variant_name(owner.name, variant.revision),
             revision=variant.revision,
-            extra_labels={naming.LABEL_ROLE: variant.role},
+            extra_labels={vocabulary.LABEL_ROLE: variant.role},
         ),
         spec={"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(owner.name, variant.revision)}},
     )

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from visionroll import vocabulary
 from visionroll.api import Serving
 from visionroll.api.pods import scrape_annotations
-from visionroll.workloads import naming
 from visionroll.workloads.meta import Manifest, Owner, manifest, metadata
 from visionroll.workloads.security import container_security_context, pod_security_context
 from visionroll.workloads.storage import MODEL_STORE, fetch_container, parse_storage_uri
@@ -22,7 +22,7 @@ LOG_DIR = "/home/model-server/logs"
 
 
 def selector_labels(visionmodel: str, revision: str) -> dict[str, str]:
-    return {naming.LABEL_MODEL: visionmodel, naming.LABEL_REVISION: revision}
+    return {vocabulary.LABEL_MODEL: visionmodel, vocabulary.LABEL_REVISION: revision}
 
 
 def _resources(serving: Serving) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def _torchserve_container(variant: Variant) -> dict[str, Any]:
 
 
 def deployment(owner: Owner, variant: Variant) -> Manifest:
-    name = naming.variant_name(owner.name, variant.revision)
+    name = vocabulary.variant_name(owner.name, variant.revision)
     fetch, extra_volumes = fetch_container(
         parse_storage_uri(variant.model.storage_uri),
         image=variant.serving.image,
@@ -120,13 +120,13 @@ def deployment(owner: Owner, variant: Variant) -> Manifest:
     return manifest(
         "apps/v1",
         "Deployment",
-        metadata(owner, name, revision=variant.revision, extra_labels={naming.LABEL_ROLE: variant.role}),
+        metadata(owner, name, revision=variant.revision, extra_labels={vocabulary.LABEL_ROLE: variant.role}),
         spec={
             "selector": {"matchLabels": selector_labels(owner.name, variant.revision)},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": {
                 "metadata": {
-                    "labels": naming.labels(owner.name, variant.revision),
+                    "labels": vocabulary.labels(owner.name, variant.revision),
                     "annotations": scrape_annotations(METRICS_PORT),
                 },
                 "spec": pod_spec,

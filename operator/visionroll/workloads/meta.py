@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from visionroll import vocabulary
 from visionroll.api import API_VERSION, KIND
-from visionroll.workloads import naming
 
 Manifest = dict[str, Any]
 
@@ -39,7 +39,7 @@ def metadata(
     owner: Owner, name: str, *, revision: str | None = None, extra_labels: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """Name, namespace, the contract labels and the owner reference."""
-    labels = naming.labels(owner.name, revision)
+    labels = vocabulary.labels(owner.name, revision)
     labels.update(extra_labels or {})
     return {
         "name": name,

@@ -3,7 +3,7 @@ Service `<name>` clients use, whose selector the traffic provider chooses."""
 
 from __future__ import annotations
 
-from visionroll.workloads import naming
+from visionroll import vocabulary
 from visionroll.workloads.deployment import selector_labels
 from visionroll.workloads.meta import Manifest, Owner, manifest, metadata
 from visionroll.workloads.torchserve import INFERENCE_PORT, METRICS_PORT
@@ -18,9 +18,9 @@ def variant_service(owner: Owner, variant: Variant) -> Manifest:
         "Service",
         metadata(
             owner,
-            naming.variant_name(owner.name, variant.revision),
+            vocabulary.variant_name(owner.name, variant.revision),
             revision=variant.revision,
-            extra_labels={naming.LABEL_ROLE: variant.role},
+            extra_labels={vocabulary.LABEL_ROLE: variant.role},
         ),
         spec={
             "type": "ClusterIP",
@@ -46,7 +46,7 @@ def front_service(
     return manifest(
         "v1",
         "Service",
-        metadata(owner, owner.name, extra_labels={naming.LABEL_ROLE: "front"}),
+        metadata(owner, owner.name, extra_labels={vocabulary.LABEL_ROLE: "front"}),
         spec={"type": "ClusterIP", "selector": dict(selector), "ports": ports},
     )
 

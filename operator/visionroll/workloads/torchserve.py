@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any
 
+from visionroll import vocabulary
 from visionroll.api import ModelSource, Serving
 from visionroll.workloads import naming
 from visionroll.workloads.meta import Manifest, Owner, manifest, metadata
@@ -82,6 +83,6 @@ def config_map(owner: Owner, *, revision: str, model: ModelSource, serving: Serv
     return manifest(
         "v1",
         "ConfigMap",
-        metadata(owner, naming.variant_name(owner.name, revision), revision=revision),
+        metadata(owner, vocabulary.variant_name(owner.name, revision), revision=revision),
         data={CONFIG_KEY: config_properties(model, serving), REVISION_KEY: naming.revision_record(model, serving)},
     )

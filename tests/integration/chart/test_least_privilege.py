@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from visionroll import vocabulary
 from visionroll.api import VisionModelSpec
 from visionroll.traffic import Backend, TrafficPlan, provider
 from visionroll.traffic.router import SERVICE_ACCOUNT
@@ -198,7 +199,7 @@ def _operator_objects(namespace: str) -> list[dict[str, Any]]:
         namespace=namespace,
         visionmodel="digits",
         model="digits",
-        backends=(Backend("stable", rev, "1.0", naming.variant_name("digits", rev), 8080, 100),),
+        backends=(Backend("stable", rev, "1.0", vocabulary.variant_name("digits", rev), 8080, 100),),
         metadata=functools.partial(metadata, owner),
         front_service=functools.partial(front_service, owner),
         mirror_percent=0,

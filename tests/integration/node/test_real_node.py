@@ -22,6 +22,7 @@ from localkube import hostnet, images, node
 from localkube.cluster import LocalCluster
 from localkube.fileserver import serve_directory
 from support.kube import wait
+from visionroll import vocabulary
 from visionroll.api import VisionModelSpec
 from visionroll.workloads import Owner, Variant, naming, serving_objects
 from visionroll_serving import build as model_build
@@ -99,7 +100,7 @@ def _serving_objects(url: str, version: str) -> tuple[str, list[dict[str, Any]]]
         # No VisionModel owns them here: the garbage collector would delete objects of a missing owner.
         obj["metadata"].pop("ownerReferences", None)
         obj["metadata"].pop("namespace", None)
-    return naming.variant_name(owner.name, variant.revision), objects
+    return vocabulary.variant_name(owner.name, variant.revision), objects
 
 
 def test_torchserve_pod_serves_a_fetched_archive_through_its_service_and_dns(
@@ -145,7 +146,7 @@ def test_torchserve_pod_serves_a_fetched_archive_through_its_service_and_dns(
     assert answer["top_k"][0]["label"] == str(label)
 
     # exec into the TorchServe container: the image's numeric user, a read-only root filesystem.
-    pod = node_cluster.kubectl_json("get", "pods", "-n", ns, "-l", f"{naming.LABEL_REVISION}")["items"][0]
+    pod = node_cluster.kubectl_json("get", "pods", "-n", ns, "-l", f"{vocabulary.LABEL_REVISION}")["items"][0]
     pod_name = pod["metadata"]["name"]
     out = node_cluster.kubectl(
         "exec", pod_name, "-n", ns, "-c", "torchserve", "--", "sh", "-c", "id -u; touch /probe 2>&1 || true"

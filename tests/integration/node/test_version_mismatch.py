@@ -14,6 +14,7 @@ from localkube import hostnet, images
 from localkube.cluster import LocalCluster
 from localkube.fileserver import serve_directory
 from support.kube import wait
+from visionroll import vocabulary
 from visionroll.api import VisionModelSpec
 from visionroll.reconcile.pods import failure_reasons
 from visionroll.workloads import Owner, Variant, naming, serving_objects
@@ -48,7 +49,7 @@ def _variant_objects(storage_uri: str, version: str) -> tuple[str, str, list[dic
         # No VisionModel owns them here: the garbage collector would delete objects of a missing owner.
         obj["metadata"].pop("ownerReferences", None)
         obj["metadata"].pop("namespace", None)
-    return naming.variant_name(owner.name, revision), revision, objects
+    return vocabulary.variant_name(owner.name, revision), revision, objects
 
 
 def test_an_archive_of_another_version_never_serves_and_the_pod_says_why(
@@ -60,7 +61,7 @@ def test_an_archive_of_another_version_never_serves_and_the_pod_says_why(
     node_cluster.apply(objects, namespace=ns)
 
     def pods() -> list[dict[str, Any]]:
-        listed = node_cluster.kubectl_json("get", "pods", "-n", ns, "-l", f"{naming.LABEL_REVISION}={revision}")
+        listed = node_cluster.kubectl_json("get", "pods", "-n", ns, "-l", f"{vocabulary.LABEL_REVISION}={revision}")
         return list(listed["items"])
 
     reasons = wait(f"a failure reason for revision {revision}", lambda: failure_reasons(pods()) or None,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from support.kube import Kube
-from visionroll.rollout.types import ANNOTATION_ABORT
 from visionroll.testing import OperatorProcess
+from visionroll.vocabulary import ANNOTATION_ABORT
 
 
 def canary() -> dict[str, Any]:

@@ -18,8 +18,8 @@ import requests
 
 from localkube.prometheus import Prometheus
 from support.kube import Kube, revision_of
+from visionroll import vocabulary
 from visionroll.testing import OperatorProcess
-from visionroll.workloads import naming
 from visionroll.workloads.torchserve import INFERENCE_PORT
 from visionroll_serving import local
 from visionroll_serving.samples import held_out_pngs
@@ -33,7 +33,7 @@ ANALYSIS = {"interval": "5s", "minSamples": 30, "failureLimit": 2, "inconclusive
 def upstream(namespace: str, version: str) -> str:
     """The host:port the operator writes into the routing ConfigMap for ``version``'s variant Service."""
     rev = revision_of(Kube.visionmodel("digits", version=version))
-    return f"{naming.variant_name('digits', rev)}.{namespace}.svc:{INFERENCE_PORT}"
+    return f"{vocabulary.variant_name('digits', rev)}.{namespace}.svc:{INFERENCE_PORT}"
 
 
 class Stack:

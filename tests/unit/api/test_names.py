@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from visionroll import vocabulary
 from visionroll.api import ModelSource, Serving
 from visionroll.api.spec import NAME_MAX, NAME_PATTERN, check_name
 from visionroll.workloads import naming
@@ -23,7 +24,11 @@ def test_the_longest_name_still_names_every_owned_object(version: str) -> None:
     model = ModelSource(name="digits", version=version, storage_uri="https://models.example.com/d.mar")
     rev = naming.revision(model, Serving())
     name = "a" + "-" * (NAME_MAX - 2) + "z"
-    for owned in (naming.variant_name(name, rev), naming.router_name(name), naming.routing_configmap_name(name)):
+    for owned in (
+        vocabulary.variant_name(name, rev),
+        vocabulary.router_name(name),
+        vocabulary.routing_configmap_name(name),
+    ):
         assert len(owned) <= SERVICE_NAME_MAX, owned
         assert re.fullmatch(DNS_1035_LABEL, owned), owned
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from visionroll import vocabulary
 from visionroll.api import VisionModelSpec
 from visionroll.traffic import Backend, TrafficPlan, provider
 from visionroll.traffic.router import SERVICE_ACCOUNT
@@ -35,7 +36,7 @@ def _pods() -> dict[str, dict[str, Any]]:
         namespace=OWNER.namespace,
         visionmodel=OWNER.name,
         model="digits",
-        backends=(Backend("stable", rev, "1.0", naming.variant_name("digits", rev), 8080, 100),),
+        backends=(Backend("stable", rev, "1.0", vocabulary.variant_name("digits", rev), 8080, 100),),
         metadata=functools.partial(metadata, OWNER),
         front_service=functools.partial(front_service, OWNER),
         mirror_percent=0,

@@ -5,15 +5,8 @@ from __future__ import annotations
 from support.rollout_sim import CAND, OTHER, STABLE, make_spec, run, script, stable_status, tick
 from visionroll.rollout import analysis_due
 from visionroll.rollout.clock import parse
-from visionroll.rollout.types import (
-    ANNOTATION_ABORT,
-    ANNOTATION_PAUSED,
-    ANNOTATION_PROMOTE,
-    ANNOTATION_RESUME,
-    Controls,
-    spent_controls,
-    spent_resume,
-)
+from visionroll.rollout.types import Controls, spent_controls, spent_resume
+from visionroll.vocabulary import ANNOTATION_ABORT, ANNOTATION_PAUSED, ANNOTATION_PROMOTE, ANNOTATION_RESUME
 
 
 def _in_step_one(t: float = 20) -> object:

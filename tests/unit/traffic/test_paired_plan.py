@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from visionroll import vocabulary
 from visionroll.api import Revision, VisionModelSpec, VisionModelStatus, Weights
 from visionroll.reconcile.desired import build
 from visionroll.reconcile.snapshot import Snapshot
@@ -35,7 +36,7 @@ def _router_json(gates: dict[str, Any], weights: Weights) -> dict[str, Any]:
     )
     snap = Snapshot(
         visionmodel={"metadata": {"name": "digits", "namespace": "default", "uid": "u-1"}},
-        owned={("ConfigMap", naming.variant_name("digits", old_revision)): record},
+        owned={("ConfigMap", vocabulary.variant_name("digits", old_revision)): record},
     )
     desired = build(snap, spec, status, desired_revision=revision, settings=Settings())
     assert not desired.problems

@@ -8,18 +8,18 @@ from typing import Any
 
 import pytest
 
+from visionroll import vocabulary
 from visionroll.api.spec import GatewayApi, ParentRef
 from visionroll.errors import UnknownProvider
 from visionroll.traffic import Backend, TrafficPlan, provider
 from visionroll.traffic.router import SERVICE_ACCOUNT, routing_config
-from visionroll.workloads import naming
 
 STABLE = Backend("stable", "1-0-ab12cd", "1.0", "digits-1-0-ab12cd", 8080, 75)
 CANDIDATE = Backend("candidate", "2-0-ef34aa", "2.0", "digits-2-0-ef34aa", 8080, 25)
 
 
 def _metadata(name: str, extra_labels: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"name": name, "namespace": "default", "labels": {**naming.labels("digits"), **(extra_labels or {})}}
+    return {"name": name, "namespace": "default", "labels": {**vocabulary.labels("digits"), **(extra_labels or {})}}
 
 
 def _front(selector: dict[str, str], target_port: int | str, metrics_port: int | None = None) -> dict[str, Any]:
@@ -110,10 +110,10 @@ def test_router_objects() -> None:
     # No ServiceAccount and no RBAC: the router's identity comes from the chart (templates/dataplane.yaml).
     assert sorted(kinds) == ["ConfigMap", "Deployment", "Service"]
     (cm,) = kinds["ConfigMap"]
-    assert cm["metadata"]["name"] == naming.routing_configmap_name("digits")
+    assert cm["metadata"]["name"] == vocabulary.routing_configmap_name("digits")
     assert json.loads(cm["data"]["router.json"])["variants"][0]["weight"] == 75
     (dep,) = kinds["Deployment"]
-    assert dep["metadata"]["name"] == naming.router_name("digits")
+    assert dep["metadata"]["name"] == vocabulary.router_name("digits")
     pod = dep["spec"]["template"]["spec"]
     # The serving image's default command is TorchServe: the router's own entry point must be named.
     assert pod["containers"][0]["command"] == ["visionroll-router"]
@@ -126,7 +126,7 @@ def test_router_objects() -> None:
     assert pod["securityContext"] == {"runAsNonRoot": True}
     assert dep["spec"]["selector"]["matchLabels"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
     # the router's pods must never match a variant Service's selector
-    assert naming.LABEL_REVISION not in dep["spec"]["template"]["metadata"]["labels"]
+    assert vocabulary.LABEL_REVISION not in dep["spec"]["template"]["metadata"]["labels"]
 
 
 def test_router_runs_as_the_service_account_the_chart_installs() -> None:

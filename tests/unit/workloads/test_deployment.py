@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from visionroll import vocabulary
 from visionroll.api import VisionModelSpec
-from visionroll.workloads import Owner, Variant, naming
+from visionroll.workloads import Owner, Variant
 from visionroll.workloads.deployment import deployment
 from visionroll.workloads.storage import PROGRAM
 
@@ -23,7 +24,7 @@ def test_name_labels_owner(owner: Owner, stable: Variant) -> None:
     meta = dep["metadata"]
     assert meta["name"] == f"digits-{stable.revision}"
     assert meta["labels"]["app.kubernetes.io/managed-by"] == "visionroll"
-    assert meta["labels"][naming.LABEL_REVISION] == stable.revision
+    assert meta["labels"][vocabulary.LABEL_REVISION] == stable.revision
     assert meta["ownerReferences"] == [
         {
             "apiVersion": "visionroll.io/v1alpha1",
