@@ -11,7 +11,8 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-# Only what the operator is made of (.dockerignore keeps the rest out of the context): no serving/, devenv/, tests/.
+# Only what the operator is made of (.dockerignore keeps the rest out of the context): no devenv/, no tests/, and of
+# serving/ only the router's configuration schema.
 COPY pyproject.toml ./
 # The runtime dependencies first, read from pyproject.toml alone, into a venv that the final stage copies whole: a
 # change to the operator's code reuses this layer.
@@ -21,6 +22,10 @@ RUN --mount=type=cache,target=/root/.cache/pip \
          > /tmp/requirements.txt \
     && /opt/visionroll/bin/pip install -r /tmp/requirements.txt
 COPY operator/ operator/
+# router.json's one schema (pydantic and the standard library): the operator writes the router's configuration with
+# it (visionroll/traffic/router.py). Nothing else of the data plane.
+COPY serving/visionroll_serving/__init__.py serving/visionroll_serving/
+COPY serving/visionroll_serving/router/__init__.py serving/visionroll_serving/router/config.py serving/visionroll_serving/router/
 # Then a wheel of the project without extras, installed without dependencies (they are all in place: pip check).
 RUN --mount=type=cache,target=/root/.cache/pip \
     /opt/visionroll/bin/pip wheel --no-deps --wheel-dir /tmp/wheels . \
@@ -28,7 +33,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     && /opt/visionroll/bin/pip check \
     && /opt/visionroll/bin/pip uninstall -y pip \
     && if /opt/visionroll/bin/python -c "import torch" 2>/dev/null; then echo "torch in the operator image" >&2; exit 1; fi \
-    && /opt/visionroll/bin/python -c "import visionroll, kopf"
+    && /opt/visionroll/bin/python -c "import visionroll, kopf, visionroll.traffic.router"
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="visionroll operator" \

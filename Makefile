@@ -45,7 +45,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check operator serving devenv tests bench
 
 typecheck: venv
-	$(VENV)/bin/mypy operator/visionroll
+	MYPYPATH=serving $(VENV)/bin/mypy operator/visionroll
 	$(VENV)/bin/lint-imports
 
 test-unit: venv

@@ -33,6 +33,7 @@ import requests
 
 from localkube.procs import free_port, tail
 from visionroll_serving.management import TorchServeError, TorchServeManagement
+from visionroll_serving.router.config import RouterJson, VariantSpec
 
 LOOPBACK = "127.0.0.1"
 MODEL = "digits"
@@ -324,14 +325,9 @@ class TorchServe(_Process):
 
 
 def variant(name: str, version: str, upstream: str, *, weight: int, revision: str | None = None) -> dict[str, Any]:
-    """One entry of router.json's `variants` (docs/contracts.md)."""
-    return {
-        "name": name,
-        "revision": revision or version.replace(".", "-") + "-local",
-        "version": version,
-        "upstream": upstream,
-        "weight": weight,
-    }
+    """One entry of router.json's `variants`, in the router's schema (`VariantSpec`)."""
+    entry = {"name": name, "revision": revision or version.replace(".", "-") + "-local", "version": version}
+    return VariantSpec.model_validate({**entry, "upstream": upstream, "weight": weight}).wire()
 
 
 def router_config(
@@ -343,16 +339,10 @@ def router_config(
     namespace: str = "local",
     visionmodel: str = MODEL,
 ) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "namespace": namespace,
-        "visionmodel": visionmodel,
-        "model": model,
-        "variants": [dict(v) for v in variants],
-        "shadow": dict(shadow) if shadow else None,
-    }
-    if sticky_header:
-        config["stickyHeader"] = sticky_header
-    return config
+    """A whole router.json, validated by the router's schema (`RouterJson`): to test a config the router refuses,
+    change the returned document."""
+    config = {"namespace": namespace, "visionmodel": visionmodel, "model": model, "variants": list(variants)}
+    return RouterJson.model_validate({**config, "shadow": shadow, "stickyHeader": sticky_header}).wire()
 
 
 def write_router_config(path: Path, config: Mapping[str, Any]) -> Path:

@@ -32,6 +32,9 @@ class Desired:
     """Revisions whose objects must not be deleted (named in status, rebuildable or not)."""
     problems: list[str] = field(default_factory=list)
     claims: set[str] = field(default_factory=set)
+    traffic_held: bool = False
+    """The traffic objects could not be built (a plan the router would refuse): the existing ones are left as they
+    are, so the router keeps serving its last good configuration."""
 
 
 def _named(status: VisionModelStatus) -> list[tuple[Role, Revision]]:
@@ -122,5 +125,9 @@ def build(
             container_security_context=container_security_context(),
             gateway_api=spec.traffic.gateway_api,
         )
-        out.traffic = provider(spec.traffic.provider).objects(plan)
+        try:
+            out.traffic = provider(spec.traffic.provider).objects(plan)
+        except ValueError as exc:  # e.g. weights that do not sum to 100 while a revision's record is gone
+            out.traffic_held = True
+            out.problems.append(f"traffic left as it is: {exc}")
     return out

@@ -217,8 +217,8 @@ class Reconciler:
                 revision = obj["metadata"].get("labels", {}).get(vocabulary.LABEL_REVISION)
                 if revision and revision in want.kept_revisions:
                     continue
-                if not revision and not want.traffic and not want.up:
-                    continue  # nothing is decided yet (no stable): keep whatever traffic objects exist
+                if not revision and (want.traffic_held or (not want.traffic and not want.up)):
+                    continue  # traffic held, or nothing is decided yet (no stable): keep the traffic objects
                 self.kube.delete(kind, obj)
                 del snap.owned[key]
                 gone.append(f"{key[0]}/{key[1]}")

@@ -1,10 +1,10 @@
 """The built-in router (serving/visionroll_serving/router) as a traffic provider.
 
-Per VisionModel: the routing ConfigMap `<name>-routing` (key `router.json`, format in docs/contracts.md), the router's
-Deployment, and the front Service `<name>` pointing at the router (client port 8080, and the router's metrics port 9090
-for Prometheus). Weights change by rewriting the ConfigMap; the router watches it, so no pod restarts and the change
-applies within a second (a mounted ConfigMap would take up to the kubelet's sync period, a minute or more, longer
-than a drain).
+Per VisionModel: the routing ConfigMap `<name>-routing` (key `router.json`, built in the router's own schema
+`visionroll_serving.router.config.RouterJson`; docs/contracts.md), the router's Deployment, and the front Service
+`<name>` pointing at the router (client port 8080, and the router's metrics port 9090 for Prometheus). Weights change
+by rewriting the ConfigMap; the router watches it, so no pod restarts and the change applies within a second (a
+mounted ConfigMap would take up to the kubelet's sync period, a minute or more, longer than a drain).
 
 The router runs as the ServiceAccount `visionroll-router`, which the chart installs with its Role (read ConfigMaps)
 in each data-plane namespace (`dataPlane.namespaces`, docs/security.md). The operator creates no ServiceAccount,
@@ -15,11 +15,11 @@ Deployments it writes run only as `visionroll-router` (the router) or with no AP
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from visionroll.api.pods import scrape_annotations
 from visionroll.traffic.base import Manifest, TrafficPlan
 from visionroll.vocabulary import LABEL_COMPONENT, LABEL_MODEL, ROUTER_LABELS, router_name, routing_configmap_name
+from visionroll_serving.router.config import PairedSpec, RouterJson, ShadowSpec, VariantSpec
 
 ROUTER_PORT = 8080
 ROUTER_METRICS_PORT = 9090
@@ -29,42 +29,41 @@ SERVICE_ACCOUNT = "visionroll-router"
 """The router's ServiceAccount, installed by the chart per data-plane namespace (charts/visionroll/templates)."""
 
 
-def routing_config(plan: TrafficPlan) -> dict[str, Any]:
-    """The `router.json` document. Weights sum to 100; a variant with weight 0 is listed but gets no live traffic."""
-    variants = [
-        {
-            "name": b.variant,
-            "revision": b.revision,
-            "version": b.version,
-            "upstream": f"http://{b.service}.{plan.namespace}.svc:{b.port}",
-            "weight": b.weight,
-        }
-        for b in plan.backends
-    ]
+def routing_config(plan: TrafficPlan) -> RouterJson:
+    """The `router.json` document, in the router's own schema. Weights sum to 100; a variant with weight 0 is listed
+    but gets no live traffic."""
     candidate = plan.backend("candidate")
-    shadow = (
-        {"variant": "candidate", "percent": plan.mirror_percent}
-        if candidate is not None and plan.mirror_percent > 0
-        else None
+    return RouterJson(
+        namespace=plan.namespace,
+        visionmodel=plan.visionmodel,
+        model=plan.model,
+        variants=[
+            VariantSpec(
+                name=b.variant,
+                revision=b.revision,
+                version=b.version,
+                upstream=f"http://{b.service}.{plan.namespace}.svc:{b.port}",
+                weight=b.weight,
+            )
+            for b in plan.backends
+        ],
+        shadow=(
+            ShadowSpec(variant="candidate", percent=plan.mirror_percent)
+            if candidate is not None and plan.mirror_percent > 0
+            else None
+        ),
+        paired=_paired(plan),
+        sticky_header=plan.sticky_header,
     )
-    return {
-        "namespace": plan.namespace,
-        "visionmodel": plan.visionmodel,
-        "model": plan.model,
-        "variants": variants,
-        "shadow": shadow,
-        "paired": _paired(plan),
-        "stickyHeader": plan.sticky_header,
-    }
 
 
-def _paired(plan: TrafficPlan) -> dict[str, float] | None:
+def _paired(plan: TrafficPlan) -> PairedSpec | None:
     """Paired copies while stable and candidate both answer clients (canary, split): at a candidate weight of 100
     stable answers no client, and comparisons with it do not apply (rollout/gates.py)."""
     stable, candidate = plan.backend("stable"), plan.backend("candidate")
     if plan.paired_percent <= 0 or stable is None or candidate is None or not (stable.weight and candidate.weight):
         return None
-    return {"candidatePercent": plan.paired_percent, "stablePercent": 0}
+    return PairedSpec(candidate_percent=plan.paired_percent, stable_percent=0)
 
 
 def _pod_labels(plan: TrafficPlan) -> dict[str, str]:
@@ -128,7 +127,7 @@ class RouterProvider:
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": plan.metadata(routing_configmap_name(plan.visionmodel), extra_labels=ROUTER_LABELS),
-            "data": {ROUTING_KEY: json.dumps(routing_config(plan), indent=2, sort_keys=True)},
+            "data": {ROUTING_KEY: json.dumps(routing_config(plan).wire(), indent=2, sort_keys=True)},
         }
         # The front Service `<name>` is the router's Service: clients on `http`, Prometheus on `metrics`.
         front = plan.front_service(selector=_pod_labels(plan), target_port="http", metrics_port=ROUTER_METRICS_PORT)

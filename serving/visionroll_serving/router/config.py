@@ -1,18 +1,110 @@
-"""router.json (docs/contracts.md), parsed into frozen values; anything invalid raises ConfigError with the field."""
+"""router.json (docs/contracts.md): its one schema (`RouterJson`, pydantic), which the operator builds
+(visionroll/traffic/router.py) and the router parses into frozen values (`RouterConfig`); anything invalid raises
+ConfigError naming the field.
+
+The schema is pure, pydantic and the standard library only: the operator imports this module, and its image carries
+it (and nothing else of the data plane).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+
 ROLES = ("stable", "candidate")
+Role = Literal["stable", "candidate"]
+Text = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1)]
+Weight = Annotated[int, Field(strict=True, ge=0, le=100)]
+Percent = Annotated[float, Field(strict=True, ge=0, le=100)]
 
 
 class ConfigError(ValueError):
     """The routing config is invalid; the message names the field."""
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON document, with the field names router.json spells."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class VariantSpec(_Wire):
+    """One entry of `variants`: a revision's Service and its share of live traffic (percent)."""
+
+    name: Role
+    revision: Text
+    version: Text
+    upstream: Text
+    """`scheme://host:port` of the variant's Service."""
+    weight: Weight
+
+    @field_validator("upstream")
+    @classmethod
+    def _scheme_host_port(cls, upstream: str) -> str:
+        parts = urlsplit(upstream)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("must be scheme://host:port only")
+        return f"{parts.scheme}://{parts.netloc}"
+
+
+class ShadowSpec(_Wire):
+    """Live traffic copied to `variant` (percent); clients never see those answers."""
+
+    variant: Role
+    percent: Percent
+
+
+class PairedSpec(_Wire):
+    """Paired copies: after a live answer, the same body goes to the other variant and the two top-1 answers are
+    compared. `candidatePercent` of candidate-routed requests are copied to stable, `stablePercent` of stable-routed
+    requests to the candidate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidate_percent: Percent = Field(default=0.0, alias="candidatePercent")
+    stable_percent: Percent = Field(default=0.0, alias="stablePercent")
+
+
+StickyHeader = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, to_lower=True, min_length=1)]
+
+
+class RouterJson(_Wire):
+    """The whole of router.json. Other top-level fields are ignored."""
+
+    namespace: Text
+    visionmodel: Text
+    model: Text
+    """TorchServe's model name: the path `/predictions/<model>`."""
+    variants: list[VariantSpec] = Field(min_length=1)
+    """Weights sum to 100; a variant with weight 0 is listed but gets no live traffic."""
+    shadow: ShadowSpec | None = None
+    paired: PairedSpec | None = None
+    sticky_header: StickyHeader | None = Field(default=None, alias="stickyHeader")
+    """Requests with the same value of this header go to the same variant."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RouterJson:
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variants: names must be unique, got {names}")
+        total = sum(v.weight for v in self.variants)
+        if total != 100:
+            raise ValueError(f"variants[*].weight: must sum to 100, got {total}")
+        if self.shadow is not None and self.shadow.variant not in names:
+            raise ValueError(f"shadow.variant: must name one of the variants {names}, got {self.shadow.variant!r}")
+        paired = self.paired
+        if paired is not None and (paired.candidate_percent or paired.stable_percent) and set(ROLES) - set(names):
+            raise ValueError(f"paired: copies need both variants {list(ROLES)}, got {names}")
+        return self
 
 
 @dataclass(frozen=True)
@@ -32,9 +124,7 @@ class Shadow:
 
 @dataclass(frozen=True)
 class Paired:
-    """Paired copies (docs/contracts.md): after a live answer, the same body goes to the other variant and the two
-    top-1 answers are compared. `candidate_percent` of candidate-routed requests are copied to stable,
-    `stable_percent` of stable-routed requests to the candidate."""
+    """Paired copies (`PairedSpec`) as the router applies them."""
 
     candidate_percent: float
     stable_percent: float = 0.0
@@ -42,6 +132,8 @@ class Paired:
 
 @dataclass(frozen=True)
 class RouterConfig:
+    """A validated router.json as the request path reads it, upstreams resolved."""
+
     namespace: str
     visionmodel: str
     model: str
@@ -65,64 +157,38 @@ def parse_config(text: str | bytes, *, resolve: Mapping[str, str] | None = None)
         raise ConfigError(f"router.json is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError("router.json must be a JSON object")
-    variants_raw = raw.get("variants")
-    if not isinstance(variants_raw, list) or not variants_raw:
-        raise ConfigError("variants: must be a non-empty list")
-    variants = tuple(_variant(item, i, resolve or {}) for i, item in enumerate(variants_raw))
-    names = [v.name for v in variants]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"variants: names must be unique, got {names}")
-    total = sum(v.weight for v in variants)
-    if total != 100:
-        raise ConfigError(f"variants[*].weight: must sum to 100, got {total}")
-    sticky = raw.get("stickyHeader")
-    if sticky is not None and (not isinstance(sticky, str) or not sticky.strip()):
-        raise ConfigError("stickyHeader: must be a non-empty header name or absent")
+    try:
+        spec = RouterJson.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_first_error(exc)) from None
     return RouterConfig(
-        namespace=_text(raw, "namespace"),
-        visionmodel=_text(raw, "visionmodel"),
-        model=_text(raw, "model"),
-        variants=variants,
-        shadow=_shadow(raw.get("shadow"), names),
-        sticky_header=sticky.strip().lower() if sticky else None,
-        paired=_paired(raw.get("paired"), names),
+        namespace=spec.namespace,
+        visionmodel=spec.visionmodel,
+        model=spec.model,
+        variants=tuple(
+            Variant(v.name, v.revision, v.version, resolve_upstream(v.upstream, resolve or {}), v.weight)
+            for v in spec.variants
+        ),
+        shadow=Shadow(spec.shadow.variant, spec.shadow.percent) if spec.shadow else None,
+        sticky_header=spec.sticky_header,
+        paired=Paired(spec.paired.candidate_percent, spec.paired.stable_percent) if spec.paired else None,
     )
 
 
-def _text(raw: Mapping[str, Any], key: str, where: str = "") -> str:
-    value = raw.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where}{key}: must be a non-empty string")
-    return value.strip()
-
-
-def _variant(item: Any, index: int, resolve: Mapping[str, str]) -> Variant:
-    where = f"variants[{index}]."
-    if not isinstance(item, dict):
-        raise ConfigError(f"variants[{index}]: must be an object")
-    name = _text(item, "name", where)
-    if name not in ROLES:
-        raise ConfigError(f"{where}name: must be one of {list(ROLES)}, got {name!r}")
-    weight = item.get("weight")
-    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
-        raise ConfigError(f"{where}weight: must be an integer in [0, 100], got {weight!r}")
-    return Variant(
-        name=name,
-        revision=_text(item, "revision", where),
-        version=_text(item, "version", where),
-        upstream=resolve_upstream(_upstream(item, where), resolve),
-        weight=weight,
-    )
-
-
-def _upstream(item: Mapping[str, Any], where: str) -> str:
-    upstream = _text(item, "upstream", where)
-    parts = urlsplit(upstream)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{where}upstream: must be an http(s) URL, got {upstream!r}")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigError(f"{where}upstream: must be scheme://host:port only, got {upstream!r}")
-    return f"{parts.scheme}://{parts.netloc}"
+def _first_error(exc: ValidationError) -> str:
+    """`<field>: <what is wrong>, got <value>`, the field as router.json spells it (`variants[0].weight`)."""
+    error = exc.errors()[0]
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]).lstrip(".")
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "model_type":
+        message = "must be an object or null"
+    if error["type"] == "value_error" and not where:
+        return message  # a rule over several fields: the message names them
+    if error["type"] == "extra_forbidden":
+        section, _, unknown = where.rpartition(".")
+        return f"{section}: unknown field {unknown!r}"
+    got = "" if error["type"] == "missing" else f", got {error['input']!r}"
+    return f"{where}: {message}{got}"
 
 
 def resolve_upstream(upstream: str, resolve: Mapping[str, str]) -> str:
@@ -130,42 +196,6 @@ def resolve_upstream(upstream: str, resolve: Mapping[str, str]) -> str:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     target = resolve.get(f"{parts.hostname}:{port}")
     return urlunsplit((parts.scheme, target, "", "", "")) if target else upstream
-
-
-def _shadow(raw: Any, names: list[str]) -> Shadow | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise ConfigError("shadow: must be an object or null")
-    variant = raw.get("variant")
-    if variant not in names:
-        raise ConfigError(f"shadow.variant: must name one of the variants {names}, got {variant!r}")
-    percent = raw.get("percent")
-    if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 <= percent <= 100:
-        raise ConfigError(f"shadow.percent: must be a number in [0, 100], got {percent!r}")
-    return Shadow(variant=str(variant), percent=float(percent))
-
-
-PAIRED_KEYS = {"candidatePercent": "candidate_percent", "stablePercent": "stable_percent"}
-
-
-def _paired(raw: Any, names: list[str]) -> Paired | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise ConfigError("paired: must be an object or null")
-    unknown = sorted(set(raw) - set(PAIRED_KEYS))
-    if unknown:
-        raise ConfigError(f"paired: unknown field(s) {unknown}; known: {sorted(PAIRED_KEYS)}")
-    percents: dict[str, float] = {}
-    for key, field in PAIRED_KEYS.items():
-        value = raw.get(key, 0)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
-            raise ConfigError(f"paired.{key}: must be a number in [0, 100], got {value!r}")
-        percents[field] = float(value)
-    if any(percents.values()) and set(ROLES) - set(names):
-        raise ConfigError(f"paired: copies need both variants {list(ROLES)}, got {names}")
-    return Paired(**percents)
 
 
 def parse_resolve(entries: list[str]) -> dict[str, str]:

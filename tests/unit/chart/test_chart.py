@@ -102,7 +102,7 @@ def test_data_plane_monitors_select_the_pods_the_operator_creates(render):
     port those pods name `metrics`, and keep the router's `namespace` label (honorLabels)."""
     from visionroll.api import VisionModelSpec
     from visionroll.traffic import provider
-    from visionroll.traffic.base import TrafficPlan
+    from visionroll.traffic.base import Backend, TrafficPlan
     from visionroll.workloads import Owner, Variant, front_service, naming, serving_objects
     from visionroll.workloads.meta import metadata
 
@@ -125,7 +125,7 @@ def test_data_plane_monitors_select_the_pods_the_operator_creates(render):
         namespace="ml",
         visionmodel="digits",
         model="digits",
-        backends=(),
+        backends=(Backend("stable", variant.revision, "1.0", ts["metadata"]["name"], 8080, 100),),
         metadata=functools.partial(metadata, owner),
         front_service=functools.partial(front_service, owner),
     )

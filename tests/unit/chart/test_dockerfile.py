@@ -51,16 +51,21 @@ def test_multi_stage_final_stage_is_non_root_and_runs_the_operator():
 
 
 def test_only_the_operator_is_installed():
-    instructions = " ".join(a for _, a in _instructions())
-    assert "serving" not in instructions, "no [serving] extra, no serving/ sources"
-    copied = [a.split()[0] for op, a in _instructions() if op == "COPY" and not a.startswith("--from=")]
-    assert copied == ["pyproject.toml", "operator/"]
+    instructions = " ".join(a for op, a in _instructions() if op != "COPY")
+    assert "serving" not in instructions, "no [serving] extra"
+    copied = [a.split()[:-1] for op, a in _instructions() if op == "COPY" and not a.startswith("--from=")]
+    schema = ["serving/visionroll_serving/router/__init__.py", "serving/visionroll_serving/router/config.py"]
+    assert copied == [["pyproject.toml"], ["operator/"], ["serving/visionroll_serving/__init__.py"], schema], (
+        "of the data plane, only router.json's schema"
+    )
     runs = " ".join(a for op, a in _instructions() if op == "RUN")
     assert 'import torch" 2>/dev/null; then echo "torch in the operator image" >&2; exit 1' in runs, "the guard"
     ignored = DOCKERIGNORE.read_text().splitlines()
     assert ignored[ignored.index("*")] == "*", ".dockerignore starts from nothing"
     allowed = {ln[1:] for ln in ignored if ln.startswith("!")}
-    assert allowed == {"pyproject.toml", "operator/"}, "the build context is the operator and nothing else"
+    assert allowed == {"pyproject.toml", "operator/", "serving/visionroll_serving/__init__.py", *schema}, (
+        "the build context is the operator and router.json's schema, nothing else"
+    )
 
 
 @pytest.mark.parametrize(

