@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any, Self
 import requests
 
 from localkube.procs import free_port, tail
+from visionroll.api import Serving
+from visionroll.workloads.torchserve import Archive, Listen, properties
 from visionroll_serving.management import TorchServeError, TorchServeManagement
 from visionroll_serving.router.config import RouterJson, VariantSpec
 
@@ -238,43 +240,31 @@ class TorchServe(_Process):
         return TorchServeManagement(self.management_url, token=token)
 
     def config_properties(self, model_store: Path) -> str:
-        models: dict[str, dict[str, Any]] = {}
+        """The production builder's file (visionroll.workloads.torchserve), on loopback and free ports."""
+        archives = []
         for archive in self.archives:
             name, _, version = archive.stem.partition("-")
-            models.setdefault(name, {})[version or "1.0"] = {
-                "marName": archive.name,
-                "minWorkers": self.workers,
-                "maxWorkers": self.workers,
-                "batchSize": self.batch_size,
-                "maxBatchDelay": self.max_batch_delay_ms,
-                "responseTimeout": 30,
-            }
-        lines = {
-            "inference_address": self.inference_url,
-            "management_address": self.management_url,
-            "metrics_address": self.metrics_url,
-            # gRPC is on by default (7070/7071): pin it to loopback and free ports so servers never collide.
-            "grpc_inference_address": LOOPBACK,
-            "grpc_management_address": LOOPBACK,
-            "grpc_inference_port": str(self.ports["grpc_inference"]),
-            "grpc_management_port": str(self.ports["grpc_management"]),
-            "model_store": str(model_store),
-            "load_models": ",".join(archive.name for archive in self.archives),
-            "models": json.dumps(models),
-            "default_workers_per_model": str(self.workers),
-            "job_queue_size": str(self.job_queue_size),
-            "metrics_mode": "prometheus",
+            archives.append(Archive(name, version or "1.0", archive.name))
+        serving = Serving(workers=self.workers, batch_size=self.batch_size, max_batch_delay_ms=self.max_batch_delay_ms)
+        listen = Listen(inference=self.inference_url, management=self.management_url, metrics=self.metrics_url)
+        return properties(
+            archives,
+            serving,
+            listen=listen,
+            model_store=str(model_store),
             # Archives come only from the local model store; never fetch a model from a URL.
-            "allowed_urls": "file://" + str(model_store).replace(".", r"\.") + "/.*",
-            "enable_model_api": "false",
-            "disable_token_authorization": "false" if self.token_auth else "true",
-            "install_py_dep_per_model": "false",
-            "number_of_netty_threads": "2",
-            "netty_client_threads": "2",
-            "default_response_timeout": "30",
-            "vmargs": "-Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto",
-        }
-        return "".join(f"{key}={value}\n" for key, value in lines.items())
+            allowed_urls="file://" + str(model_store).replace(".", r"\.") + "/.*",
+            token_authorization=self.token_auth,
+            tuning={
+                # gRPC is on by default (7070/7071): free ports, so that servers never collide.
+                "grpc_inference_port": str(self.ports["grpc_inference"]),
+                "grpc_management_port": str(self.ports["grpc_management"]),
+                "job_queue_size": str(self.job_queue_size),
+                "number_of_netty_threads": "2",
+                "netty_client_threads": "2",
+                "vmargs": "-Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto",
+            },
+        )
 
     def start(self, *, timeout: float = 180.0) -> Self:
         self.workdir = Path(tempfile.mkdtemp(prefix="visionroll-torchserve-"))

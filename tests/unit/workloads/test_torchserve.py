@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 from visionroll.api import VisionModelSpec
 from visionroll.workloads import Owner
 from visionroll.workloads.torchserve import config_map, config_properties, parse_revision_record
+from visionroll_serving import local
 
 
 def props(text: str) -> dict[str, str]:
@@ -54,3 +56,28 @@ def test_config_map_records_the_revision(make_spec: Callable[..., VisionModelSpe
     cm = config_map(owner, revision="2-0-abcdef", model=spec.model, serving=spec.serving)
     assert cm["metadata"]["name"] == "digits-2-0-abcdef"
     assert parse_revision_record(cm["data"]["revision.json"]) == (spec.model, spec.serving)
+
+
+def test_the_loopback_torchserve_of_the_tests_runs_the_production_configuration(
+    make_spec: Callable[..., VisionModelSpec], tmp_path: Path
+) -> None:
+    """One builder: the tests' and the demo's TorchServe (localkube) differ from a pod's only where a loopback process
+    must (addresses, model store, allowed URLs) and in the tuning it appends."""
+    spec = make_spec()
+    pod = props(config_properties(spec.model, spec.serving))
+    archive = tmp_path / f"{spec.model.name}-{spec.model.version}.mar"
+    serving = spec.serving
+    server = local.TorchServe(
+        [archive], workers=serving.workers, batch_size=serving.batch_size, max_batch_delay_ms=serving.max_batch_delay_ms
+    )
+    server.ports = {"inference": 1, "management": 2, "metrics": 3, "grpc_inference": 4, "grpc_management": 5}
+    loopback = props(server.config_properties(tmp_path))
+    differ = {k for k in pod if loopback.get(k) != pod[k]}
+    where = {"inference_address", "management_address", "metrics_address", "model_store", "allowed_urls"}
+    assert differ <= where | {"models", "load_models"}  # the archive's file name
+    pod_model, loopback_model = (json.loads(p["models"])[spec.model.name][spec.model.version] for p in (pod, loopback))
+    assert {**loopback_model, "marName": pod_model["marName"]} == pod_model
+    assert set(loopback) - set(pod) == {
+        "grpc_inference_port", "grpc_management_port", "job_queue_size", "number_of_netty_threads",
+        "netty_client_threads", "vmargs",
+    }  # fmt: skip
