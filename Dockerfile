@@ -14,11 +14,11 @@ WORKDIR /src
 # Only what the operator is made of (.dockerignore keeps the rest out of the context): no devenv/, no tests/, and of
 # serving/ only the router's configuration schema.
 COPY pyproject.toml ./
-# The runtime dependencies first, read from pyproject.toml alone, into a venv that the final stage copies whole: a
+# The runtime dependencies first (the shared ones and the [operator] extra), read from pyproject.toml alone, into a venv that the final stage copies whole: a
 # change to the operator's code reuses this layer.
 RUN --mount=type=cache,target=/root/.cache/pip \
     python -m venv /opt/visionroll \
-    && python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+    && python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["operator"]))' \
          > /tmp/requirements.txt \
     && /opt/visionroll/bin/pip install -r /tmp/requirements.txt
 COPY operator/ operator/
@@ -33,7 +33,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     && /opt/visionroll/bin/pip check \
     && /opt/visionroll/bin/pip uninstall -y pip \
     && if /opt/visionroll/bin/python -c "import torch" 2>/dev/null; then echo "torch in the operator image" >&2; exit 1; fi \
-    && /opt/visionroll/bin/python -c "import visionroll, kopf, visionroll.traffic.router"
+    && /opt/visionroll/bin/python -c "import visionroll, kopf, visionroll.traffic.router, visionroll.handlers.operator"
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="visionroll operator" \

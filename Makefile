@@ -14,7 +14,7 @@ help:
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[serving,dev]'
+	$(PY) -m pip install -q -e '.[operator,serving,dev]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -36,16 +36,16 @@ bins: venv system-deps
 	$(PY) -m localkube images
 
 crds: venv
-	$(PY) -m visionroll.api.crdgen --write
-	$(PY) -m visionroll.api.reference --write
-	$(PY) -m visionroll.dashboards --write
+	$(PY) -m visionroll_build.crd --write
+	$(PY) -m visionroll_build.reference --write
+	$(PY) -m visionroll_build.dashboards --write
 
 lint: venv
 	$(VENV)/bin/ruff check operator serving devenv tests bench
 	$(VENV)/bin/ruff format --check operator serving devenv tests bench
 
 typecheck: venv
-	MYPYPATH=serving $(VENV)/bin/mypy operator/visionroll
+	$(VENV)/bin/mypy -p visionroll -p visionroll_serving -p visionroll_build -p localkube -p visionroll_demo
 	$(VENV)/bin/lint-imports
 
 test-unit: venv

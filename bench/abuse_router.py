@@ -51,12 +51,12 @@ import requests
 from aiohttp import web
 
 import visionroll_demo.stack as stack_module
+from localkube import local
 from localkube.build import cache_root
 from localkube.procs import stop_on_signals, wait_until
 from visionroll import vocabulary
 from visionroll.traffic.router import ROUTER_METRICS_PORT
 from visionroll_demo.stack import Stack, running_stack
-from visionroll_serving import local
 from visionroll_serving.samples import held_out_pngs
 
 MODEL = "digits"

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from localkube.cluster import Cluster, LocalCluster, env_or_local
+from localkube.operator_process import OperatorProcess, install_crd
 from localkube.procs import stop_on_signals
-from visionroll.testing import OperatorProcess, install_crd
 
 
 @contextlib.contextmanager

@@ -24,6 +24,7 @@ from typing import Any
 
 import requests
 
+from localkube import local
 from localkube.procs import stop_on_signals
 from localkube.prometheus import Prometheus
 from visionroll.api import Revision, VisionModelSpec, VisionModelStatus
@@ -31,7 +32,6 @@ from visionroll.api.status import Replicas
 from visionroll.metrics import PrometheusProvider
 from visionroll.rollout import step
 from visionroll.rollout.types import Context, Observed
-from visionroll_serving import local
 from visionroll_serving.samples import held_out_pngs
 
 NAMESPACE, VISIONMODEL = "bench", "digits"

@@ -10,10 +10,10 @@ import pytest
 
 from localkube import testing
 from localkube.cluster import Cluster, LocalCluster
+from localkube.operator_process import install_crd
 from localkube.procs import stop_on_signals
 from localkube.prometheus import Prometheus
 from support.kube import Kube
-from visionroll.testing import install_crd
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -72,7 +72,7 @@ class Stack:
             dep = apps.read_namespaced_deployment(vocabulary.variant_name(NAME, revision), self.namespace)
         except client.ApiException:
             return 0
-        return int(dep.status.ready_replicas or 0)
+        return int(dep.status.ready_replicas or 0) if dep.status else 0
 
     def hpas(self) -> str:
         return self.cluster.kubectl("get", "hpa", "-n", self.namespace, check=False).stdout
@@ -123,7 +123,8 @@ def revision(namespace: str, archive_base: str, version: str) -> str:
 
 
 def _get(custom: client.CustomObjectsApi, namespace: str) -> dict[str, Any]:
-    obj: dict[str, Any] = custom.get_namespaced_custom_object(api.GROUP, api.VERSION, namespace, api.PLURAL, NAME)
+    obj = custom.get_namespaced_custom_object(api.GROUP, api.VERSION, namespace, api.PLURAL, NAME)
+    assert isinstance(obj, dict)
     return obj
 
 

@@ -21,8 +21,8 @@ import yaml
 
 from localkube import testing
 from localkube.cluster import LocalCluster
-from visionroll.dashboards.boards import DASHBOARDS
-from visionroll.dashboards.grafana import expressions
+from visionroll_build.dashboards.boards import DASHBOARDS
+from visionroll_build.dashboards.grafana import expressions
 from visionroll_demo.scenarios import SCENARIOS, Recorder, Scenario, play
 from visionroll_demo.stack import REPO, Stack, running_stack
 from visionroll_demo.traffic import TrafficDriver

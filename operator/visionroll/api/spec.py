@@ -1,10 +1,10 @@
 """The VisionModel spec: what the user declares.
 
-These pydantic models are the single source of the CRD schema (see `crdgen`). Rules are written twice on purpose,
-once as CEL (`x-kubernetes-validations`, enforced by the API server at admission) and once in Python (enforced when
-Python code or the CLI builds a spec); `rules` holds the helpers that keep the two alike, and the one case table in
-tests/support/api_cases.py runs against both. Every bound says why in the field's description: a value past it is one
-the operator cannot act on, or one no real deployment needs.
+These pydantic models are the single source of the CRD schema (generated at build time by `visionroll_build.crd`).
+Rules are written twice on purpose, once as CEL (`x-kubernetes-validations`, enforced by the API server at admission)
+and once in Python (enforced when Python code or the CLI builds a spec); `rules` holds the helpers that keep the two
+alike, and the one case table in tests/support/api_cases.py runs against both. Every bound says why in the field's
+description: a value past it is one the operator cannot act on, or one no real deployment needs.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`kubectl visionmodel status|pause|resume|promote|abort NAME [-n NAMESPACE]`: manual control of a rollout.
 
-The plugin only sets or removes the annotations of `visionroll.rollout.types` (a merge patch of
+The plugin only sets or removes the annotations of `visionroll.vocabulary` (a merge patch of
 metadata.annotations); the operator acts on them at its next tick. promote and abort carry the revision of the
 candidate read from status at that moment, so an annotation left behind never acts on a later candidate.
 """
@@ -8,10 +8,11 @@ candidate read from status at that moment, so an annotation left behind never ac
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 from typing import Any, Protocol, TextIO
+
+from kubernetes import client, config
 
 from visionroll.api import GROUP, PLURAL, VERSION, VisionModelStatus
 from visionroll.cli.render import status_text
@@ -88,16 +89,14 @@ def parser() -> argparse.ArgumentParser:
 
 def connect(kubeconfig: str | None, context: str | None) -> tuple[CustomObjects, str]:
     """The API (kubeconfig, else in-cluster) and the default namespace of the kubeconfig context."""
-    config: Any = importlib.import_module("kubernetes.config")
-    client: Any = importlib.import_module("kubernetes.client")
     namespace = "default"
     try:
-        config.load_kube_config(config_file=kubeconfig, context=context)
-        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        config.load_kube_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]
+        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
         chosen = next((c for c in contexts if c["name"] == context), active)
         namespace = (chosen or {}).get("context", {}).get("namespace") or namespace
     except config.ConfigException:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
     api: CustomObjects = client.CustomObjectsApi()
     return api, namespace
 

@@ -4,8 +4,8 @@ a VisionModel becomes Ready with every owned object written, and nothing it does
 the chart's admission policy on what the operator writes. The router runs as the chart's ServiceAccount: the operator
 writes no ServiceAccount or RBAC object.
 
-The operator runs as a local process (`visionroll.testing.OperatorProcess`) with a token of the ServiceAccount the
-chart installed: no image is needed, the permissions are exactly the in-cluster ones."""
+The operator runs as a local process (`localkube.operator_process.OperatorProcess`) with a token of the
+ServiceAccount the chart installed: no image is needed, the permissions are exactly the in-cluster ones."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from visionroll.testing import OperatorProcess
+from localkube.operator_process import OperatorProcess
 
 CHART = Path(__file__).resolve().parents[3] / "charts" / "visionroll"
 

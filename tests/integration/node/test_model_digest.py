@@ -19,8 +19,8 @@ import pytest
 from localkube import hostnet, images
 from localkube.cluster import LocalCluster
 from localkube.fileserver import serve_directory
+from localkube.operator_process import OperatorProcess, install_crd
 from support.kube import wait
-from visionroll.testing import OperatorProcess, install_crd
 from visionroll_demo.stack import manifest
 from visionroll_serving import build as model_build
 

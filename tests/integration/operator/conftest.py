@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from localkube.cluster import Cluster
-from visionroll.testing import OperatorProcess
+from localkube.operator_process import OperatorProcess
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from localkube.operator_process import OperatorProcess
 from support.kube import Kube
-from visionroll.testing import OperatorProcess
 from visionroll.vocabulary import ANNOTATION_ABORT
 
 

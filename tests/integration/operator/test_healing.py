@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from localkube.operator_process import OperatorProcess, provide_data_plane
 from support.kube import Kube, revision_of
 from visionroll.api.pods import SERVING_IMAGE
-from visionroll.testing import OperatorProcess, provide_data_plane
 from visionroll.traffic.router import SERVICE_ACCOUNT
 
 

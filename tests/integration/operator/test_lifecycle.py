@@ -6,8 +6,8 @@ import json
 import time
 from typing import Any
 
+from localkube.operator_process import OperatorProcess
 from support.kube import Kube, revision_of
-from visionroll.testing import OperatorProcess
 
 OWNED_KINDS = (
     "deployments,services,configmaps,horizontalpodautoscalers,poddisruptionbudgets,serviceaccounts,roles,rolebindings"
@@ -68,8 +68,8 @@ def test_create_builds_every_owned_object(kube: Kube, operator: OperatorProcess)
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (1, 3)
     routing = json.loads(objects["ConfigMap/digits-routing"]["data"]["router.json"])
     assert [(v["name"], v["revision"], v["weight"]) for v in routing["variants"]] == [("stable", rev, 100)]
-    # The router runs as the data plane's ServiceAccount (the chart's, here visionroll.testing's stand-in): the operator
-    # writes no ServiceAccount or RBAC object (OWNED_KINDS lists them, to see that none appears).
+    # The router runs as the data plane's ServiceAccount (the chart's, here localkube.operator_process's stand-in): the
+    # operator writes no ServiceAccount or RBAC object (OWNED_KINDS lists them, to see that none appears).
     router_pod = objects["Deployment/digits-router"]["spec"]["template"]["spec"]
     assert router_pod["serviceAccountName"] == "visionroll-router"
     front = objects["Service/digits"]["spec"]

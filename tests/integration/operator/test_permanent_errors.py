@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from localkube.cluster import Cluster
+from localkube.operator_process import OperatorProcess, install_crd
 from support.kube import Kube, revision_of
-from visionroll.api import crdgen
-from visionroll.testing import OperatorProcess, install_crd
+from visionroll_build import crd as crdgen
 
 GATEWAY = {"provider": "gateway-api", "gatewayApi": {"parentRefs": [{"name": "public"}]}}
 CANNOT_MIRROR = "strategy shadow needs provider router: gateway-api cannot mirror traffic"

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 import requests
 
+from localkube import local
+from localkube.operator_process import OperatorProcess
 from localkube.prometheus import Prometheus
 from support.kube import Kube, revision_of
 from visionroll import vocabulary
-from visionroll.testing import OperatorProcess
 from visionroll.workloads.torchserve import INFERENCE_PORT
-from visionroll_serving import local
 from visionroll_serving.samples import held_out_pngs
 
 pytestmark = [pytest.mark.cluster, pytest.mark.prometheus, pytest.mark.torchserve, pytest.mark.slow]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from visionroll_serving import local
+from localkube import local
 from visionroll_serving.build import BuildResult
 from visionroll_serving.samples import held_out_pngs
 

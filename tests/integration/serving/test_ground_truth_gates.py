@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import requests
 
+from localkube import local
+from localkube.local import post_many
 from support.rollout_sim import CAND, STABLE, make_spec
 from visionroll.api import VisionModelStatus
 from visionroll.metrics import PrometheusProvider
@@ -25,8 +27,6 @@ from visionroll.rollout.analysis import judge
 from visionroll.rollout.clock import stamp
 from visionroll.rollout.names import recall_counts
 from visionroll.rollout.types import Measurement
-from visionroll_serving import local
-from visionroll_serving.local import post_many
 
 pytestmark = [pytest.mark.torchserve, pytest.mark.prometheus, pytest.mark.slow]
 

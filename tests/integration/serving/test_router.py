@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import requests
 
+from localkube import local
+from localkube.local import metric_samples, post_many
 from support.kube import eventually
-from visionroll_serving import local
-from visionroll_serving.local import metric_samples, post_many
 
 pytestmark = pytest.mark.torchserve
 

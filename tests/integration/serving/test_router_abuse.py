@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from localkube import local
 from support.http import serving
-from visionroll_serving import local
 
 ANSWER = json.dumps({"model": "digits", "version": "1.0", "top_k": [{"label": "7", "index": 7, "score": 0.9}]})
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 200  # passes the router's prefix check; the fake upstream does not decode it

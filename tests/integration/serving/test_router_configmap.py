@@ -9,8 +9,8 @@ import pytest
 import requests
 from kubernetes import client
 
+from localkube import local
 from support.kube import eventually
-from visionroll_serving import local
 
 pytestmark = [pytest.mark.torchserve, pytest.mark.cluster]
 

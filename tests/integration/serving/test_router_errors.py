@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from localkube import local
 from localkube.prometheus import Prometheus
 from support.http import serving
 from visionroll.metrics.queries import render
-from visionroll_serving import local
 from visionroll_serving.samples import held_out_pngs
 
 pytestmark = pytest.mark.prometheus

@@ -7,7 +7,7 @@ import base64
 import pytest
 import requests
 
-from visionroll_serving import local
+from localkube import local
 from visionroll_serving.build import BuildResult
 from visionroll_serving.management import TorchServeManagement, TorchServeNotFound, TorchServeUnauthorized
 

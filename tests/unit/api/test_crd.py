@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from visionroll.api import crdgen
+from visionroll_build import crd as crdgen
 
 
 def _walk(node: Any, path: str = ""):
@@ -56,6 +56,6 @@ def test_status_has_no_defaults():
 
 
 def test_committed_api_reference_is_fresh():
-    from visionroll.api import reference
+    from visionroll_build import reference
 
     assert reference.REFERENCE_PATH.read_text() == reference.render(), "docs/api.md is stale: run `make crds`"

@@ -12,7 +12,7 @@ from fractions import Fraction
 
 import pytest
 
-from visionroll.api import VisionModelSpec, crdgen
+from visionroll.api import VisionModelSpec
 from visionroll.api.pods import OPERATOR_IMAGE, SERVING_IMAGE
 from visionroll.api.rules import (
     IMAGE_PATTERN,
@@ -23,6 +23,7 @@ from visionroll.api.rules import (
     quantity,
 )
 from visionroll.api.spec import Serving
+from visionroll_build import crd as crdgen
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,10 @@ import pytest
 from pydantic import ValidationError
 
 from support.api_cases import CASES, EXAMPLES, Case, example
-from visionroll.api import VisionModelSpec, crdgen, parse_duration
+from visionroll.api import VisionModelSpec, parse_duration
 from visionroll.api.refusals import describe, refusals
 from visionroll.api.spec import check_name
+from visionroll_build import crd as crdgen
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from visionroll.api import crdgen
-from visionroll.dashboards.__main__ import render as render_dashboard
+from visionroll_build import crd as crdgen
+from visionroll_build.dashboards.__main__ import render as render_dashboard
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CHART = REPO_ROOT / "charts" / "visionroll"

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from visionroll.dashboards import DASHBOARDS, EXTRA_TEMPLATES, query, template_names
-from visionroll.dashboards.__main__ import stale_files
-from visionroll.dashboards.grafana import expressions
 from visionroll.metrics.queries import TEMPLATES
+from visionroll_build.dashboards import DASHBOARDS, EXTRA_TEMPLATES, query, template_names
+from visionroll_build.dashboards.__main__ import stale_files
+from visionroll_build.dashboards.grafana import expressions
 
 BOARDS = {name: build() for name, build in DASHBOARDS.items()}
 # Sample values for the Grafana variables, so that promtool can parse the rendered expressions.
@@ -22,7 +22,7 @@ SAMPLE = {"namespace": "ml", "visionmodel": "digits", "revision": ".*", "variant
 
 
 def test_committed_dashboards_are_fresh():
-    assert stale_files() == [], "run `python -m visionroll.dashboards --write`"
+    assert stale_files() == [], "run `python -m visionroll_build.dashboards --write`"
 
 
 def test_every_expression_is_a_named_template():

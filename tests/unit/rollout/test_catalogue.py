@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from support.rollout_sim import make_spec
-from visionroll.dashboards.boards import rollout_dashboard
 from visionroll.metrics.queries import TEMPLATES
 from visionroll.rollout.analysis import judge
 from visionroll.rollout.catalogue import CATALOGUE, Scope, custom_entries, entries
 from visionroll.rollout.types import Measurements
+from visionroll_build.dashboards.boards import rollout_dashboard
 
 ALL_GATES = {
     "latencyP99": {"maxMs": 150, "maxRatioToStable": 1.5},

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from visionroll_serving.local import free_port
+from localkube.procs import free_port
 from visionroll_serving.management import (
     TorchServeManagement,
     TorchServeNotFound,

@@ -19,7 +19,7 @@ from visionroll.workloads import fetch_program
 from visionroll.workloads.storage import PROGRAM, HttpArchive, fetch_container
 
 pytest.importorskip("torch")
-from visionroll_serving import local  # noqa: E402
+from localkube import local  # noqa: E402
 from visionroll_serving.build import BuildResult  # noqa: E402
 
 

@@ -6,10 +6,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from localkube import local
 from visionroll.api import VisionModelSpec
 from visionroll.workloads import Owner
 from visionroll.workloads.torchserve import config_map, config_properties, parse_revision_record
-from visionroll_serving import local
 
 
 def props(text: str) -> dict[str, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,18 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+from localkube.procs import free_port
 from visionroll.api import GROUP, PLURAL
-from visionroll.api.crdgen import CRD_PATHS
+from visionroll_build.crd import CRD_PATHS
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def install_crd(kubectl: Callable[..., object], *, path: Path = CRD_PATHS[0]) -> None:

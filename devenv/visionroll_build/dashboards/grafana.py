@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from visionroll.dashboards.queries import query
+from visionroll_build.dashboards.queries import query
 
 Json = dict[str, Any]
 

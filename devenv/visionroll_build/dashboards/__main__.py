@@ -1,4 +1,4 @@
-"""`python -m visionroll.dashboards [--write | --check]`: generate the Grafana dashboards into the Helm chart."""
+"""`python -m visionroll_build.dashboards [--write | --check]`: generate the Grafana dashboards into the Helm chart."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from visionroll.dashboards.boards import DASHBOARDS
+from visionroll_build.dashboards.boards import DASHBOARDS
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 OUT_DIR = REPO_ROOT / "charts" / "visionroll" / "files" / "dashboards"
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         stale = stale_files()
         for path in stale:
-            hint = "run python -m visionroll.dashboards --write"
+            hint = "run python -m visionroll_build.dashboards --write"
             print(f"stale: {path.relative_to(REPO_ROOT)} ({hint})", file=sys.stderr)
         return 1 if stale else 0
     for name in DASHBOARDS:

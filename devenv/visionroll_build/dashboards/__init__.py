@@ -2,12 +2,12 @@
 
 Every panel query is a PromQL template by name: from `visionroll.metrics.queries.TEMPLATES` (the strings the analysis
 judges gates with) or, for what that module does not cover (operator and kube-state-metrics series), from
-`visionroll.dashboards.queries.EXTRA_TEMPLATES`. `python -m visionroll.dashboards --write` writes the JSON into
-`charts/visionroll/files/dashboards/`, where the chart ships each file as a ConfigMap for the Grafana sidecar;
+`visionroll_build.dashboards.queries.EXTRA_TEMPLATES`. `python -m visionroll_build.dashboards --write` writes the JSON
+into `charts/visionroll/files/dashboards/`, where the chart ships each file as a ConfigMap for the Grafana sidecar;
 `--check` fails when a committed file is stale.
 """
 
-from visionroll.dashboards.boards import DASHBOARDS, operator_dashboard, rollout_dashboard
-from visionroll.dashboards.queries import EXTRA_TEMPLATES, query, template_names
+from visionroll_build.dashboards.boards import DASHBOARDS, operator_dashboard, rollout_dashboard
+from visionroll_build.dashboards.queries import EXTRA_TEMPLATES, query, template_names
 
 __all__ = ["DASHBOARDS", "EXTRA_TEMPLATES", "operator_dashboard", "query", "rollout_dashboard", "template_names"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from visionroll.dashboards.grafana import (
+from visionroll_build.dashboards.grafana import (
     Json,
     Panel,
     Row,
