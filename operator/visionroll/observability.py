@@ -61,7 +61,7 @@ PROGRESS_DEADLINE = Gauge(
 )
 DECISIONS = Counter(
     "visionroll_rollout_decisions",
-    "Rollout decisions by outcome (promoted | rolled_back | advanced | paused | ...).",
+    "Rollout decisions by outcome (promoted | rolled-back | aborted | advanced | paused | ...).",
     ["namespace", "visionmodel", "outcome"],
     registry=REGISTRY,
 )
@@ -94,7 +94,7 @@ def record_decision(
     ROLLOUT_WEIGHT.labels(namespace, visionmodel, "stable").set(status.weights.stable)
     ROLLOUT_WEIGHT.labels(namespace, visionmodel, "candidate").set(status.weights.candidate)
     if decision.outcome:
-        DECISIONS.labels(namespace, visionmodel, decision.outcome.replace("-", "_")).inc()
+        DECISIONS.labels(namespace, visionmodel, decision.outcome).inc()
     analysis = status.analysis
     if analysis is None or (previous.analysis is not None and previous.analysis.time == analysis.time):
         return  # gates are counted once per analysis, not once per tick

@@ -49,7 +49,7 @@ EXTRA_TEMPLATES: dict[str, str] = {
     ),
     "operator:rollbacks": (
         "sum by (namespace, visionmodel) "
-        f'(increase(visionroll_rollout_decisions_total{{{_ANY_VM}, outcome="rolled_back"}}[$window])) > 0'
+        f'(increase(visionroll_rollout_decisions_total{{{_ANY_VM}, outcome="rolled-back"}}[$window])) > 0'
     ),
     "operator:gate_verdicts_by_model": (
         f"sum by (gate, verdict) (increase(visionroll_gate_verdict_total{{{_ANY_VM}}}[$window]))"

@@ -31,7 +31,7 @@ from visionroll.rollout.clock import elapsed, parse
 from visionroll.rollout.defaults import effective_gates
 from visionroll.rollout.progress import advance_if_done, has_gates, record
 from visionroll.rollout.strategies import canary, immediate
-from visionroll.rollout.types import Context, Decision, Event, Measurements, Step
+from visionroll.rollout.types import Context, Decided, Decision, Event, Measurements, Step
 
 
 def analysis_due(spec: VisionModelSpec, status: VisionModelStatus, now: datetime) -> bool:
@@ -85,7 +85,7 @@ def _decide(ctx: Context) -> Step:
         )
     if desired.revision == status.stable.revision:
         events: tuple[Event, ...] = ()
-        outcome = None
+        outcome: Decided | None = None
         if status.candidate is not None:
             status, event = t.supersede(status, spec, f"spec returned to stable {desired.version}", now)
             events, outcome = (event,), "superseded"

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Literal
 
 from visionroll.api import Revision, VisionModelSpec, VisionModelStatus
+from visionroll.api.status import Outcome
 from visionroll.vocabulary import (
     ANNOTATION_ABORT,
     ANNOTATION_PAUSED,
@@ -25,6 +26,9 @@ from visionroll.vocabulary import (
 )
 
 EventType = Literal["Normal", "Warning"]
+# What a tick decided, one spelling everywhere: the history's outcomes (`Outcome`) and the steps between them. The
+# operator metric `visionroll_rollout_decisions_total{outcome}`, the dashboards and the alerts use these values.
+Decided = Outcome | Literal["deployed", "started", "advanced", "paused", "resumed"]
 
 
 @dataclass(frozen=True)
@@ -135,14 +139,14 @@ class Step:
 
     status: VisionModelStatus
     events: tuple[Event, ...] = ()
-    outcome: str | None = None
+    outcome: Decided | None = None
 
 
 @dataclass(frozen=True)
 class Decision:
     status: VisionModelStatus
     events: tuple[Event, ...] = ()
-    outcome: str | None = None  # promoted | rolled-back | advanced | paused | ... for the decisions metric
+    outcome: Decided | None = None  # the decisions metric's `outcome` label, spelled as in status.history
     requeue_after: float | None = field(default=None)  # seconds until the next tick is useful
     # The numeric limit of each spec gate that has one, by gate name, for the gate threshold metric.
     thresholds: Mapping[str, float] = field(default_factory=dict)
