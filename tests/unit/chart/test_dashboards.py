@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from visionroll.metrics.queries import TEMPLATES
-from visionroll_build.dashboards import DASHBOARDS, EXTRA_TEMPLATES, query, template_names
+from visionroll_build.dashboards import DASHBOARDS, query, template_names
 from visionroll_build.dashboards.__main__ import stale_files
 from visionroll_build.dashboards.grafana import expressions
 
@@ -32,10 +32,9 @@ def test_every_expression_is_a_named_template():
             assert expr in known, f"{name}: {expr!r} is no named template"
 
 
-def test_extra_templates_are_marked_and_do_not_shadow_the_shared_ones():
-    assert not set(EXTRA_TEMPLATES) & set(TEMPLATES)
-    assert all(name.startswith(("operator:", "kube:")) for name in EXTRA_TEMPLATES)
-    assert not set(EXTRA_TEMPLATES.values()) & set(TEMPLATES.values()), "use the shared name for a shared query"
+def test_each_query_of_the_catalogue_is_named_once_by_its_use():
+    assert all(name.split(":")[0] in ("analysis", "dashboard", "operator", "kube", "alert") for name in TEMPLATES)
+    assert len(set(TEMPLATES.values())) == len(TEMPLATES), "one query, one name"
 
 
 def _used_templates() -> set[str]:
@@ -43,10 +42,9 @@ def _used_templates() -> set[str]:
     return {by_expr[e] for board in BOARDS.values() for e in expressions(board)}
 
 
-def test_every_shared_dashboard_template_and_every_extra_is_plotted():
+def test_every_dashboard_template_is_plotted():
     used = _used_templates()
-    assert {n for n in TEMPLATES if n.startswith("dashboard:")} <= used
-    assert set(EXTRA_TEMPLATES) <= used, "an extra template nobody plots"
+    assert {n for n in TEMPLATES if n.startswith(("dashboard:", "operator:", "kube:"))} <= used, "a query nobody plots"
 
 
 def test_the_rollout_dashboard_answers_the_on_call_questions():
