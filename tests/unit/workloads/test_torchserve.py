@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,3 +82,19 @@ def test_the_loopback_torchserve_of_the_tests_runs_the_production_configuration(
         "grpc_inference_port", "grpc_management_port", "job_queue_size", "number_of_netty_threads",
         "netty_client_threads", "vmargs",
     }  # fmt: skip
+
+
+def test_the_serving_images_default_configuration_is_the_builders(make_spec: Callable[..., VisionModelSpec]) -> None:
+    """serving/Dockerfile writes a default config.properties (no model; the revision's ConfigMap hides it in a pod):
+    every setting it has is the one the builder gives a pod."""
+    dockerfile = (Path(__file__).resolve().parents[3] / "serving" / "Dockerfile").read_text()
+    printed = re.search(r"printf '%s\\n' \\\n(.*?)> /etc/visionroll/config.properties", dockerfile, re.S)
+    assert printed, "serving/Dockerfile no longer prints its default config.properties"
+    default = props("\n".join(re.findall(r"'([a-z_]+=[^']*)'", printed.group(1))))
+    spec = make_spec()
+    pod = props(config_properties(spec.model, spec.serving))
+    assert len(default) >= 10
+    assert {k: v for k, v in default.items() if k != "model_store"} == {
+        k: pod[k] for k in default if k != "model_store"
+    }
+    assert default["model_store"] == pod["model_store"]
