@@ -2,7 +2,8 @@
 
 `Kube` has the verbs (get, list, apply, delete, write_status, post_event) over a `Client` (one connection pool,
 credentials from $KUBECONFIG or the service account); `resources` names the kinds; `compare.up_to_date` says when an
-apply would change nothing, so it is skipped.
+apply would change nothing, so it is skipped; `cache.OwnedCache` keeps what the watch streams last reported, so a
+tick that changes nothing reads nothing.
 """
 
 from __future__ import annotations

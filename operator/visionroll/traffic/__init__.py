@@ -1,7 +1,8 @@
 """Traffic providers behind one small Protocol: the built-in router, Gateway API HTTPRoute.
 
 `provider(name)` returns the provider for `spec.traffic.provider`; each builds, from a `TrafficPlan`, the objects that
-split live traffic by the status' weights and mirror the shadow share. Pure: nothing here talks to the API server.
+split live traffic by the status' weights and mirror the shadow share; the router's `router.json` is built in the
+router's own schema (`visionroll_serving.router.config`). Pure: nothing here talks to the API server.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""Pure builders of the objects that serve one VisionModel revision: Deployments, Services, HPAs, config.
+"""Pure builders of the objects that serve one VisionModel revision: Deployment, Service, HPA, PodDisruptionBudget,
+and the ConfigMap with TorchServe's config.properties (the one builder of that file) and the revision's record.
 
 `serving_objects(owner, variant, autoscaling)` is the whole set for one variant, in the order they are applied
-(configuration before the pods that mount it). Nothing here performs I/O.
+(configuration before the pods that mount it). Nothing here talks to the API server; the only file read is the init
+container's program, shipped in this package (`fetch_program.py`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The traffic router: weighted split, sticky sessions, shadow mirroring and paired copies in front of TorchServe
 variants, and ground-truth feedback.
 
-Layout: `config` (router.json, parsed and validated, pure), `routing` (which variant serves a request and which gets
-a copy, pure), `answers` (top-1 of a handler answer, pure), `metrics` (Prometheus series of docs/contracts.md),
-`copies` (bounded shadow and paired copies, and agreement), `feedback` (request ids, the bounded answer log, feedback
-bodies), `guard` (deadlines for a request's head and body, admission by body bytes and requests in flight),
-`app` (the aiohttp server), `sources` (hot reload from a file or a ConfigMap), `__main__` (the command line).
+Layout: `config` (router.json's one schema, which the operator writes with, and its parsing; pure), `routing` (which
+variant serves a request and which gets a copy, pure), `answers` (top-1 of a handler answer, pure), `metrics`
+(Prometheus series of docs/contracts.md), `copies` (bounded shadow and paired copies, and agreement), `feedback`
+(request ids, the bounded answer log, feedback bodies), `guard` (deadlines for a request's head and body, admission
+by body bytes and requests in flight), `app` (the aiohttp server), `sources` (hot reload from a file or a
+ConfigMap), `__main__` (the command line).
 """
