@@ -1,10 +1,9 @@
-"""The router's HTTP side: POST /predictions/{model} forwarded to one variant (and maybe copied to the other),
-POST /feedback for labels that arrive later, health probes, and a separate metrics app.
-
-Why aiohttp: one event loop serves clients and talks to upstreams with a keep-alive pool, with no thread per
-request; mirroring is just more tasks on the same loop behind a bounded queue; it is already a dependency; and
-the router stays free of torch. The per-request work is a prefix check of the body (router/inputs.py), a request id,
-a few dict look-ups, one JSON parse of a ~200-byte answer, four metric updates and one entry in the answer log.
+"""The router's requests: POST /predictions/{model} forwarded to one variant (and maybe copied to the other),
+POST /feedback for labels that arrive later, health probes, and a separate metrics handler. The HTTP around them is
+router/server.py (clients) and router/upstream.py (variants), on one event loop (uvloop) with no thread per request;
+mirroring is more tasks on the same loop behind a bounded queue; the router stays free of torch. The per-request
+work is a prefix check of the body (router/inputs.py), a request id, a few dict look-ups, one JSON parse of a
+~200-byte answer, four metric updates and one entry in the answer log.
 
 Outcomes (docs/contracts.md): what the router refuses itself (no config, unknown model, too large, not an image) is
 answered before any variant is picked and recorded in no variant's series; every upstream answer is recorded under
@@ -15,13 +14,13 @@ for head and body, requests in flight) is router/guard.py's; every 503 the route
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import aiohttp
-from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from visionroll_serving.router.answers import TopOne, error_body, top_one
@@ -35,10 +34,12 @@ from visionroll_serving.router.feedback import (
     parse_feedback,
     request_id,
 )
-from visionroll_serving.router.guard import RETRY_AFTER, Admission, BodyRefused, error, read_body
+from visionroll_serving.router.guard import JSON, RETRY_AFTER, Admission, error
+from visionroll_serving.router.http import Request, Response
 from visionroll_serving.router.inputs import refusal
 from visionroll_serving.router.metrics import UNREACHABLE, RouterMetrics, VariantSeries
 from visionroll_serving.router.routing import Picker
+from visionroll_serving.router.upstream import ConnectFailed, UpstreamError, Upstreams
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ CONNECT_ATTEMPTS = 3  # connections tried per request to a variant (a refused on
 CONNECT_RETRY_DELAY = 0.05  # seconds before the second attempt, twice that before the third
 VARIANT_HEADER = "x-visionroll-variant"
 REVISION_HEADER = "x-visionroll-revision"
+PREDICTIONS = "/predictions/"
+REQUEST_ID_KEY = REQUEST_ID_HEADER.lower()  # request header names arrive lower-cased (router/http.py)
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,6 @@ class Settings:
     # shorter queue, and the kernel then drops their handshakes and retries them after 1, 2, 4, 8 s (a 503 that
     # takes 12 s to arrive was seen at 1,024). Linux caps it at net.core.somaxconn (4096 by default since 5.4).
     listen_backlog: int = 4096
-    max_connections: int = 256
     feedback_ttl: float = 3600.0  # seconds an answer can be labelled
     feedback_entries: int = 200_000  # answers remembered at most
     feedback_bytes: int = 64 << 20  # their memory at most (router/feedback.py's estimate)
@@ -92,7 +94,7 @@ class Router:
         self.metrics = metrics
         self.picker: Picker | None = None
         self.config_origin = ""
-        self._session: aiohttp.ClientSession | None = None
+        self.upstreams = Upstreams(connect_timeout=settings.connect_timeout)
         self.copies = CopyQueue(
             self._send_copy,
             queue_size=settings.shadow_queue,
@@ -115,9 +117,6 @@ class Router:
         metrics.copy_queue_bytes.set_function(lambda: self.copies.bytes)
         metrics.copy_queue_bytes_high_water.set_function(lambda: self.copies.high_water)
         metrics.copy_queue_bytes_limit.set(settings.copy_queue_bytes)
-        # Built once: every live and mirrored request uses it.
-        self._timeout = aiohttp.ClientTimeout(total=settings.upstream_timeout, sock_connect=settings.connect_timeout)
-        self._copy_timeout = aiohttp.ClientTimeout(total=settings.copy_timeout, sock_connect=settings.connect_timeout)
 
     @property
     def config(self) -> RouterConfig | None:
@@ -134,61 +133,52 @@ class Router:
         )
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=self.settings.max_connections, keepalive_timeout=30, ttl_dns_cache=10, enable_cleanup_closed=True
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=self._timeout,
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent",),
-        )
         self.copies.start()
 
     async def stop(self) -> None:
         await self.copies.close()
-        if self._session is not None:
-            await self._session.close()
+        self.upstreams.close()
 
-    async def _post(
-        self, url: str, body: bytes, content_type: str, timeout: aiohttp.ClientTimeout
-    ) -> tuple[int, bytes, str]:
+    async def handle(self, request: Request) -> Response:
+        """Dispatch by method and path."""
+        method, path = request.method, request.path
+        if path.startswith(PREDICTIONS) and method == "POST":
+            model = path[len(PREDICTIONS) :]
+            if model and "/" not in model:
+                return await self.predict(request, model)
+        elif path == "/feedback" and method == "POST":
+            return self.feedback(request)
+        elif path == "/healthz" and method == "GET":
+            return json_response({"status": "ok"})
+        elif path == "/readyz" and method == "GET":
+            return self.readyz()
+        return error(404, f"no route for {method} {path}")
+
+    async def _post(self, url: str, body: bytes, content_type: str, timeout: float) -> tuple[int, bytes, str]:
         """POST to a variant's Service. A connection that could not be made (refused, or not established within the
         connect timeout: a dead pod's address swallows the SYN) is tried again (CONNECT_ATTEMPTS in all):
         the request never reached a pod, and the next connection through the Service may reach another one, e.g.
         while a pod that just died is still one of its endpoints (a chaos run lost 6 requests that way in 3 s)."""
-        assert self._session is not None
         for attempt in range(1, CONNECT_ATTEMPTS + 1):
             try:
-                async with self._session.post(
-                    url,
-                    data=body,
-                    headers={"Content-Type": content_type},
-                    timeout=timeout,
-                ) as response:
-                    answer_type = response.headers.get("Content-Type", "application/json")
-                    return response.status, await response.read(), answer_type
-            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
+                return await self.upstreams.post(url, body, content_type, timeout=timeout)
+            except ConnectFailed:
                 if attempt == CONNECT_ATTEMPTS:
                     raise
                 await asyncio.sleep(CONNECT_RETRY_DELAY * attempt)
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    async def predict(self, request: web.Request) -> web.StreamResponse:
-        rid = request_id(request.headers.get(REQUEST_ID_HEADER))
+    async def predict(self, request: Request, model: str) -> Response:
+        rid = request_id(request.headers.get(REQUEST_ID_KEY))
         own = {REQUEST_ID_HEADER: rid}
         picker = self.picker
         if picker is None:
             return error(503, "no valid routing config loaded yet", {**own, **self._retry_after})
         config = picker.config
-        model = request.match_info["model"]
         if model != config.model:
             return error(404, f"unknown model {model!r}; this router serves {config.model!r}", own)
-        try:
-            body = await self._read_body(request)
-        except BodyRefused as refused:
-            return refused.answer(own)
-        content_type = request.headers.get("Content-Type", "application/octet-stream")
+        body = request.body  # whole, in time and within the limit (router/server.py)
+        content_type = request.headers.get("content-type", "application/octet-stream")
         # A client fault the router can see is its own 400, counted against no variant (router/inputs.py).
         if (reason := refusal(body, content_type)) is not None:
             return error(400, reason, own)
@@ -211,12 +201,12 @@ class Router:
         concluded = False  # the live variant answered or failed (not: the client went away first)
         started = time.perf_counter()
         try:
-            status, payload, answer_type = await self._post(url, body, content_type, self._timeout)
+            status, payload, answer_type = await self._post(url, body, content_type, self.settings.upstream_timeout)
         except TimeoutError:
             concluded = True
             series.observe(UNREACHABLE, time.perf_counter() - started)
             return error(504, f"upstream {live.name} timed out", headers)
-        except (aiohttp.ClientError, OSError) as exc:
+        except (UpstreamError, OSError) as exc:
             concluded = True
             series.observe(UNREACHABLE, time.perf_counter() - started)
             return error(502, f"upstream {live.name} failed: {exc.__class__.__name__}: {exc}", headers)
@@ -232,7 +222,7 @@ class Router:
             if status == 503:  # e.g. TorchServe's job queue is full
                 headers.update(self._retry_after)
             headers["Content-Type"] = answer_type
-            return web.Response(status=status, body=payload, headers=headers)
+            return Response(status, payload, headers)
         finally:  # also when the client went away and the handler was cancelled
             admission.release()
             if live_top is not None:
@@ -272,8 +262,8 @@ class Router:
     async def _send_copy(self, job: CopyJob) -> TopOne | None:
         started = time.perf_counter()
         try:
-            status, payload, _ = await self._post(job.url, job.body, job.content_type, self._copy_timeout)
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            status, payload, _ = await self._post(job.url, job.body, job.content_type, self.settings.copy_timeout)
+        except (TimeoutError, UpstreamError, OSError) as exc:
             job.series.observe(UNREACHABLE, time.perf_counter() - started)
             log.debug("copy to %s failed: %r", job.url, exc)
             return None
@@ -281,28 +271,17 @@ class Router:
         job.series.observe(str(status), time.perf_counter() - started, top)
         return top
 
-    async def _read_body(self, request: web.Request) -> bytes:
-        settings = self.settings
-        return await read_body(
-            request, limit=settings.max_body_bytes, seconds=settings.body_timeout, metrics=self.metrics
-        )
-
-    async def feedback(self, request: web.Request) -> web.Response:
+    def feedback(self, request: Request) -> Response:
         """POST /feedback: a true label for an answered request id (router/feedback.py, docs/contracts.md)."""
         config = self.config
         if config is None:
             return error(503, "no valid routing config loaded yet", self._retry_after)
         metrics = self.metrics
-        if request.content_length is not None and request.content_length > MAX_FEEDBACK_BYTES:
+        if len(request.body) > MAX_FEEDBACK_BYTES:
             metrics.feedback_request(config, "malformed")
-            return error(413, f"feedback body of {request.content_length} bytes exceeds {MAX_FEEDBACK_BYTES} bytes")
+            return error(413, f"feedback body of {len(request.body)} bytes exceeds {MAX_FEEDBACK_BYTES} bytes")
         try:
-            body = await self._read_body(request)
-        except BodyRefused as refused:
-            metrics.feedback_request(config, "malformed")
-            return refused.answer()
-        try:
-            feedback = parse_feedback(body)
+            feedback = parse_feedback(request.body)
         except FeedbackError as exc:
             metrics.feedback_request(config, "malformed")
             return error(400, str(exc))
@@ -327,43 +306,31 @@ class Router:
         answer.variant.labelled(feedback.label, outcome)
         metrics.feedback_request(config, "counted")
         _, _, variant, revision, _ = answer.variant.labels
-        return web.json_response(
+        return json_response(
             {"requestId": feedback.request_id, "variant": variant, "revision": revision, "outcome": outcome}
         )
 
-    async def healthz(self, _: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def readyz(self, _: web.Request) -> web.Response:
+    def readyz(self) -> Response:
         config = self.config
         if config is None:
-            return web.json_response(
+            return json_response(
                 {"ready": False, "reason": "no valid routing config loaded"}, status=503, headers=self._retry_after
             )
-        return web.json_response(
+        return json_response(
             {"ready": True, "origin": self.config_origin, "variants": [v.name for v in config.variants]}
         )
 
 
-async def _not_found(request: web.Request) -> web.Response:
-    return error(404, f"no route for {request.method} {request.path}")
+def json_response(document: object, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(status, json.dumps(document).encode(), {**JSON, **headers} if headers else JSON)
 
 
-def make_app(router: Router) -> web.Application:
-    # client_max_size bounds request.read(); the handler answers 413 itself, with a JSON reason.
-    app = web.Application(client_max_size=router.settings.max_body_bytes, middlewares=[router.admission.middleware])
-    app.router.add_post("/predictions/{model}", router.predict)
-    app.router.add_post("/feedback", router.feedback)
-    app.router.add_get("/healthz", router.healthz)
-    app.router.add_get("/readyz", router.readyz)
-    app.router.add_route("*", "/{tail:.*}", _not_found)
-    return app
+def metrics_handler(metrics: RouterMetrics) -> Callable[[Request], Awaitable[Response]]:
+    """GET /metrics on the metrics port."""
 
+    async def serve(request: Request) -> Response:
+        if request.method == "GET" and request.path == "/metrics":
+            return Response(200, generate_latest(metrics.registry), {"Content-Type": CONTENT_TYPE_LATEST})
+        return error(404, f"no route for {request.method} {request.path}")
 
-def make_metrics_app(metrics: RouterMetrics) -> web.Application:
-    async def serve(_: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    app = web.Application()
-    app.router.add_get("/metrics", serve)
-    return app
+    return serve

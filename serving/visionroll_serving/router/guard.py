@@ -1,12 +1,13 @@
 """How requests may arrive: deadlines for a request's head and body, and a bound on requests in flight, so that a
 slow or greedy client costs a bounded share of the router and well-behaved clients keep their latency.
 
-- The head: aiohttp's own `keepalive_timeout` (a server option, set in `__main__`) closes a connection that has not
-  sent a whole request head within that time of its start or of its previous answer; an incomplete head gets no
-  answer, only the close (nothing can be said to a client whose request is not known).
-- The body: `read_body` reads it under a deadline and the size limit; a body that does not arrive in time is a 408,
-  one that exceeds the limit (declared or streamed, chunked included) a 413, both with a reason and the connection
-  closed. aiohttp's lingering close after such an answer is kept short (`LINGERING_SECONDS`).
+- The head: the server (router/server.py) closes a connection that has not sent a whole request head within
+  `header_timeout` of its start or of its previous answer; an incomplete head gets no answer, only the close
+  (nothing can be said to a client whose request is not known).
+- The body: the server reads it under `body_timeout` and the size limit; a body that does not arrive in time is a
+  408 (`body_late`), one that exceeds the limit (declared or streamed, chunked included) a 413 (`too_large`), both
+  with a reason and the connection closed. After such an answer the server reads and discards what the client still
+  sends for at most `LINGERING_SECONDS`, so that the client gets to read the answer, then closes.
 - In progress: `Admission` bounds two things, and answers a request beyond either with 503, `Retry-After` and
   `Connection: close` (which sheds the connection too):
   - the bytes of bodies that requests in progress hold or may still receive: each request reserves its declared
@@ -20,59 +21,37 @@ slow or greedy client costs a bounded share of the router and well-behaved clien
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+import json
 
-from aiohttp import web
-
+from visionroll_serving.router.http import Response
 from visionroll_serving.router.metrics import RouterMetrics
 
 RETRY_AFTER = "Retry-After"
-# After a 408 or 413 aiohttp reads and discards what the client still sends, so the client gets to read the answer,
-# for at most this long (its default, 10 s, would give a slow body another 10 s).
+# After an answer that closes the connection the server reads and discards what the client still sends, so the client
+# gets to read the answer, for at most this long.
 LINGERING_SECONDS = 1.0
 PROBES = frozenset({"/healthz", "/readyz"})
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"error": message, "code": status}, status=status, headers=headers)
+JSON = {"Content-Type": "application/json; charset=utf-8"}
 
 
-class BodyRefused(Exception):
-    """The body did not arrive whole, in time and within the limit; `answer()` is the client's answer."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-    def answer(self, headers: dict[str, str] | None = None) -> web.Response:
-        response = error(self.status, self.reason, headers)
-        response.force_close()  # the rest of the body (if any) is not worth the connection
-        return response
+def error(status: int, message: str, headers: dict[str, str] | None = None, *, close: bool = False) -> Response:
+    body = json.dumps({"error": message, "code": status}).encode()
+    return Response(status, body, {**JSON, **headers} if headers else JSON, close=close)
 
 
-async def read_body(request: web.Request, *, limit: int, seconds: float, metrics: RouterMetrics) -> bytes:
-    """The whole body, or BodyRefused (413 over `limit` bytes, 408 when not received within `seconds`).
+def too_large(limit: int, declared: int | None = None) -> Response:
+    """413, closing: the rest of the body (if any) is not worth the connection."""
+    if declared is not None:
+        return error(413, f"request body of {declared} bytes exceeds the limit of {limit} bytes", close=True)
+    return error(413, f"request body exceeds the limit of {limit} bytes", close=True)
 
-    `limit` must be the app's `client_max_size`: aiohttp raises at that size while streaming."""
-    declared = request.content_length
-    if declared is not None and declared > limit:
-        raise BodyRefused(413, f"request body of {declared} bytes exceeds the limit of {limit} bytes")
-    try:
-        async with asyncio.timeout(seconds):
-            return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise BodyRefused(413, f"request body exceeds the limit of {limit} bytes") from None
-    except TimeoutError:
-        metrics.refused.labels("body_timeout").inc()
-        got = request.content.total_bytes
-        of = f" of {declared}" if declared is not None else ""
-        raise BodyRefused(
-            408, f"request body not received within {seconds:g}s ({got}{of} bytes arrived): send it faster"
-        ) from None
+
+def body_late(seconds: float, got: int, declared: int | None) -> Response:
+    """408, closing: the body did not arrive within `seconds`."""
+    of = f" of {declared}" if declared is not None else ""
+    return error(
+        408, f"request body not received within {seconds:g}s ({got}{of} bytes arrived): send it faster", close=True
+    )
 
 
 class Admission:
@@ -89,16 +68,18 @@ class Admission:
         self.reserved = 0  # bytes reserved by the bodies of requests in progress
         self.in_flight = 0  # requests being forwarded
         self._overloaded = metrics.refused.labels("overloaded")
+        self._body_timeout = metrics.refused.labels("body_timeout")
         metrics.in_flight.set_function(lambda: self.in_flight)
         metrics.body_bytes_reserved.set_function(lambda: self.reserved)
 
-    def overloaded(self, why: str, headers: dict[str, str] | None = None) -> web.Response:
+    def overloaded(self, why: str, headers: dict[str, str] | None = None) -> Response:
         self._overloaded.inc()
-        response = error(
-            503, f"router overloaded: {why}; retry later", {**(headers or {}), RETRY_AFTER: self.retry_after}
+        return error(
+            503,
+            f"router overloaded: {why}; retry later",
+            {**(headers or {}), RETRY_AFTER: self.retry_after},
+            close=True,
         )
-        response.force_close()
-        return response
 
     def admit(self) -> bool:
         """Takes a forwarding slot (give it back with `release`); False when all are taken."""
@@ -110,17 +91,20 @@ class Admission:
     def release(self) -> None:
         self.in_flight -= 1
 
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in PROBES:
-            return await handler(request)
-        declared = request.content_length
-        # A declared size over the limit reserves only the limit: read_body refuses it (413) without reading.
+    def reserve(self, path: str, declared: int | None) -> int | Response:
+        """Before a body is read: the bytes reserved for it (give them back with `unreserve`), or the 503 to answer.
+        Probes reserve nothing and are always admitted, so an overloaded router is not restarted by its liveness
+        probe. A declared size over the limit reserves only the limit (the server refuses it with 413 unread)."""
+        if path in PROBES:
+            return 0
         size = self.max_body_bytes if declared is None else min(declared, self.max_body_bytes)
         if self.reserved + size > self.body_bytes:
             return self.overloaded(f"bodies in progress hold {self.reserved} bytes of the {self.body_bytes} it takes")
         self.reserved += size
-        try:
-            return await handler(request)
-        finally:
-            self.reserved -= size
+        return size
+
+    def unreserve(self, size: int) -> None:
+        self.reserved -= size
+
+    def body_timed_out(self) -> None:
+        self._body_timeout.inc()
