@@ -23,11 +23,11 @@ from pathlib import Path
 
 from bench_router import cpu_seconds, fixed_rate, start_noop_model
 
+from localkube import local
 from localkube.procs import Supervisor, stop_on_signals
-from visionroll_serving import local
 from visionroll_serving.samples import held_out_pngs
 
-MODES = {
+MODES: dict[str, dict[str, object]] = {
     "plain": {},
     "100% shadow": {"shadow": {"variant": "candidate", "percent": 100}},
     "100% paired": {"paired": {"candidatePercent": 100, "stablePercent": 100}},
