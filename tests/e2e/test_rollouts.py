@@ -84,7 +84,7 @@ def test_shadow_of_a_model_with_wrong_answers_is_rolled_back(
     assert gates["agreement"]["verdict"] == "fail" and gates["agreement"]["value"] < 0.95
     assert gates["agreement"]["samples"] >= 40
     # clients only ever saw stable's answers: mirroring added no errors
-    assert traffic.codes.get("500", 0) + traffic.codes.get("error", 0) == errors_before
+    assert traffic.codes.get("500", 0) + traffic.codes.get("error", 0) == errors_before, traffic.answers[-5:]
 
 
 def test_candidate_failing_under_load_is_rolled_back(stack: Stack, recorder: Recorder) -> None:
@@ -164,7 +164,8 @@ def test_a_canary_of_a_model_with_two_classes_swapped_is_rolled_back(
     gates = {g["name"]: g for g in status["analysis"]["gates"]}
     assert gates["agreement"]["verdict"] == "fail" and gates["agreement"]["value"] < 0.9, gates["agreement"]
     assert status["stable"]["version"] == "1.0" and status["weights"] == {"stable": 100, "candidate": 0}
-    assert sum(n for code, n in traffic.codes.items() if code != "200") == errors_before  # copies cost clients nothing
+    # copies cost clients nothing; a failure names the answers (epoch time, code, variant, body)
+    assert sum(n for code, n in traffic.codes.items() if code != "200") == errors_before, traffic.answers[-5:]
 
 
 def test_a_re_export_of_the_stable_weights_is_promoted(stack: Stack, recorder: Recorder) -> None:
