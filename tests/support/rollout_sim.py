@@ -18,7 +18,7 @@ from typing import Any
 from visionroll.api import Revision, VisionModelSpec, VisionModelStatus
 from visionroll.api.status import Replicas
 from visionroll.rollout import gates as g
-from visionroll.rollout import step
+from visionroll.rollout import step, strategies
 from visionroll.rollout.types import Context, Controls, Decision, Measurement, Measurements, Observed
 from visionroll_serving.router.metrics import LATENCY_BUCKETS
 
@@ -164,14 +164,12 @@ def tick(
     failures: dict[str, str] | None = None,
     unscheduled: dict[str, str] | None = None,
 ) -> Decision:
-    """One reconcile tick at `t`; `ready` is the candidate's ready pods (True: 1, or as many as a handover needs)."""
+    """One reconcile tick at `t`; `ready` is the candidate's ready pods (True: as many as its share or a handover
+    needs, at least 1)."""
     now = at(t)
     cand = status.candidate or desired
-    if ready is True:
-        wanted = status.handover.replicas if status.handover else 1
-        count = max(1, wanted)
-    else:
-        count = int(ready)
+    sized = max(1, strategies.candidate_floor(status, spec) or 1)  # for its share, or for a handover
+    count = sized if ready is True else int(ready)
     observed = Observed(
         ready={
             **({status.stable.revision: stable_ready} if status.stable else {}),

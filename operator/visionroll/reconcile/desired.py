@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from visionroll import vocabulary
 from visionroll.api import ModelSource, Revision, Serving, VisionModelSpec, VisionModelStatus
 from visionroll.reconcile.snapshot import Snapshot
+from visionroll.rollout import strategies
 from visionroll.settings import Settings
 from visionroll.traffic import DEFAULT_STICKY_HEADER, Backend, TrafficPlan, provider
 from visionroll.workloads import Manifest, Owner, Role, Variant, front_service, serving_objects
@@ -50,11 +51,11 @@ def _named(status: VisionModelStatus) -> list[tuple[Role, Revision]]:
     return out
 
 
-def _floor(status: VisionModelStatus, role: Role) -> int | None:
+def _floor(status: VisionModelStatus, spec: VisionModelSpec, role: Role) -> int | None:
     if role == "stable" and status.candidate is not None:
         return status.held_replicas
-    if role == "candidate" and status.handover is not None:
-        return status.handover.replicas
+    if role == "candidate":
+        return strategies.candidate_floor(status, spec)
     return None
 
 
@@ -89,7 +90,7 @@ def build(
         weight = {"stable": status.weights.stable, "candidate": status.weights.candidate}.get(role, 0)
         mirror = status.mirror_percent if role == "candidate" else 0
         variant = Variant(
-            role, rev.revision, model, serving, weight=weight, mirror_percent=mirror, floor=_floor(status, role)
+            role, rev.revision, model, serving, weight=weight, mirror_percent=mirror, floor=_floor(status, spec, role)
         )
         out.variants.append(variant)
         out.up.extend(serving_objects(owner, variant, spec.autoscaling))

@@ -213,10 +213,12 @@ def _waiting_because(status: VisionModelStatus, why: str | None) -> VisionModelS
 
 
 def _await_ready(ctx: Context) -> Step:
-    """Before its first stage the candidate gets no traffic; it starts once it has ready pods of its own revision
-    (and the traffic provider is ready), and is rolled back at the progress deadline."""
+    """Before its first stage the candidate gets no traffic; it starts once it has the ready pods of its own revision
+    sized for the stage's share (`strategies.candidate_floor`: a shadow of 100% needs as many as the stable) and the
+    traffic provider is ready, and is rolled back at the progress deadline."""
     status, spec, now = ctx.status, ctx.spec, ctx.now
-    if ctx.observed.ready_of(status.candidate) > 0 and ctx.observed.traffic_ready:
+    ready, needed = ctx.observed.ready_of(status.candidate), strategies.candidate_floor(status, spec) or 1
+    if ready >= needed and ctx.observed.traffic_ready:
         if status.strategy == immediate.STRATEGY:
             new, event = immediate.when_ready(status, spec, ctx.observed.ready_of(status.stable), now)
             return _begin_handover(ctx, Step(new, (event,)))
@@ -225,8 +227,11 @@ def _await_ready(ctx: Context) -> Step:
     waited = elapsed(status.rollout_started_at, now) or 0.0
     deadline = parse_duration(spec.rollout.progress_deadline)
     why = ctx.observed.unscheduled.get(status.candidate.revision) if status.candidate else None
+    if why is None and 0 < ready < needed:
+        why = f"{ready} of {needed} candidate replicas ready (sized for its share of the stage)"
     if waited >= deadline:
-        reason = f"candidate had no ready pods within progressDeadline {spec.rollout.progress_deadline}" + (
+        pods = "no ready pods" if ready == 0 else f"{ready} of {needed} ready replicas needed"
+        reason = f"candidate had {pods} within progressDeadline {spec.rollout.progress_deadline}" + (
             f" ({why})" if why else ""
         )
         new, event = t.rollback(status, spec, ctx.generation, reason, now)

@@ -10,6 +10,7 @@ Each returns a new status (the input is frozen) plus the event that explains it.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -177,6 +178,15 @@ def full_replicas(status: VisionModelStatus, spec: VisionModelSpec, stable_ready
     scaling = spec.autoscaling
     want = max(scaling.min_replicas, status.held_replicas or 0, stable_ready)
     return min(scaling.max_replicas, want)
+
+
+def sized_replicas(status: VisionModelStatus, spec: VisionModelSpec, share_percent: int) -> int:
+    """Candidate replicas for `share_percent` of the traffic (its weight, or the share mirrored to it): that share of
+    the replicas that carry all of it (the stable's, held through the rollout), rounded up, at least one. A candidate
+    judged against a stable with twice its pods per request looks slower than it is (a shadow of 100% on one pod while
+    the stable answers on two was rolled back on latency on real pods)."""
+    full = full_replicas(status, spec, 0)
+    return max(1, min(full, math.ceil(full * share_percent / 100)))
 
 
 def hand_over(

@@ -13,6 +13,7 @@ from typing import Any
 
 from visionroll.api import VisionModelSpec, VisionModelStatus
 from visionroll.api.status import Verdict
+from visionroll.rollout import transitions as t
 from visionroll.rollout.strategies import canary, shadow, split
 from visionroll.rollout.types import Step
 
@@ -24,6 +25,32 @@ def enter(spec: VisionModelSpec, stage: str, now: datetime) -> dict[str, Any]:
     if stage == "split":
         return split.enter(spec, now)
     return canary.enter(spec, now)
+
+
+def opening_share(spec: VisionModelSpec, stage: str | None) -> int:
+    """The candidate's share of the traffic, in percent, when `stage` begins: its weight, or the share mirrored to it
+    (a shadow). 0 for no stage (immediate: it is scaled for all the traffic by a handover)."""
+    if stage == "shadow":
+        return shadow.settings(spec).mirror_percent
+    if stage == "split":
+        return split.settings(spec).weights[1]
+    if stage == "canary":
+        return canary.settings(spec).steps[0]
+    return 0
+
+
+def candidate_floor(status: VisionModelStatus, spec: VisionModelSpec) -> int | None:
+    """Replicas the candidate keeps at least: all the traffic's during a handover; else those sized for its share in
+    the current stage, or in the stage it waits to begin (its pods are scaled before any traffic or copy reaches it)."""
+    if status.candidate is None:
+        return None
+    if status.handover is not None:
+        return status.handover.replicas
+    if status.step_started_at is not None:
+        share = max(status.weights.candidate, status.mirror_percent)
+    else:
+        share = opening_share(spec, status.stage)
+    return t.sized_replicas(status, spec, share)
 
 
 def seconds(spec: VisionModelSpec, stage: str | None) -> float:
