@@ -66,6 +66,8 @@ class Run:
     unattributed: int = 0
     cold_start: int = 0  # errors of a candidate's first seconds of traffic (`attribute`)
     candidate_answers: int = 0  # 500s the candidate's model answered itself (a failing candidate's own errors)
+    slow: list[tuple[float, float, str, str]] = field(default_factory=list)  # (epoch s, seconds, code, variant)
+    slowest: float = 0.0
 
 
 def _pod(stack: Stack, selector: str, namespace: str) -> dict[str, Any] | None:
@@ -281,6 +283,7 @@ def play_under_faults(
     attribute(run, traffic.answers, candidate_starts(recorder))
     run.promoted_without_data = _advances_while_prometheus_was_down(recorder, run)
     run.client_codes = dict(traffic.codes)
+    run.slow, run.slowest = list(traffic.slow), traffic.slowest
     return run
 
 
@@ -359,6 +362,9 @@ def report(run: Run) -> str:
         if code == "500" and variant == "candidate":
             continue  # counted above
         lines.append(f"  client error at {t - t0:5.0f}s: {code} from {variant}: {body[:110]}")
+    lines.append(f"answers slower than 1 s: {len(run.slow)} (slowest {run.slowest:.2f} s)")
+    for t, took, code, variant in run.slow[:10]:
+        lines.append(f"  slow answer at {t - t0:5.0f}s: {took:.2f} s, {code} from {variant}")
     lines.append(f"left behind after delete: {run.orphans or 'nothing'}")
     return "\n".join(lines)
 

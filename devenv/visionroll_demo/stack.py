@@ -215,8 +215,14 @@ def running_stack(
             300,
             interval=1,
         )
+        # Every replica of the stable and of the router serving: a rollout that starts while a stable pod is still
+        # starting measures that start-up, not the candidate (a CI chaos run lost a client request that way).
+        stable = vocabulary.variant_name(NAME, revision(namespace, archive_base, "1.0"))
         router = vocabulary.router_name(NAME)
-        cluster.kubectl("rollout", "status", f"deployment/{router}", "-n", namespace, "--timeout=180s", timeout=200)
+        for deployment in (stable, router):
+            cluster.kubectl(
+                "rollout", "status", f"deployment/{deployment}", "-n", namespace, "--timeout=180s", timeout=200
+            )
         wait_until(
             "Prometheus to scrape the routers",
             lambda: bool(prometheus.query(f'up{{namespace="{namespace}", pod=~"{router}-.*"}} == 1')),

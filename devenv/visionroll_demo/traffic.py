@@ -22,12 +22,18 @@ class TrafficDriver:
     rate_per_second: float = 40.0
     max_requests: int = 50_000
     max_seconds: float = 900.0
-    timeout_seconds: float = 5.0
+    # Longer than the router's own upstream timeout (10 s, and three connection attempts of 2 s): a slow variant is
+    # answered by the router with a status and a reason, which a client that gave up first would never see.
+    timeout_seconds: float = 15.0
+    slow_seconds: float = 1.0
     codes: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     """The first transport failures (no HTTP answer), with the second of the run they happened at."""
     answers: list[tuple[float, str, str, str]] = field(default_factory=list)
     """The first 200 answers other than 200: (epoch seconds, code or "error", variant that answered, body)."""
+    slow: list[tuple[float, float, str, str]] = field(default_factory=list)
+    """The first 200 answers that took longer than `slow_seconds`: (epoch seconds, seconds, code, variant)."""
+    slowest: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -52,6 +58,7 @@ class TrafficDriver:
             delay = due - time.monotonic()
             if delay > 0:
                 self._stop.wait(delay)
+            sent = time.monotonic()
             try:
                 response = session.post(
                     self.url,
@@ -59,10 +66,14 @@ class TrafficDriver:
                     timeout=self.timeout_seconds,
                     headers={"Content-Type": "image/png"},
                 )
+                took = time.monotonic() - sent
                 self.codes[str(response.status_code)] += 1
+                variant = response.headers.get("x-visionroll-variant", "-")
                 if response.status_code != 200 and len(self.answers) < 200:
-                    variant = response.headers.get("x-visionroll-variant", "-")
                     self.answers.append((time.time(), str(response.status_code), variant, response.text[:160]))
+                self.slowest = max(self.slowest, took)
+                if took > self.slow_seconds and len(self.slow) < 200:
+                    self.slow.append((time.time(), took, str(response.status_code), variant))
             except requests.RequestException as exc:
                 if len(self.answers) < 200:
                     self.answers.append((time.time(), "error", "-", f"{type(exc).__name__}: {exc}"[:160]))

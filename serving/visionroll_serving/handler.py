@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 JSON_IMAGE_KEYS = ("image", "data", "b64")
 # Small images only: a 8x8 model has no use for a 40-megapixel upload, and the cap stops decompression bombs.
 MAX_PIXELS = 4096 * 4096
+# TorchScript profiles a model's first calls at each input shape and optimises after them; measured on a 2-core VM
+# the digits model's first call took 158 ms and a new batch size 56 ms, against 0.3 ms warm. Three calls per shape
+# are warm.
+WARM_UP_CALLS = 3
 
 
 class BadInput(ValueError):
@@ -164,6 +168,17 @@ def error_answer(message: str, code: int) -> dict[str, Any]:
     return {"error": message, "code": code}
 
 
+def warm_up(model: torch.jit.ScriptModule, image_size: int, batch_sizes: list[int]) -> float:
+    """Run `model` WARM_UP_CALLS times on a blank batch of each size, as `handle` calls it; milliseconds taken."""
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for size in batch_sizes:
+            blank = torch.zeros(size, 1, image_size, image_size)
+            for _ in range(WARM_UP_CALLS):
+                model(blank)
+    return (time.perf_counter() - started) * 1000.0
+
+
 class VisionHandler:
     """The object TorchServe calls: `initialize(context)` once per worker, `handle(data, context)` per batch."""
 
@@ -188,10 +203,14 @@ class VisionHandler:
         serialized = manifest["model"]["serializedFile"]
         self.model = torch.jit.load(os.path.join(model_dir, serialized), map_location="cpu")  # type: ignore[no-untyped-call]
         self.model.eval()
+        # Warm before TorchServe counts the worker as ready (/ping, hence the pod's readiness): a cold pod's first
+        # answers would otherwise be slow while it already takes traffic.
+        batch_size = int(properties.get("batch_size") or 1)
+        took = warm_up(self.model, self.settings.image_size, sorted({1, batch_size}))
         seed = self.settings.faults.seed
         self._rng = random.Random(None if seed is None else seed + os.getpid())
         self.initialized = True
-        log.info("loaded %s %s with %s", self.model_name, self.version, self.settings)
+        log.info("loaded %s %s with %s; warmed up in %.0f ms", self.model_name, self.version, self.settings, took)
 
     def handle(self, data: list[Any], context: Any) -> list[str]:
         assert self.model is not None and self.settings is not None

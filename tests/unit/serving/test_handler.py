@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 from PIL import Image  # noqa: E402
 
+from visionroll_serving import handler  # noqa: E402
 from visionroll_serving.handler import (  # noqa: E402
     BadInput,
     Faults,
@@ -82,3 +83,20 @@ def test_fault_settings_are_validated() -> None:
     assert Faults.from_config({"error_rate": 0.3}).error_rate == 0.3
     with pytest.raises(ValueError, match="error_rate"):
         Faults.from_config({"error_rate": 2})
+
+
+class _Recorder(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.shapes: list[tuple[int, ...]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.shapes.append(tuple(x.shape))
+        return x.flatten(1)
+
+
+def test_warm_up_runs_the_model_at_every_batch_size_it_will_see_before_the_worker_is_ready() -> None:
+    model = _Recorder()
+    took = handler.warm_up(model, 8, [1, 4])  # type: ignore[arg-type]
+    assert model.shapes == [(1, 1, 8, 8)] * handler.WARM_UP_CALLS + [(4, 1, 8, 8)] * handler.WARM_UP_CALLS
+    assert took >= 0.0
