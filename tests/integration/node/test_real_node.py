@@ -321,3 +321,37 @@ def test_hpa_scales_a_deployment_on_cpu_under_load_and_back_down(
     top = node_cluster.kubectl("top", "pods", "-n", ns, check=False)
     assert top.returncode == 0 and "burner" in top.stdout, top.stderr
     wait("the HPA to scale burner back down once the load stopped", lambda: desired() == 1, timeout=180, interval=2)
+
+
+def _bridge_address() -> tuple[str, str]:
+    """The node bridge's hardware address and how the kernel assigned it (3: set by hand, never recomputed)."""
+    sys_dir = Path("/sys/class/net") / hostnet.BRIDGE
+    return (sys_dir / "address").read_text().strip(), (sys_dir / "addr_assign_type").read_text().strip()
+
+
+def test_the_bridge_keeps_its_address_while_pods_come_and_go(node_cluster: LocalCluster, node_namespace: str) -> None:
+    """A bridge left to choose takes its lowest port's address and changes it as pods' veths come and go; the other
+    pods then send to a gone address (hostnet.BRIDGE_MAC says what that cost)."""
+    names = [f"churn-{i}" for i in range(3)]
+    for name in names:
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name},
+            "spec": {
+                "automountServiceAccountToken": False,
+                "containers": [{"name": "pause", "image": images.PAUSE_IMAGE, "imagePullPolicy": "Never"}],
+            },
+        }
+        node_cluster.apply(pod, namespace=node_namespace)
+    for name in names:
+        wait(
+            f"pod {name} running",
+            lambda n=name: _pod_phase(node_cluster, node_namespace, n) == "Running",
+            timeout=120,
+            interval=1,
+        )
+        assert _bridge_address() == (hostnet.BRIDGE_MAC, "3")
+    for name in names:
+        node_cluster.kubectl("delete", "pod", name, "-n", node_namespace, "--grace-period=0", "--wait=true")
+        assert _bridge_address() == (hostnet.BRIDGE_MAC, "3")
