@@ -24,7 +24,7 @@ venv: $(STAMP)
 # TorchServe; for the real node: iptables, conntrack, the CNI plugins, buildah and debootstrap (images), and
 # libseccomp-dev + pkg-config (runc is built with seccomp).
 DEBIAN_PACKAGES := prometheus nginx-light openjdk-17-jre-headless iptables conntrack containernetworking-plugins \
-	buildah debootstrap libseccomp-dev pkg-config iproute2
+	buildah debootstrap libseccomp-dev pkg-config iproute2 ipset
 system-deps:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	  [ -z "$$missing" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; }

@@ -63,6 +63,7 @@ class BinPaths:
     crictl: Path
     coredns: Path
     metrics_server: Path
+    kube_router: Path
 
     def kube_commands(self) -> dict[str, Path]:
         """The binaries built from the k8s.io/kubernetes module, by command name (k8s.io/kubernetes/cmd/<name>)."""
@@ -85,6 +86,7 @@ class BinPaths:
             self.crictl,
             self.coredns,
             self.metrics_server,
+            self.kube_router,
         ]
 
     def missing(self) -> list[Path]:
@@ -112,6 +114,7 @@ def bin_paths() -> BinPaths:
         crictl=bin_dir("crictl", versions.CRI_TOOLS) / "crictl",
         coredns=bin_dir("coredns", versions.COREDNS) / "coredns",
         metrics_server=bin_dir("metrics-server", versions.METRICS_SERVER) / "metrics-server",
+        kube_router=bin_dir("kube-router", versions.KUBE_ROUTER) / "kube-router",
     )
 
 
@@ -321,7 +324,8 @@ def _go_install(
 
 
 def _build_node_tools(go: _Go, force: bool, times: dict[str, float]) -> None:
-    """containerd, runc, crictl, CoreDNS and metrics-server: what a real node runs besides the kubelet."""
+    """containerd, runc, crictl, CoreDNS, metrics-server and kube-router (NetworkPolicy): what a real node runs
+    besides the kubelet."""
     paths = bin_paths()
 
     def want(*ps: Path) -> bool:
@@ -351,6 +355,11 @@ def _build_node_tools(go: _Go, force: bool, times: dict[str, float]) -> None:
     if want(paths.metrics_server):
         v = versions.METRICS_SERVER
         _timed("metrics-server", v, times, lambda: _build_tool_module(go, "metrics-server", v, paths.metrics_server))
+    if want(paths.kube_router):
+        v = versions.KUBE_ROUTER
+        mod = "github.com/cloudnativelabs/kube-router/v2"
+        flags = f"-s -w -X {mod}/pkg/version.Version={v} -X {mod}/pkg/version.BuildDate={_build_date()}"
+        _timed("kube-router", v, times, lambda: _go_install(go, f"{mod}/cmd/kube-router@{v}", flags, paths.kube_router))
 
 
 def _build_tool_module(go: _Go, name: str, version: str, dest: Path) -> None:

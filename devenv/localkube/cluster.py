@@ -53,6 +53,15 @@ CONTROLLERS = [
 ]
 STATE_FILE = "state.json"
 RUN_DIR_MARKERS = (STATE_FILE, PIDS_FILE, "pki", "logs")
+# Whether a real node runs the NetworkPolicy enforcer (localkube.netpol) when LocalCluster.start is not told:
+# $VISIONROLL_NETWORK_POLICY "1" (on) or "0" (off), else NETWORK_POLICY_DEFAULT.
+NETWORK_POLICY_ENV = "VISIONROLL_NETWORK_POLICY"
+NETWORK_POLICY_DEFAULT = True
+
+
+def network_policy_default() -> bool:
+    value = os.environ.get(NETWORK_POLICY_ENV, "")
+    return value == "1" if value in ("0", "1") else NETWORK_POLICY_DEFAULT
 
 
 def stop_run_dir(run_dir: Path) -> list[str]:
@@ -201,11 +210,19 @@ class Cluster:
 class LocalCluster(Cluster):
     """The loopback control plane. Use :meth:`start`; :meth:`stop` kills every process it started, by PID."""
 
-    def __init__(self, run_dir: Path, supervisor: Supervisor, bins: build.BinPaths, mode: str = "node") -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        supervisor: Supervisor,
+        bins: build.BinPaths,
+        mode: str = "node",
+        network_policy: bool = False,
+    ) -> None:
         super().__init__(run_dir / "kubeconfig", run_dir=run_dir, external=False)
         self.supervisor = supervisor
         self.bins = bins
         self.mode = mode
+        self.network_policy = network_policy and mode == "node"
         self._kubectl = str(bins.kubectl)
         self.apiserver_url = ""
         self.start_seconds = 0.0
@@ -215,11 +232,21 @@ class LocalCluster(Cluster):
 
     @classmethod
     def start(
-        cls, run_dir: Path, persistent: bool = False, nodes: int = 2, timeout: float = 90.0, mode: str = "node"
+        cls,
+        run_dir: Path,
+        persistent: bool = False,
+        nodes: int = 2,
+        timeout: float = 90.0,
+        mode: str = "node",
+        network_policy: bool | None = None,
     ) -> LocalCluster:
         """Start a fresh cluster in ``run_dir`` (wiped first). With ``persistent`` the processes outlive this
         Python process (for `localkube up`); otherwise they are told to die with it (PR_SET_PDEATHSIG).
-        ``mode``: "node" (one real node; ``nodes`` is ignored) or "kwok" (``nodes`` fake nodes)."""
+        ``mode``: "node" (one real node; ``nodes`` is ignored) or "kwok" (``nodes`` fake nodes).
+        ``network_policy``: the real node enforces NetworkPolicy (localkube.netpol); None:
+        :func:`network_policy_default` (``$VISIONROLL_NETWORK_POLICY``)."""
+        if network_policy is None:
+            network_policy = network_policy_default()
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: expected one of {', '.join(MODES)}")
         bins = build.ensure_binaries()
@@ -233,7 +260,7 @@ class LocalCluster(Cluster):
             stop_run_dir(run_dir)  # a crashed earlier start may have left a node behind
             reset_run_dir(run_dir, RUN_DIR_MARKERS)
             sup = Supervisor(run_dir, die_with_parent=not persistent)
-            cluster = cls(run_dir, sup, bins, mode)
+            cluster = cls(run_dir, sup, bins, mode, network_policy)
             try:
                 cluster._start(nodes, timeout)
                 break
@@ -254,7 +281,13 @@ class LocalCluster(Cluster):
     def attach(cls, run_dir: Path) -> LocalCluster:
         """A handle to a cluster started earlier (by another process) in ``run_dir``."""
         state = json.loads((run_dir / STATE_FILE).read_text())
-        cluster = cls(run_dir, Supervisor.load(run_dir), build.bin_paths(), state.get("mode", "kwok"))
+        cluster = cls(
+            run_dir,
+            Supervisor.load(run_dir),
+            build.bin_paths(),
+            state.get("mode", "kwok"),
+            state.get("network_policy", False),
+        )
         cluster.apiserver_url = state["apiserver"]
         return cluster
 
@@ -438,6 +471,7 @@ class LocalCluster(Cluster):
                     write_kubeconfig=lambda path, cert, key: self.write_kubeconfig(path, cert, key, pki=pki),
                     kubectl=self.kubectl,
                     mark=mark,
+                    network_policy=self.network_policy,
                 ),
                 import_images=import_images,
                 pause_image=images.PAUSE_IMAGE,
@@ -481,6 +515,7 @@ class LocalCluster(Cluster):
                     "apiserver": self.apiserver_url,
                     "etcd": etcd_url,
                     "mode": self.mode,
+                    "network_policy": self.network_policy,
                     "ports": {"kube-controller-manager": kcm_port, "kube-scheduler": sched_port, "kwok": kwok_port},
                     "versions": {
                         "kubernetes": versions.KUBERNETES,

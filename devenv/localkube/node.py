@@ -1,8 +1,9 @@
 """A real Kubernetes node on this machine: containerd with runc, the kubelet, kube-proxy in iptables mode, CNI
-(Debian's bridge, host-local, portmap and loopback plugins), CoreDNS for Services and metrics-server for the
-resource metrics API. Every process is started through the cluster's Supervisor (recorded by PID, stopped by PID);
-:func:`cleanup` removes what processes leave behind when they stop: pods and their containers, mounts, cgroups,
-network interfaces and iptables chains (see hostnet).
+(Debian's bridge, host-local, portmap and loopback plugins), CoreDNS for Services, metrics-server for the
+resource metrics API and, unless turned off, kube-router's network policy controller (localkube.netpol). Every
+process is started through the cluster's Supervisor (recorded by PID, stopped by PID); :func:`cleanup` removes what
+processes leave behind when they stop: pods and their containers, mounts, cgroups, network interfaces, iptables
+chains (see hostnet) and ipsets.
 
 The host reaches pods and Services directly (the node's address is the bridge's), so Prometheus, tests and load
 generators run on the host. Images are never pulled: localkube.images builds them and imports them into
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localkube import build, certs, hostnet
+from localkube import build, certs, hostnet, netpol
 from localkube.procs import Proc, Supervisor, free_port, http_get, wait_until
 
 NODE_NAME = "localkube-node"
@@ -331,6 +332,7 @@ class NodeStart:
     write_kubeconfig: Callable[[Path, Path, Path], None]  # (path, client cert, client key)
     kubectl: Callable[..., subprocess.CompletedProcess[str]]
     mark: Callable[[str], None]
+    network_policy: bool = False  # run the NetworkPolicy enforcer (localkube.netpol)
 
 
 def ctr(bins: build.BinPaths, dirs: NodeDirs, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -360,6 +362,8 @@ def start(
     """Start the node's processes and wait until the node is Ready and DNS answers. ``import_images(ctr, address)``
     brings the locally built images into containerd (a warm cache imports nothing)."""
     check_host()
+    if ctx.network_policy:
+        netpol.check_host()
     dirs = NodeDirs(ctx.run_dir)
     for d in (dirs.containerd_state, dirs.runc_root, dirs.cni_conf, dirs.cni_ipam, dirs.kubelet_root, dirs.pod_logs):
         d.mkdir(parents=True, exist_ok=True)
@@ -422,6 +426,24 @@ def start(
     )
     proxy = sup.start("kube-proxy", [str(ctx.bins.kube_proxy), f"--config={proxy_cfg}", "--v=1"], env)
 
+    # NetworkPolicy (optional): kube-router's firewall only, as localkube:network-policy (read-only rights).
+    enforcer: Proc | None = None
+    enforcer_health = 0
+    if ctx.network_policy:
+        ctx.kubectl(
+            "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": netpol.rbac_objects()})
+        )
+        np_cert, np_key = netpol.client_cert(ctx.pki)
+        np_kc = dirs.base / "network-policy.kubeconfig"
+        ctx.write_kubeconfig(np_kc, np_cert, np_key)
+        netpol.guard_mangle()
+        enforcer_health = free_port()
+        enforcer = sup.start(
+            netpol.COMPONENT,
+            netpol.argv(ctx.bins.kube_router, np_kc, NODE_NAME, ctx.service_cidr, enforcer_health),
+            env,
+        )
+
     # CoreDNS on the node's address behind the kube-dns Service.
     dns_port, dns_ready = free_port(), free_port()
     corefile = dirs.base / "Corefile"
@@ -459,7 +481,7 @@ def start(
         _metrics_api_service(base64.b64encode(ctx.pki.ca_cert.read_bytes()).decode()),
     ]
     ctx.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
-    procs = [containerd, kubelet, proxy, coredns, metrics_server]
+    procs = [containerd, kubelet, proxy, coredns, metrics_server, *([enforcer] if enforcer else [])]
 
     def all_alive() -> None:
         for p in procs:
@@ -483,13 +505,33 @@ def start(
         "CoreDNS ready", lambda: http_get(f"http://127.0.0.1:{dns_ready}/ready") == b"OK", left(), alive=all_alive
     )
     ctx.mark("kube-proxy + DNS")
+    if enforcer is not None:
+        # Healthy, and its top-level chains are in place (they exist once the policy controller has started).
+        wait_until(
+            "kube-router /healthz and its KUBE-ROUTER-FORWARD chain",
+            lambda: (
+                http_get(f"http://127.0.0.1:{enforcer_health}/healthz") is not None
+                and subprocess.run(
+                    ["iptables", "-w", "-t", "filter", "-S", "KUBE-ROUTER-FORWARD"], capture_output=True
+                ).returncode
+                == 0
+            ),
+            left(),
+            interval=0.2,
+            alive=all_alive,
+        )
+        ctx.mark("network policy")
+    ports = {"kubelet-healthz": kubelet_healthz, "coredns": dns_port, "metrics-server": ms_port}
+    if enforcer is not None:
+        ports["kube-router-healthz"] = enforcer_health
     state = {
         "node": NODE_NAME,
         "node_ip": hostnet.NODE_IP,
         "dns_ip": dns_ip,
         "containerd": str(dirs.containerd_sock),
         "kubelet_port": kubelet_port,
-        "ports": {"kubelet-healthz": kubelet_healthz, "coredns": dns_port, "metrics-server": ms_port},
+        "ports": ports,
+        "network_policy": ctx.network_policy,
     }
     (ctx.run_dir / STATE_FILE).write_text(json.dumps(state, indent=1))
 
@@ -562,6 +604,7 @@ def cleanup(run_dir: Path) -> list[str]:
                 root.rmdir()
                 removed.append(f"cgroup {root}")
     hostnet.teardown(run_dir)
+    removed += netpol.remove_ipsets()  # after the chains: a set a rule still refers to cannot be destroyed
     return removed
 
 
@@ -569,7 +612,15 @@ def leftovers(run_dir: Path | None = None) -> list[str]:
     """Whatever a node left on this machine: processes, mounts, cgroups, network (for tests of `down`)."""
     bins = build.bin_paths()
     found = [f"shim pid {pid}" for pid in _shims(bins)]
-    names = {"containerd", "kubelet", "kube-proxy", "coredns", "metrics-server", "containerd-shim-runc-v2"}
+    names = {
+        "containerd",
+        "kubelet",
+        "kube-proxy",
+        "coredns",
+        "metrics-server",
+        "containerd-shim-runc-v2",
+        netpol.COMPONENT,
+    }
     for p in Path("/proc").iterdir():
         if p.name.isdigit():
             with contextlib.suppress(OSError):
@@ -582,4 +633,5 @@ def leftovers(run_dir: Path | None = None) -> list[str]:
         found += [f"mount {m}" for m in _mounts_under([Path("/")]) if "/node/kubelet/" in m or "/node/containerd/" in m]
     found += [f"cgroup {d / CGROUP_ROOT}" for d in _v1_cgroup_dirs() if (d / CGROUP_ROOT).exists()]
     found += hostnet.leftovers()
+    found += netpol.leftovers()
     return found

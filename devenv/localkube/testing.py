@@ -4,7 +4,8 @@
   with kwok's fake nodes (fast; pods never run).
 - ``NodeClusters(base)``: a LocalCluster with a real node, started on first use and stopped at the end of the
   session; a test that needs the machine free of any node (e.g. one that checks what `down` leaves) stops it first
-  with ``.release()``, and the next user gets a fresh one.
+  with ``.release()``, and the next user gets a fresh one. ``.get(network_policy=True)`` wants a node that enforces
+  NetworkPolicy (localkube.netpol): a running node of the other kind is stopped and a fresh one started.
 - ``session_prometheus(base)``: a fresh Prometheus in ``base``.
 - ``namespace_for_test(cluster, test_name)``: a unique namespace, deleted afterwards.
 - ``mark_items``: tests that use the fixtures get the ``cluster`` / ``prometheus`` markers automatically.
@@ -36,11 +37,18 @@ class NodeClusters:
         self.current: LocalCluster | None = None
         self.starts = 0
 
-    def get(self) -> LocalCluster:
+    def get(self, network_policy: bool | None = None) -> LocalCluster:
+        """The running node, or a fresh one. ``network_policy``: True/False wants a node with/without the
+        NetworkPolicy enforcer (one of the other kind is replaced); None takes what runs, else the default
+        ($VISIONROLL_NETWORK_POLICY)."""
+        if self.current is not None and network_policy is not None and self.current.network_policy != network_policy:
+            self.release()
         if self.current is None:
             t0 = time.monotonic()
             self.starts += 1
-            cluster = LocalCluster.start(self.base / f"node-{self.starts}", mode="node", timeout=180)
+            cluster = LocalCluster.start(
+                self.base / f"node-{self.starts}", mode="node", timeout=180, network_policy=network_policy
+            )
             self.current = cluster
             assert cluster.log_dir is not None
             _log_dirs["node"] = cluster.log_dir

@@ -19,6 +19,10 @@ RUNC = "v1.5.3"
 CRI_TOOLS = "v1.37.0"
 COREDNS = "v1.15.0"
 METRICS_SERVER = "v0.8.0"
+# NetworkPolicy on the node (localkube.netpol): kube-router's firewall only. v2.1.0 is the only version of the /v2
+# module the Go module proxy serves (`go list -m -versions`), and it builds with Go 1.26. Its service proxy, which
+# advisory GHSA-phqm-jgc3-qf8g concerns (externalIPs), and its BGP router are never run.
+KUBE_ROUTER = "v2.1.0"
 
 # The Prometheus Operator's CRDs (ServiceMonitor, PodMonitor, PrometheusRule), copied from its Go module: the chart's
 # monitoring objects are dry-run against them. v0.85.0 is the version the Go module proxy serves for the root module.

@@ -1,5 +1,6 @@
 """`python -m localkube up` starts a real node that runs pods; `down` leaves no process, container, mount, cgroup,
-network interface or iptables chain behind."""
+network interface, iptables chain or ipset behind (the node runs its NetworkPolicy enforcer here, which makes
+ipsets)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from localkube import images, node
-from localkube.cluster import LocalCluster
+from localkube import images, netpol, node
+from localkube.cluster import NETWORK_POLICY_ENV, LocalCluster
 from localkube.procs import Supervisor, _pid_alive
 from localkube.testing import NodeClusters
 from support.kube import wait
@@ -22,6 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.node]
 
 def _localkube(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    env[NETWORK_POLICY_ENV] = "1"  # the enforcer's chains and ipsets must go too
     return subprocess.run(
         [sys.executable, "-m", "localkube", *args], capture_output=True, text=True, timeout=timeout, env=env
     )
@@ -53,6 +55,13 @@ def test_up_runs_pods_and_down_leaves_nothing_behind(node_clusters: NodeClusters
             },
         }
         cluster.apply(pod, namespace=ns)
+        policy = {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "deny-ingress"},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+        }
+        cluster.apply(policy, namespace=ns)
         wait(
             "the pod to run",
             lambda: cluster.kubectl_json("get", "pod", "sleeper", "-n", ns)["status"].get("phase") == "Running",
@@ -64,8 +73,16 @@ def test_up_runs_pods_and_down_leaves_nothing_behind(node_clusters: NodeClusters
         assert any(x.startswith("interface") for x in running), running
         assert any(x.startswith("mount") for x in running), running
         assert any("KUBE-SERVICES" in x for x in running), running
+        wait("the enforcer's ipsets", lambda: netpol.leftovers(), timeout=60, interval=1)
+        assert any("KUBE-ROUTER-FORWARD" in x for x in node.leftovers(run_dir)), running
         recorded = [(p.pid, p.argv[0]) for p in Supervisor.load(run_dir).procs]
-        assert {Path(exe).name for _, exe in recorded} >= {"containerd", "kubelet", "kube-proxy", "kube-apiserver"}
+        assert {Path(exe).name for _, exe in recorded} >= {
+            "containerd",
+            "kubelet",
+            "kube-proxy",
+            "kube-apiserver",
+            netpol.COMPONENT,
+        }
     finally:
         down = _localkube("down", "--run-dir", str(run_dir), timeout=300)
     assert down.returncode == 0, down.stderr
