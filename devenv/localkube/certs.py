@@ -207,6 +207,12 @@ def _load_ca(pki: Pki) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     return key, x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
 
 
+def client_certificate(pki: Pki, user: str, cert_path: Path, key_path: Path) -> None:
+    """A client certificate of the cluster CA for ``user`` in no group: its rights are only what RBAC binds to it."""
+    ca_key, ca = _load_ca(pki)
+    _leaf(_name(user), ca_key, ca, ExtendedKeyUsageOID.CLIENT_AUTH, cert_path, key_path)
+
+
 def generate_node(pki: Pki, node_name: str, node_ip: str) -> NodePki:
     """Write the certificates of node ``node_name`` at ``node_ip`` beside the cluster's."""
     d = pki.dir

@@ -55,11 +55,8 @@ def check_host() -> None:
 
 def client_cert(pki: certs.Pki) -> tuple[Path, Path]:
     """A client certificate of the cluster CA for :data:`USER` (no group: its rights are its ClusterRole's only)."""
-    from cryptography.x509.oid import ExtendedKeyUsageOID
-
     cert, key = pki.dir / "network-policy.crt", pki.dir / "network-policy.key"
-    ca_key, ca = certs._load_ca(pki)
-    certs._leaf(certs._name(USER), ca_key, ca, ExtendedKeyUsageOID.CLIENT_AUTH, cert, key)
+    certs.client_certificate(pki, USER, cert, key)
     return cert, key
 
 
