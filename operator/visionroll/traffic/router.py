@@ -24,6 +24,12 @@ from visionroll_serving.router.config import PairedSpec, RouterJson, ShadowSpec,
 ROUTER_PORT = 8080
 ROUTER_METRICS_PORT = 9090
 ROUTER_REPLICAS = 2
+# After SIGTERM a router keeps serving this long (answers close their connections) while its pod leaves the front
+# Service's endpoints, then finishes what is in flight (its --shutdown-timeout, 10 s) within the grace period. Without
+# it a client reconnecting at once could still be sent to the stopped listener: a chaos run's router pod deletion
+# cost 3 client requests that way (connection refused).
+ROUTER_DRAIN_SECONDS = 5
+ROUTER_GRACE_SECONDS = 30
 ROUTING_KEY = "router.json"
 SERVICE_ACCOUNT = "visionroll-router"
 """The router's ServiceAccount, installed by the chart per data-plane namespace (charts/visionroll/templates)."""
@@ -85,6 +91,8 @@ def _deployment(plan: TrafficPlan) -> Manifest:
             str(ROUTER_PORT),
             "--metrics-port",
             str(ROUTER_METRICS_PORT),
+            "--drain-seconds",
+            str(ROUTER_DRAIN_SECONDS),
         ],
         "ports": [
             {"name": "http", "containerPort": ROUTER_PORT, "protocol": "TCP"},
@@ -110,6 +118,7 @@ def _deployment(plan: TrafficPlan) -> Manifest:
                     # The router watches its ConfigMap through the API: it needs its token (and only this one).
                     "automountServiceAccountToken": True,
                     "enableServiceLinks": False,
+                    "terminationGracePeriodSeconds": ROUTER_GRACE_SECONDS,
                     "securityContext": plan.pod_security_context,
                     "containers": [container],
                     "volumes": [{"name": "tmp", "emptyDir": {}}],

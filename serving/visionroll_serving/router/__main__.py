@@ -75,6 +75,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--feedback-classes", type=int, default=Settings.feedback_classes, help="distinct true classes counted"
     )
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=0.0,
+        help="after SIGTERM, keep accepting and serving this long before stopping (every answer closes its "
+        "connection, /readyz says 503): time for the pod to leave its Service's endpoints, so that clients never "
+        "reconnect to a router that no longer listens (the operator's Deployment sets it)",
+    )
     parser.add_argument("--shutdown-timeout", type=float, default=10.0)
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
@@ -143,6 +151,12 @@ async def serve(args: argparse.Namespace) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
+    if args.drain_seconds > 0:
+        log.info(
+            "draining for %.0fs: still serving, answers close their connections, /readyz says 503", args.drain_seconds
+        )
+        router.draining = server.draining = True
+        await asyncio.sleep(args.drain_seconds)
     log.info("shutting down: finishing requests in flight (up to %.0fs)", args.shutdown_timeout)
     await source.stop()
     await server.close(timeout=args.shutdown_timeout)  # stops accepting, waits for requests in progress

@@ -94,6 +94,7 @@ class Router:
         self.metrics = metrics
         self.picker: Picker | None = None
         self.config_origin = ""
+        self.draining = False  # set on SIGTERM: /readyz says 503 while the pod leaves its Service's endpoints
         self.upstreams = Upstreams(connect_timeout=settings.connect_timeout)
         self.copies = CopyQueue(
             self._send_copy,
@@ -312,6 +313,8 @@ class Router:
 
     def readyz(self) -> Response:
         config = self.config
+        if self.draining:
+            return json_response({"ready": False, "reason": "shutting down"}, status=503)
         if config is None:
             return json_response(
                 {"ready": False, "reason": "no valid routing config loaded"}, status=503, headers=self._retry_after

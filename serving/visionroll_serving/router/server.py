@@ -48,6 +48,7 @@ class Server:
         self.max_body_bytes = max_body_bytes
         self.admission = admission
         self.connections: set[_Connection] = set()
+        self.draining = False  # set on SIGTERM: every answer closes its connection (router/__main__.py)
         self._server: asyncio.Server | None = None
 
     async def listen(self, host: str, port: int, *, backlog: int = 100) -> None:
@@ -204,7 +205,7 @@ class _Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None or self.state == LINGER:
             return
-        close = response.close or not self.keep_alive
+        close = response.close or not self.keep_alive or self.server.draining
         transport.write(answer_bytes(response, close=close))
         if close:
             self._linger()
