@@ -67,6 +67,7 @@ class Run:
     cold_start: int = 0  # errors of a candidate's first seconds of traffic (`attribute`)
     candidate_answers: int = 0  # 500s the candidate's model answered itself (a failing candidate's own errors)
     slow: list[tuple[float, float, str, str]] = field(default_factory=list)  # (epoch s, seconds, code, variant)
+    slow_seconds: float = 0.0  # what counts as slow (the traffic driver's)
     slowest: float = 0.0
 
 
@@ -283,7 +284,7 @@ def play_under_faults(
     attribute(run, traffic.answers, candidate_starts(recorder))
     run.promoted_without_data = _advances_while_prometheus_was_down(recorder, run)
     run.client_codes = dict(traffic.codes)
-    run.slow, run.slowest = list(traffic.slow), traffic.slowest
+    run.slow, run.slow_seconds, run.slowest = list(traffic.slow), traffic.slow_seconds, traffic.slowest
     return run
 
 
@@ -362,7 +363,7 @@ def report(run: Run) -> str:
         if code == "500" and variant == "candidate":
             continue  # counted above
         lines.append(f"  client error at {t - t0:5.0f}s: {code} from {variant}: {body[:110]}")
-    lines.append(f"answers slower than 1 s: {len(run.slow)} (slowest {run.slowest:.2f} s)")
+    lines.append(f"answers slower than {run.slow_seconds:g} s: {len(run.slow)} (slowest {run.slowest:.2f} s)")
     for t, took, code, variant in run.slow[:10]:
         lines.append(f"  slow answer at {t - t0:5.0f}s: {took:.2f} s, {code} from {variant}")
     lines.append(f"left behind after delete: {run.orphans or 'nothing'}")
