@@ -13,37 +13,23 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from localkube import local
-from support.http import serving
+from support.http import TopOneUpstream, serving
 
-ANSWER = json.dumps({"model": "digits", "version": "1.0", "top_k": [{"label": "7", "index": 7, "score": 0.9}]})
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 200  # passes the router's prefix check; the fake upstream does not decode it
 HEAD = b"POST /predictions/digits HTTP/1.1\r\nHost: router\r\nContent-Type: image/png\r\n"
 IMAGE = {"Content-Type": "image/png"}
 SLOW_SECONDS = 1.0  # how long the fake upstream takes on /predictions/digits/slow
 
 
-class FakeTorchServe(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self.path.endswith("/slow"):
-            time.sleep(SLOW_SECONDS)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(ANSWER)))
-        self.end_headers()
-        self.wfile.write(ANSWER.encode())
-
-    def log_message(self, *_: object) -> None:
-        pass
+class FakeTorchServe(TopOneUpstream):
+    def delay(self, path: str) -> float:
+        return SLOW_SECONDS if path.endswith("/slow") else 0.0
 
 
 @pytest.fixture(scope="module")

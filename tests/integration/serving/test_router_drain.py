@@ -5,41 +5,23 @@ are still accepted. Then it finishes and exits. The real router process on loopb
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import requests
 
 from localkube import local
-from support.http import serving
+from support.http import TopOneUpstream, serving
 from visionroll_serving.samples import held_out_pngs
 
-ANSWER = json.dumps({"model": "digits", "version": "1.0", "top_k": [{"label": "7", "index": 7, "score": 0.9}]})
 DRAIN = 3.0
-
-
-class Upstream(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(ANSWER)))
-        self.end_headers()
-        self.wfile.write(ANSWER.encode())
-
-    def log_message(self, *_: object) -> None:
-        pass
 
 
 def test_a_stopping_router_drains_before_it_stops_listening(tmp_path: Path) -> None:
     png = held_out_pngs(1)[0][0]
-    with serving(Upstream) as upstream:
+    with serving(TopOneUpstream) as upstream:
         path = local.write_router_config(
             tmp_path / "router.json", local.router_config([local.variant("stable", "1.0", upstream, weight=100)])
         )
