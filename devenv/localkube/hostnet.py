@@ -98,9 +98,15 @@ def setup(run_dir: Path, service_cidr: str) -> None:
     _write_sysctl("net/bridge/bridge-nf-call-iptables", "1")
     # Pods may talk to each other and to this host, never to another machine: nothing forwarded from the bridge
     # leaves through any other interface.
-    _run("iptables", "-w", "-N", GUARD_CHAIN)
-    _run("iptables", "-w", "-A", GUARD_CHAIN, "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "DROP")
-    _run("iptables", "-w", "-I", "FORWARD", "1", "-j", GUARD_CHAIN)
+    add_guard("filter")
+
+
+def add_guard(table: str) -> None:
+    """In ``table``, drop what is forwarded from the bridge to any other interface, ahead of every FORWARD rule.
+    :func:`teardown` removes the chain from every table."""
+    _run("iptables", "-w", "-t", table, "-N", GUARD_CHAIN)
+    _run("iptables", "-w", "-t", table, "-A", GUARD_CHAIN, "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "DROP")
+    _run("iptables", "-w", "-t", table, "-I", "FORWARD", "1", "-j", GUARD_CHAIN)
 
 
 def _chains(iptables: str, table: str) -> list[str]:

@@ -32,14 +32,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from localkube import certs, hostnet
+from localkube import certs
 
 COMPONENT = "kube-router"
 USER = "localkube:network-policy"
 ROLE = "localkube:network-policy"
 # The ipsets kube-router's firewall creates: KUBE-SRC-*, KUBE-DST-* (and "inet6:"-prefixed ones with IPv6, off here).
 IPSET_PREFIXES = ("KUBE-", "inet6:KUBE-")
-MANGLE_GUARD = "LOCALKUBE-GUARD"  # same name as hostnet's, in the mangle table: hostnet.teardown removes both
 
 
 class NetpolError(RuntimeError):
@@ -118,28 +117,6 @@ def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     if check and proc.returncode != 0:
         raise NetpolError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}): {proc.stderr.strip()}")
     return proc
-
-
-def guard_mangle() -> None:
-    """Drop what is forwarded from the bridge to another interface in mangle/FORWARD, which runs before any filter
-    rule kube-router may put first."""
-    _run("iptables", "-w", "-t", "mangle", "-N", MANGLE_GUARD)
-    _run(
-        "iptables",
-        "-w",
-        "-t",
-        "mangle",
-        "-A",
-        MANGLE_GUARD,
-        "-i",
-        hostnet.BRIDGE,
-        "!",
-        "-o",
-        hostnet.BRIDGE,
-        "-j",
-        "DROP",
-    )
-    _run("iptables", "-w", "-t", "mangle", "-I", "FORWARD", "1", "-j", MANGLE_GUARD)
 
 
 def _ipsets() -> list[str]:

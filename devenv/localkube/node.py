@@ -436,7 +436,8 @@ def start(
         np_cert, np_key = netpol.client_cert(ctx.pki)
         np_kc = dirs.base / "network-policy.kubeconfig"
         ctx.write_kubeconfig(np_kc, np_cert, np_key)
-        netpol.guard_mangle()
+        # kube-router jumps first in filter/FORWARD and accepts there, before hostnet's guard: guard mangle too.
+        hostnet.add_guard("mangle")
         enforcer_health = free_port()
         enforcer = sup.start(
             netpol.COMPONENT,
