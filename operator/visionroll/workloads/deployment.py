@@ -6,6 +6,7 @@ fight over it). Only revision labels are in the pod template: promoting a candid
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from visionroll import vocabulary
@@ -16,9 +17,22 @@ from visionroll.workloads.security import container_security_context, pod_securi
 from visionroll.workloads.storage import MODEL_STORE, fetch_container, parse_storage_uri
 from visionroll.workloads.torchserve import CONFIG_DIR, CONFIG_KEY, INFERENCE_PORT, METRICS_PORT
 from visionroll.workloads.variants import Variant
+from visionroll_serving.router.config import CONNECTION_MAX_AGE_SECONDS
 
 GPU_RESOURCE = "nvidia.com/gpu"
 LOG_DIR = "/home/model-server/logs"
+# Stopping a TorchServe pod (scale-down, a drain, `kubectl delete`). TorchServe has no graceful shutdown (its stop
+# loses the requests in flight), and its launcher, the container's PID 1, has no SIGTERM handler, so the kubelet's
+# SIGTERM is ignored and the pod would run until SIGKILL at the end of its grace period. So the preStop hook first
+# waits while the EndpointSlice and kube-proxy take the pod out of the Service (a few seconds) and the routers replace
+# every connection still pinned to it (their connections' maximum age); then nothing is sent to it any more, and
+# `torchserve --stop` (TorchServe's own stop: SIGTERM to its Java frontend, which the launcher then follows) loses
+# nothing.
+SERVICE_PROPAGATION_SECONDS = 5
+PRESTOP_SECONDS = math.ceil(CONNECTION_MAX_AGE_SECONDS) + SERVICE_PROPAGATION_SECONDS
+STOP_SECONDS = 20  # TorchServe's own stop; past the grace period the kubelet kills what is left
+TERMINATION_GRACE_SECONDS = PRESTOP_SECONDS + STOP_SECONDS
+PRESTOP_COMMAND = ["/bin/sh", "-c", f"sleep {PRESTOP_SECONDS}; exec torchserve --stop --foreground"]
 
 
 def selector_labels(visionmodel: str, revision: str) -> dict[str, str]:
@@ -80,6 +94,7 @@ def _torchserve_container(variant: Variant) -> dict[str, Any]:
         "startupProbe": _probe("/ping", period=5, failures=60),
         "readinessProbe": _probe("/ping", period=5, failures=2),
         "livenessProbe": _probe("/ping", period=10, failures=6),
+        "lifecycle": {"preStop": {"exec": {"command": PRESTOP_COMMAND}}},
         "resources": _resources(variant.serving),
         "securityContext": container_security_context(),
         "volumeMounts": [
@@ -106,7 +121,7 @@ def deployment(owner: Owner, variant: Variant) -> Manifest:
         # Hundreds of Services in a namespace would otherwise become thousands of environment variables.
         "enableServiceLinks": False,
         "securityContext": pod_security_context(),
-        "terminationGracePeriodSeconds": 30,
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
         "initContainers": [fetch],
         "containers": [_torchserve_container(variant)],
         "volumes": [

@@ -22,6 +22,11 @@ Text = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_
 Weight = Annotated[int, Field(strict=True, ge=0, le=100)]
 Percent = Annotated[float, Field(strict=True, ge=0, le=100)]
 
+# Not a field of the document, but the other half of the same contract: the router replaces every connection to an
+# upstream within this many seconds of opening it (router/upstream.py), and the operator has TorchServe pods wait
+# longer than that before they stop (visionroll.workloads.deployment.PRESTOP_SECONDS).
+CONNECTION_MAX_AGE_SECONDS = 5.0
+
 
 class ConfigError(ValueError):
     """The routing config is invalid; the message names the field."""

@@ -1,14 +1,19 @@
 """The router's client to its variants: POST a body, get (status, body, content type), over keep-alive connections.
 
 One pool of idle connections per upstream (host, port), newest first; a connection idle for longer than
-`KEEPALIVE_SECONDS` is closed rather than reused, so that connections through a Service spread over its pods again
-as they come and go. A request that finds its reused connection closed before any answer byte (the upstream
-closed an idle connection) is sent once more on a new one; the request never reached the model.
+`KEEPALIVE_SECONDS`, or opened more than `MAX_AGE_SECONDS` ago, is closed rather than reused. Upstreams are
+Services: each connection is pinned to the pod its first packet went to (kube-proxy's DNAT, kept by conntrack), so a
+pod that has left the Service (deleted, scaled down) is still sent requests on connections opened before it left.
+Replacing every connection within `MAX_AGE_SECONDS` bounds that: TorchServe pods wait longer than that before they
+stop (their preStop, `visionroll.workloads.deployment.PRESTOP_SECONDS`), so no request is sent to one that has begun
+to stop, and connections spread over a Service's pods again as they come and go. A request that finds its reused
+connection closed before any answer byte (the upstream closed an idle connection) is sent once more on a new one;
+the request never reached the model.
 
 Errors: `ConnectFailed` when no connection could be made (refused, unreachable, or not within the connect timeout:
 the request never left), `TimeoutError` when the whole round trip took longer than its timeout (the connection is
-closed, it may still carry the late answer), `UpstreamError` for anything else (the connection closed mid-answer,
-an answer that is not HTTP/1.1).
+closed, it may still carry the late answer), `UpstreamError` for anything else (the connection closed mid-answer, an
+answer that is not HTTP/1.1).
 
 Written on asyncio protocols because aiohttp's client cost about half of the router's CPU per request
 (serving/README.md, "Where the router's time goes").
@@ -21,9 +26,11 @@ import time
 from typing import cast
 from urllib.parse import urlsplit
 
+from visionroll_serving.router.config import CONNECTION_MAX_AGE_SECONDS
 from visionroll_serving.router.http import BadMessage, Chunked, Head, parse_head
 
 KEEPALIVE_SECONDS = 30.0
+MAX_AGE_SECONDS = CONNECTION_MAX_AGE_SECONDS  # a new connection every 5 s per one in use: noise next to a request
 IDLE_PER_UPSTREAM = 64  # idle connections kept per upstream; more are closed when they come back
 
 
@@ -47,6 +54,7 @@ class _Connection(asyncio.Protocol):
         self.reusable = True
         self.received = False  # any byte of the current answer
         self.idle_since = 0.0
+        self.opened = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio's subclasses
@@ -183,7 +191,7 @@ class Upstreams:
         now = time.monotonic()
         while idle:
             connection = idle.pop()
-            fresh = now - connection.idle_since < KEEPALIVE_SECONDS
+            fresh = now - connection.idle_since < KEEPALIVE_SECONDS and now - connection.opened < MAX_AGE_SECONDS
             if fresh and connection.reusable and connection.transport is not None:
                 self._busy.add(connection)
                 return connection, True

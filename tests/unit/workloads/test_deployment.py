@@ -10,8 +10,9 @@ import pytest
 from visionroll import vocabulary
 from visionroll.api import VisionModelSpec
 from visionroll.workloads import Owner, Variant
-from visionroll.workloads.deployment import deployment
+from visionroll.workloads.deployment import PRESTOP_SECONDS, SERVICE_PROPAGATION_SECONDS, deployment
 from visionroll.workloads.storage import PROGRAM
+from visionroll_serving.router.config import CONNECTION_MAX_AGE_SECONDS
 
 
 def pod(dep: dict[str, Any]) -> dict[str, Any]:
@@ -137,3 +138,13 @@ def test_resources_and_gpus(make_spec: Callable[..., VisionModelSpec], owner: Ow
 def test_no_gpu_resource_without_gpus(owner: Owner, stable: Variant) -> None:
     resources = pod(deployment(owner, stable))["containers"][0]["resources"]
     assert "nvidia.com/gpu" not in resources.get("limits", {})
+
+
+def test_torchserve_pods_outwait_the_routers_connections_then_stop_themselves(owner: Owner, stable: Variant) -> None:
+    pod = deployment(owner, stable)["spec"]["template"]["spec"]
+    (torchserve,) = pod["containers"]
+    command = torchserve["lifecycle"]["preStop"]["exec"]["command"]
+    assert command == ["/bin/sh", "-c", f"sleep {PRESTOP_SECONDS}; exec torchserve --stop --foreground"]
+    assert PRESTOP_SECONDS >= CONNECTION_MAX_AGE_SECONDS + SERVICE_PROPAGATION_SECONDS
+    # the grace period counts the preStop too: TorchServe's own stop must fit after the wait
+    assert pod["terminationGracePeriodSeconds"] >= PRESTOP_SECONDS + 10
