@@ -33,6 +33,7 @@ from visionroll import vocabulary
 from visionroll.api import VisionModelSpec
 from visionroll.vocabulary import ANNOTATION_ABORT, ANNOTATION_PROMOTE, routing_configmap_name
 from visionroll.workloads import naming
+from visionroll_demo.chaos import LATE_SHARE
 from visionroll_demo.stack import NAME, Stack, running_stack
 from visionroll_demo.traffic import TrafficDriver
 
@@ -341,7 +342,7 @@ def _no_fault(codes: dict[str, int], answers: list[Any], failures: list[str] | N
     sent = sum(codes.values())
     late = codes.get("error", 0) + codes.get("504", 0)
     assert sent > 0 and codes.get("200", 0) == sent - late, (codes, answers[:10])
-    assert late <= max(1, 0.005 * sent), (failures, answers[:10])
+    assert late <= max(1, LATE_SHARE * sent), (failures, answers[:10])
 
 
 def test_an_archive_of_another_version_rolls_the_candidate_back_with_the_reason(
