@@ -51,8 +51,9 @@ typecheck: venv
 test-unit: venv
 	$(PY) -m pytest tests/unit
 
+# --durations: where the suite's time goes, in CI's log too.
 test: venv system-deps bins lint typecheck
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=30
 
 demo: venv system-deps bins
 	$(PY) -m visionroll_demo $(if $(KEEP),--keep,)

@@ -41,7 +41,7 @@ import threading
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -198,14 +198,17 @@ class MemoryWatch:
 
 
 class Shadows:
-    """`hang`: accepts connections and reads forever without answering; `slow`: answers after 0.5 s."""
+    """`hang`: accepts connections and reads forever without answering; `slow`: answers after 0.5 s; `prompt`: answers
+    at once (the healthy shadow each shadow fault is compared with)."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
+        self._runners: list[web.AppRunner] = []
         self.hang_url = self._call(self._start_hang())
-        self.slow_url = self._call(self._start_slow())
+        self.slow_url = self._call(self._start_answering(SLOW_SHADOW_SECONDS))
+        self.prompt_url = self._call(self._start_answering(0.0))
 
     def _call(self, coro: Awaitable[str]) -> str:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)  # type: ignore[arg-type]
@@ -219,17 +222,19 @@ class Shadows:
         self._hang = await asyncio.start_server(hold, "127.0.0.1", 0)
         return f"http://127.0.0.1:{self._hang.sockets[0].getsockname()[1]}"
 
-    async def _start_slow(self) -> str:
+    async def _start_answering(self, delay: float) -> str:
         async def answer(request: web.Request) -> web.Response:
             await request.read()
-            await asyncio.sleep(SLOW_SHADOW_SECONDS)
+            if delay:
+                await asyncio.sleep(delay)
             return web.Response(text=ANSWER, content_type="application/json")
 
         app = web.Application(client_max_size=2 * MI)
         app.router.add_post("/predictions/{model}/{version}", answer)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        runner = web.AppRunner(app, access_log=None)
+        self._runners.append(runner)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return f"http://127.0.0.1:{port}"
@@ -237,7 +242,8 @@ class Shadows:
     def close(self) -> None:
         async def stop() -> None:
             self._hang.close()
-            await self._runner.cleanup()
+            for runner in self._runners:
+                await runner.cleanup()
 
         asyncio.run_coroutine_threadsafe(stop(), self.loop).result(timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -410,8 +416,9 @@ class Target(Protocol):
     predictions_url: str
     metrics_urls: list[str]
 
-    def slow_shadow(self) -> AbstractContextManager[str]: ...  # yields how the shadow was made slow
-    def hanging_shadow(self) -> AbstractContextManager[str]: ...
+    def healthy_shadow(self) -> AbstractContextManager[str]: ...  # 100% mirrored to a shadow that answers at once
+    def slow_shadow(self) -> AbstractContextManager[str]: ...  # (inside healthy_shadow) yields how it was made slow
+    def hanging_shadow(self) -> AbstractContextManager[str]: ...  # (inside healthy_shadow) ... made to hang
     def mirroring(self) -> str: ...  # the routers' mirror percentage now, as their config says
 
 
@@ -440,12 +447,20 @@ class Loopback:
         time.sleep(1.5)  # the router polls its file every 0.5 s
 
     @contextmanager
+    def healthy_shadow(self) -> Iterator[str]:
+        self.mirror_to(self.shadows.prompt_url)
+        try:
+            yield "a server on loopback answering at once"
+        finally:
+            self.mirror_to(None)
+
+    @contextmanager
     def slow_shadow(self) -> Iterator[str]:
         self.mirror_to(self.shadows.slow_url)
         try:
             yield f"a server on loopback answering after {SLOW_SHADOW_SECONDS:g} s"
         finally:
-            self.mirror_to(None)
+            self.mirror_to(self.shadows.prompt_url)
 
     @contextmanager
     def hanging_shadow(self) -> Iterator[str]:
@@ -453,7 +468,7 @@ class Loopback:
         try:
             yield "a server on loopback that accepts and never answers"
         finally:
-            self.mirror_to(None)
+            self.mirror_to(self.shadows.prompt_url)
 
 
 @dataclass
@@ -466,7 +481,6 @@ class InCluster:
     stack: Stack
     predictions_url: str = ""
     metrics_urls: list[str] = field(default_factory=list)
-    shadowing: bool = False
 
     def routers(self) -> None:
         router = vocabulary.router_name(stack_module.NAME)
@@ -475,9 +489,10 @@ class InCluster:
         self.metrics_urls = [f"http://{ip}:{ROUTER_METRICS_PORT}/metrics" for ip in ips]
         self.predictions_url = self.stack.predictions_url
 
-    def _start_shadow(self) -> None:
-        if self.shadowing:
-            return
+    @contextmanager
+    def healthy_shadow(self) -> Iterator[str]:
+        """digits 2.0 applied as a shadow rollout at 100% mirroring, its pod left alone; it stays for the rest of the
+        run (the stack's teardown deletes it)."""
         stack = self.stack
         # No analysis during the run (interval 1h): the operator would rightly roll back a shadow that hangs, and
         # the run is about the router's bounds while it mirrors. It still stops mirroring to a candidate whose pods
@@ -490,7 +505,7 @@ class InCluster:
         stack.apply(stack.manifest("2.0", rollout))
         wait_until("the routers to mirror 100% to digits 2.0", lambda: self.mirroring() == "100%", 300, interval=2)
         time.sleep(3)  # the routers' ConfigMap watch
-        self.shadowing = True
+        yield "digits 2.0's TorchServe pod"
 
     def mirroring(self) -> str:
         configmap = vocabulary.routing_configmap_name(stack_module.NAME)
@@ -509,7 +524,6 @@ class InCluster:
     def slow_shadow(self) -> Iterator[str]:
         """The candidate's processes stopped 500 ms of every 600 ms (this kernel has no netem for a network delay):
         each answer waits up to 0.5 s and is computed at a sixth of the speed; its probes (3 s timeout) still pass."""
-        self._start_shadow()
         pids = [pid for p in self._candidate_pods() for pid in pod_pids(p["metadata"]["uid"])]
         done = threading.Event()
 
@@ -531,7 +545,6 @@ class InCluster:
 
     @contextmanager
     def hanging_shadow(self) -> Iterator[str]:
-        self._start_shadow()
         pids = [pid for p in self._candidate_pods() for pid in pod_pids(p["metadata"]["uid"])]
         try:
             signal_all(pids, signal.SIGSTOP)
@@ -623,14 +636,36 @@ def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, 
     baseline = Row("none (baseline: quiet windows before each fault, pooled)", "")
     rows = [baseline]
 
-    def fault(name: str, expected: str, seconds: float, abuse: Callable[[], Awaitable[str] | str]) -> None:
-        quiet = phase(target, Row(f"quiet window before: {name}", ""), args.quiet_seconds, rate, None)
-        baseline.latencies += quiet.latencies
-        baseline.ok, baseline.not_ok = baseline.ok + quiet.ok, baseline.not_ok + quiet.not_ok
-        if baseline.router_cpu_s != baseline.router_cpu_s:
-            baseline.rss_mb, baseline.peak_mb, baseline.router_cpu_s = quiet.rss_mb, quiet.peak_mb, 0.0
-        baseline.router_cpu_s += quiet.router_cpu_s
-        row = phase(target, Row(name, expected), seconds, rate, abuse)
+    def wanted(name: str) -> bool:
+        return not args.only or args.only in name
+
+    def fault(
+        name: str,
+        expected: str,
+        seconds: float,
+        abuse: Callable[[], Awaitable[str] | str],
+        *,
+        condition: Callable[[], AbstractContextManager[str]] | None = None,
+        control: Callable[[], Awaitable[str] | str] | None = None,
+    ) -> None:
+        """A window without the fault, then one with it. `condition` is the fault when it is a state of the system
+        (a shadow made slow): entered between the two windows. `control` is load that is not the fault but goes
+        with it (large images for the hanging shadow): sent in the window before as well, so that the two windows
+        differ by the fault alone; such a window is as long as the fault's and stays out of the pooled baseline."""
+        if not wanted(name):
+            return
+        quiet_seconds = seconds if control is not None else args.quiet_seconds
+        quiet = phase(target, Row(f"window before: {name}", ""), quiet_seconds, rate, control)
+        if control is None:
+            baseline.latencies += quiet.latencies
+            baseline.ok, baseline.not_ok = baseline.ok + quiet.ok, baseline.not_ok + quiet.not_ok
+            if baseline.router_cpu_s != baseline.router_cpu_s:
+                baseline.rss_mb, baseline.peak_mb, baseline.router_cpu_s = quiet.rss_mb, quiet.peak_mb, 0.0
+            baseline.router_cpu_s += quiet.router_cpu_s
+        with condition() if condition is not None else nullcontext("") as how:
+            row = phase(target, Row(name, expected), seconds, rate, abuse)
+        if how:
+            row.observed = f"{how}; {row.observed}"
         row.quiet_p99_ms = quiet.p99_ms
         rows.append(row)
 
@@ -662,13 +697,18 @@ def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, 
 
         return run_it
 
-    with target.slow_shadow() as how:
-        fault(f"shadow answers slowly ({how})", "clients unaffected", 20, copies(None))
-    with target.hanging_shadow() as how:
-        fault(f"shadow hangs ({how}), digits padded to 680 KiB",
-              "clients unaffected; copy queue <= its bytes, drops counted",
-              20, copies(lambda: large_images(url, big, rate=15, seconds=14)))  # fmt: skip
-        _, _, hang_queue = MemoryWatch(target.metrics_urls).read()
+    # The shadow faults are compared with the same traffic mirrored 100% to a healthy shadow: mirroring itself is
+    # the rollout's cost (a second inference per request on the same cores), not the fault's.
+    def big_images() -> Coroutine[Any, Any, str]:
+        return large_images(url, big, rate=15, seconds=14)
+
+    slow, hang = "shadow answers slowly, 100% mirrored", "shadow hangs, 100% mirrored, digits padded to 680 KiB"
+    with target.healthy_shadow() if wanted(slow) or wanted(hang) else nullcontext(""):
+        fault(slow, "clients unaffected (vs a healthy shadow)", 20, copies(None), condition=target.slow_shadow)
+        fault(hang,
+              "clients unaffected (vs a healthy shadow, same images); copy queue <= its bytes, drops counted",
+              20, copies(big_images), condition=target.hanging_shadow, control=copies(big_images))  # fmt: skip
+    _, _, hang_queue = MemoryWatch(target.metrics_urls).read()
     # Copies already queued for the hanging shadow still wait out their timeout, 16 at a time whatever their size (up
     # to 1,000 copies x 5 s / 16: minutes); their memory is what the byte bound allows.
     deadline = time.monotonic() + 120
@@ -688,15 +728,17 @@ def report(rows: list[Row], queue: dict[str, float], started: float, where: str,
     summed = f" (sum of {routers} pods)" if routers > 1 else ""
     print(f"\nAbuse run against {where} ({time.monotonic() - started:.0f} s in all); well-behaved clients at a fixed "
           "rate, latency of their 200s")  # fmt: skip
-    print("| fault | expected | observed | well-behaved p50 / p99 ms (p99 vs pooled baseline; p99 just before) | "
-          "their non-200 | "
+    print("| fault | expected | observed | well-behaved p50 / p99 ms (p99 vs pooled baseline) | their p99 in the "
+          "window before, ms | p99 within 10% of that window | their non-200 | "
           f"router RSS MB before / max during / after{summed} | router CPU s{summed} |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         ratio = row.p99_ms / baseline if baseline == baseline and baseline else float("nan")
+        before_ms = row.quiet_p99_ms
+        within = "-" if before_ms != before_ms else ("yes" if row.p99_ms <= 1.1 * before_ms else "**no**")
         before, during, after = row.rss_mb
         print(f"| {row.fault} | {row.expected} | {row.observed or '-'} | {row.p50_ms:.1f} / {row.p99_ms:.1f} "
-              f"({ratio:.2f}x; {row.quiet_p99_ms:.0f}) | {row.not_ok} of {row.ok + row.not_ok} | "
+              f"({ratio:.2f}x) | {before_ms:.0f} | {within} | {row.not_ok} of {row.ok + row.not_ok} | "
               f"{before:.0f} / {during:.0f} / {after:.0f} | {row.router_cpu_s:.1f} |")  # fmt: skip
     print(f"\nrouter resident high-water (VmHWM) at the end{summed}: {rows[-1].peak_mb:.0f} MB")
     print("copy queue after the hanging shadow: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(queue.items())))
@@ -708,6 +750,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help=argparse.SUPPRESS)
     parser.add_argument("--quiet-seconds", type=float, default=8.0, help="each quiet window of the baseline")
     parser.add_argument("--connections", type=int, default=2000)
+    parser.add_argument("--only", metavar="TEXT", help="run only the faults whose name contains TEXT")
     parser.add_argument("--target", choices=("loopback", "cluster"), default="loopback")
     parser.add_argument("--well-behaved", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()

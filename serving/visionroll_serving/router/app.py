@@ -34,7 +34,7 @@ from visionroll_serving.router.feedback import (
     parse_feedback,
     request_id,
 )
-from visionroll_serving.router.guard import JSON, RETRY_AFTER, Admission, error
+from visionroll_serving.router.guard import JSON, PREDICTIONS, RETRY_AFTER, Admission, error
 from visionroll_serving.router.http import Request, Response
 from visionroll_serving.router.inputs import refusal
 from visionroll_serving.router.metrics import UNREACHABLE, RouterMetrics, VariantSeries
@@ -47,7 +47,6 @@ CONNECT_ATTEMPTS = 3  # connections tried per request to a variant (a refused on
 CONNECT_RETRY_DELAY = 0.05  # seconds before the second attempt, twice that before the third
 VARIANT_HEADER = "x-visionroll-variant"
 REVISION_HEADER = "x-visionroll-revision"
-PREDICTIONS = "/predictions/"
 REQUEST_ID_KEY = REQUEST_ID_HEADER.lower()  # request header names arrive lower-cased (router/http.py)
 
 
@@ -185,7 +184,7 @@ class Router:
             return error(400, reason, own)
         admission = self.admission
         if not admission.admit():
-            return admission.overloaded(f"{admission.in_flight} requests are being forwarded, the most it takes", own)
+            return admission.busy(own)
         sticky = request.headers.get(config.sticky_header) if config.sticky_header else None
         route = picker.route(
             draw=random.random(), mirror_draw=random.random(), paired_draw=random.random(), sticky=sticky

@@ -15,7 +15,9 @@ slow or greedy client costs a bounded share of the router and well-behaved clien
     memory of live bodies, and a slow body costs only its own size: 200 slowloris bodies of 100 kB take 20 MB of the
     128 MiB, and small images keep getting in;
   - the requests being forwarded (`max_in_flight`), counted once the body is in, so slow bodies never hold a slot;
-    this bounds the upstream connections and the router's work in progress.
+    this bounds the upstream connections and the router's work in progress. A prediction that arrives while every
+    slot is taken is refused as soon as its head is in, before its body is read (a flood's refusals then cost the
+    router a head's parse each, not a body's copy, a task and the handler).
   Health probes are always admitted, so an overloaded router is not restarted by its liveness probe.
 """
 
@@ -31,6 +33,7 @@ RETRY_AFTER = "Retry-After"
 # gets to read the answer, for at most this long.
 LINGERING_SECONDS = 1.0
 PROBES = frozenset({"/healthz", "/readyz"})
+PREDICTIONS = "/predictions/"
 JSON = {"Content-Type": "application/json; charset=utf-8"}
 
 
@@ -81,6 +84,10 @@ class Admission:
             close=True,
         )
 
+    def busy(self, headers: dict[str, str] | None = None) -> Response:
+        """The 503 for a prediction while every forwarding slot is taken."""
+        return self.overloaded(f"{self.in_flight} requests are being forwarded, the most it takes", headers)
+
     def admit(self) -> bool:
         """Takes a forwarding slot (give it back with `release`); False when all are taken."""
         if self.in_flight >= self.max_in_flight:
@@ -97,6 +104,8 @@ class Admission:
         probe. A declared size over the limit reserves only the limit (the server refuses it with 413 unread)."""
         if path in PROBES:
             return 0
+        if self.in_flight >= self.max_in_flight and path.startswith(PREDICTIONS):
+            return self.busy()
         size = self.max_body_bytes if declared is None else min(declared, self.max_body_bytes)
         if self.reserved + size > self.body_bytes:
             return self.overloaded(f"bodies in progress hold {self.reserved} bytes of the {self.body_bytes} it takes")

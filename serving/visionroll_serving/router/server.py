@@ -3,6 +3,12 @@ under a deadline, reserves the body's bytes (router/guard.py), reads the body un
 limit, hands the whole request to the handler and writes its answer as one buffer. Requests on a connection are
 answered in order (pipelined ones wait, with reading paused once they hold more than `PIPELINED_BYTES`).
 
+Connections are accepted at most `ACCEPTS_PER_TURN` at a time per turn of the event loop. A burst of new connections
+(2,000 at once) then waits in the kernel's listen backlog and is taken a few at a time between the work of the
+connections already open, instead of all in one turn: asyncio's own server accepts until the backlog is empty, and
+one turn spent accepting, reading and refusing a thousand connections held every other client's request for
+hundreds of milliseconds (serving/README.md, "The router under abuse").
+
 An answer that closes the connection (`Connection: close`, a 408, 413 or 503) is followed by a lingering close: the
 server shuts its side, reads and drops what the client still sends for at most `LINGERING_SECONDS`, then closes, so
 a client still sending its body gets to read the answer instead of a reset.
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import cast
 
@@ -25,6 +32,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], Awaitable[Response]]
 PIPELINED_BYTES = 64 << 10
+ACCEPTS_PER_TURN = 16
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 HEAD, BODY, BUSY, LINGER = "head", "body", "busy", "linger"  # a connection's states
@@ -49,15 +57,47 @@ class Server:
         self.admission = admission
         self.connections: set[_Connection] = set()
         self.draining = False  # set on SIGTERM: every answer closes its connection (router/__main__.py)
-        self._server: asyncio.Server | None = None
+        self._socket: socket.socket | None = None
+        self._starting: set[asyncio.Task[None]] = set()  # connections being set up (the loop holds tasks weakly)
 
-    async def listen(self, host: str, port: int, *, backlog: int = 100) -> None:
+    async def listen(self, host: str, port: int, *, backlog: int = 100) -> int:
+        """Listens (SO_REUSEADDR) and returns the port, the one the kernel chose when `port` is 0."""
+        listening = socket.create_server((host, port), backlog=backlog)
+        listening.setblocking(False)
+        self._socket = listening
+        asyncio.get_running_loop().add_reader(listening.fileno(), self._accept, listening)
+        return int(listening.getsockname()[1])
+
+    def _accept(self, listening: socket.socket) -> None:
+        """Called when connections wait to be accepted; takes at most `ACCEPTS_PER_TURN` (the rest wait for the
+        next turn, the listening socket being still readable)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Connection(self), host, port, backlog=backlog)
+        for _ in range(ACCEPTS_PER_TURN):
+            try:
+                client, _ = listening.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. EMFILE: the connection stays in the backlog; try again next turn
+                log.warning("accepting a connection failed: %s", exc)
+                return
+            client.setblocking(False)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            task = loop.create_task(self._serve(client))
+            self._starting.add(task)
+            task.add_done_callback(self._starting.discard)
+
+    async def _serve(self, client: socket.socket) -> None:
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(lambda: _Connection(self), client)
+        except OSError:  # the client left before its transport was made
+            client.close()
 
     async def close(self, *, timeout: float) -> None:
-        if self._server is not None:
-            self._server.close()
+        listening = self._socket
+        if listening is not None:
+            asyncio.get_running_loop().remove_reader(listening.fileno())
+            listening.close()
+            self._socket = None
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             for connection in list(self.connections):
