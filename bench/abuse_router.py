@@ -18,11 +18,18 @@ Targets:
 
 Faults: slowloris heads and bodies, a 100 MB chunked body, non-image bytes, JSON without an image, 2,000 concurrent
 connections, and 100% mirroring to the slow and to the hanging shadow (with digits padded to 680 KiB, so the copy
-queue reaches its byte bound). The baseline is the well-behaved clients' latency in quiet windows before every
-fault, pooled, so that it sees the same background load as the faults on a shared machine. The abusive client runs
-at the lowest CPU priority (nice 19, `as_another_machine`), as if it were another machine, so that its own CPU on
-this shared one is not counted against the router. Everything started is stopped (processes by PID, the cluster's
-objects; stopped processes are continued), also on SIGINT, SIGTERM or an exception.
+queue reaches its byte bound). Each fault is judged against the window just before it (goal: p99 within 10%); for
+the slow shadow that window mirrors the same traffic to a healthy shadow, since mirroring itself, a second
+inference per request on the same cores, is the rollout's cost and not the fault's; for the hanging shadow it is
+the same 680 KiB images sent with no shadow. The pooled baseline is the well-behaved clients' latency in the quiet
+windows before the other faults. `--only TEXT` runs the faults whose name contains TEXT.
+
+The abusive client runs at the lowest CPU priority (nice 19, `as_another_machine`), as if it were another machine,
+so that its own CPU on this shared one is not counted against the router. On loopback the flood comes from
+127.0.0.2, another address than the well-behaved clients' (the router shares its forwarding slots fairly between
+client addresses); in the cluster kube-proxy masquerades both to the node's address. Everything started is
+stopped (processes by PID, the cluster's objects; stopped processes are continued), also on SIGINT, SIGTERM or an
+exception.
 """
 
 from __future__ import annotations
@@ -341,9 +348,9 @@ def junk(url: str, body: bytes, content_type: str) -> str:
     return f"{response.status_code} {response.text[:100]}"
 
 
-async def connection_flood(url: str, connections: int, body: bytes) -> str:
+async def connection_flood(url: str, connections: int, body: bytes, source: str | None) -> str:
     """`connections` clients at once, each on its own connection with one request (raw sockets: the abuser's own
-    CPU stays small next to the router's)."""
+    CPU stays small next to the router's), from the address `source` when given."""
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port or 80
     request = head(parts.path, host, f"Content-Length: {len(body)}\r\n\r\n") + body
@@ -352,7 +359,8 @@ async def connection_flood(url: str, connections: int, body: bytes) -> str:
 
     async def one() -> None:
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 30)
+            local = (source, 0) if source else None
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, local_addr=local), 30)
             started = time.monotonic()  # from the request sent (connecting 2,000 at once is the client's own wait)
             try:
                 writer.write(request)
@@ -415,6 +423,7 @@ async def large_images(url: str, body: bytes, *, rate: float, seconds: float) ->
 class Target(Protocol):
     predictions_url: str
     metrics_urls: list[str]
+    abuser_address: str | None  # the address the flood comes from, if not this host's own
 
     def healthy_shadow(self) -> AbstractContextManager[str]: ...  # 100% mirrored to a shadow that answers at once
     def slow_shadow(self) -> AbstractContextManager[str]: ...  # (inside healthy_shadow) yields how it was made slow
@@ -432,6 +441,9 @@ class Loopback:
     shadows: Shadows
     predictions_url: str = ""
     metrics_urls: list[str] = field(default_factory=list)
+    # Another address than the well-behaved clients', as another machine's would be: the router shares its
+    # forwarding slots fairly between the addresses clients come from.
+    abuser_address: str | None = "127.0.0.2"
 
     def mirroring(self) -> str:
         shadow = json.loads(self.config_path.read_text()).get("shadow") or {}
@@ -481,6 +493,9 @@ class InCluster:
     stack: Stack
     predictions_url: str = ""
     metrics_urls: list[str] = field(default_factory=list)
+    # From the host through the Service, kube-proxy masquerades every client to the node's address: the routers
+    # see the flood and the well-behaved clients as one client, and cannot share their slots between them.
+    abuser_address: str | None = None
 
     def routers(self) -> None:
         router = vocabulary.router_name(stack_module.NAME)
@@ -646,17 +661,15 @@ def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, 
         abuse: Callable[[], Awaitable[str] | str],
         *,
         condition: Callable[[], AbstractContextManager[str]] | None = None,
-        control: Callable[[], Awaitable[str] | str] | None = None,
+        before: Row | None = None,
     ) -> None:
         """A window without the fault, then one with it. `condition` is the fault when it is a state of the system
-        (a shadow made slow): entered between the two windows. `control` is load that is not the fault but goes
-        with it (large images for the hanging shadow): sent in the window before as well, so that the two windows
-        differ by the fault alone; such a window is as long as the fault's and stays out of the pooled baseline."""
+        (a shadow made slow): entered between the two windows. `before`: the window to compare with, measured
+        earlier (with load that goes with the fault but is not it); it stays out of the pooled baseline."""
         if not wanted(name):
             return
-        quiet_seconds = seconds if control is not None else args.quiet_seconds
-        quiet = phase(target, Row(f"window before: {name}", ""), quiet_seconds, rate, control)
-        if control is None:
+        quiet = before or phase(target, Row(f"window before: {name}", ""), args.quiet_seconds, rate, None)
+        if before is None:
             baseline.latencies += quiet.latencies
             baseline.ok, baseline.not_ok = baseline.ok + quiet.ok, baseline.not_ok + quiet.not_ok
             if baseline.router_cpu_s != baseline.router_cpu_s:
@@ -678,7 +691,7 @@ def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, 
     fault("JSON without an image", "400 + reason", 6,
           lambda: junk(url, json.dumps({"instances": [[0, 1, 2]]}).encode(), "application/json"))  # fmt: skip
     fault("2,000 concurrent connections", "200, or 503 + Retry-After at once; no hang", 20,
-          lambda: connection_flood(url, args.connections, pngs[0]))  # fmt: skip
+          lambda: connection_flood(url, args.connections, pngs[0], target.abuser_address))  # fmt: skip
 
     def copies(abuse: Callable[[], Coroutine[Any, Any, str]] | None) -> Callable[[], str]:
         """The abuse (if any), then what the copy queue did meanwhile and whether the routers still mirror."""
@@ -697,17 +710,21 @@ def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, 
 
         return run_it
 
-    # The shadow faults are compared with the same traffic mirrored 100% to a healthy shadow: mirroring itself is
-    # the rollout's cost (a second inference per request on the same cores), not the fault's.
+    # The slow shadow is compared with the same traffic mirrored 100% to a healthy shadow: mirroring itself is the
+    # rollout's cost (a second inference per request on the same cores), not the fault's. The hanging shadow is
+    # compared with the same 680 KiB images sent with no shadow at all (a healthy shadow would spend the node's CPU
+    # on them, which a hanging one does not): the difference is what the hanging shadow costs.
     def big_images() -> Coroutine[Any, Any, str]:
         return large_images(url, big, rate=15, seconds=14)
 
     slow, hang = "shadow answers slowly, 100% mirrored", "shadow hangs, 100% mirrored, digits padded to 680 KiB"
+    no_shadow = None
+    if wanted(hang):
+        no_shadow = phase(target, Row(f"window before: {hang} (the same images, no shadow)", ""), 20, rate, big_images)
     with target.healthy_shadow() if wanted(slow) or wanted(hang) else nullcontext(""):
         fault(slow, "clients unaffected (vs a healthy shadow)", 20, copies(None), condition=target.slow_shadow)
-        fault(hang,
-              "clients unaffected (vs a healthy shadow, same images); copy queue <= its bytes, drops counted",
-              20, copies(big_images), condition=target.hanging_shadow, control=copies(big_images))  # fmt: skip
+        fault(hang, "clients unaffected (vs the same images, no shadow); copy queue <= its bytes, drops counted",
+              20, copies(big_images), condition=target.hanging_shadow, before=no_shadow)  # fmt: skip
     _, _, hang_queue = MemoryWatch(target.metrics_urls).read()
     # Copies already queued for the hanging shadow still wait out their timeout, 16 at a time whatever their size (up
     # to 1,000 copies x 5 s / 16: minutes); their memory is what the byte bound allows.

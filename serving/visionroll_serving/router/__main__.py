@@ -63,7 +63,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--max-in-flight",
         type=int,
         default=Settings.max_in_flight,
-        help="client requests forwarded at once; beyond, 503 with Retry-After",
+        help="client requests forwarded at once; beyond, 503 with Retry-After (once three quarters are taken, a client "
+        "address holding its fair share is refused too)",
     )
     parser.add_argument("--retry-after", type=int, default=Settings.retry_after, help="seconds, in every 503")
     parser.add_argument(

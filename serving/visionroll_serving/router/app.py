@@ -183,8 +183,9 @@ class Router:
         if (reason := refusal(body, content_type)) is not None:
             return error(400, reason, own)
         admission = self.admission
-        if not admission.admit():
-            return admission.busy(own)
+        client = request.client
+        if (refused := admission.admit(client, own)) is not None:
+            return refused
         sticky = request.headers.get(config.sticky_header) if config.sticky_header else None
         route = picker.route(
             draw=random.random(), mirror_draw=random.random(), paired_draw=random.random(), sticky=sticky
@@ -224,7 +225,7 @@ class Router:
             headers["Content-Type"] = answer_type
             return Response(status, payload, headers)
         finally:  # also when the client went away and the handler was cancelled
-            admission.release()
+            admission.release(client)
             if live_top is not None:
                 live_top.set_result(top)
             # The paired copy leaves once the live answer is in: it never competes with the request it copies. A

@@ -18,6 +18,11 @@ slow or greedy client costs a bounded share of the router and well-behaved clien
     this bounds the upstream connections and the router's work in progress. A prediction that arrives while every
     slot is taken is refused as soon as its head is in, before its body is read (a flood's refusals then cost the
     router a head's parse each, not a body's copy, a task and the handler).
+- Shared fairly: once `CONTENDED` (three quarters) of the slots are taken, a client (the address its connection
+  comes from) that already holds its fair share is refused: the slots divided among the clients holding any, this
+  one, and one more that may still come. So one client's flood cannot take the slots every other client needs, and
+  the last quarter stays for clients that hold less than their share. A single client (every request through one
+  ingress pod) gets three quarters of the slots.
   Health probes are always admitted, so an overloaded router is not restarted by its liveness probe.
 """
 
@@ -34,6 +39,8 @@ RETRY_AFTER = "Retry-After"
 LINGERING_SECONDS = 1.0
 PROBES = frozenset({"/healthz", "/readyz"})
 PREDICTIONS = "/predictions/"
+# The share of the forwarding slots taken from which a client holding its fair share is refused.
+CONTENDED = 0.75
 JSON = {"Content-Type": "application/json; charset=utf-8"}
 
 
@@ -70,6 +77,8 @@ class Admission:
         self.retry_after = str(retry_after)
         self.reserved = 0  # bytes reserved by the bodies of requests in progress
         self.in_flight = 0  # requests being forwarded
+        self.held: dict[str, int] = {}  # forwarding slots by client address (those holding any)
+        self.contended = max(1, int(CONTENDED * max_in_flight))
         self._overloaded = metrics.refused.labels("overloaded")
         self._body_timeout = metrics.refused.labels("body_timeout")
         metrics.in_flight.set_function(lambda: self.in_flight)
@@ -84,28 +93,47 @@ class Admission:
             close=True,
         )
 
-    def busy(self, headers: dict[str, str] | None = None) -> Response:
-        """The 503 for a prediction while every forwarding slot is taken."""
-        return self.overloaded(f"{self.in_flight} requests are being forwarded, the most it takes", headers)
-
-    def admit(self) -> bool:
-        """Takes a forwarding slot (give it back with `release`); False when all are taken."""
+    def refusal(self, client: str) -> str | None:
+        """Why `client` gets no forwarding slot now, or None when it would get one."""
         if self.in_flight >= self.max_in_flight:
-            return False
+            return f"{self.in_flight} requests are being forwarded, the most it takes"
+        if self.in_flight < self.contended:
+            return None
+        held = self.held.get(client, 0)
+        clients = len(self.held) + (0 if held else 1) + 1  # the holders, this client, and one still to come
+        share = max(1, self.max_in_flight // clients)
+        if held >= share:
+            return (
+                f"{self.in_flight} of {self.max_in_flight} requests are being forwarded and this client ({client}) "
+                f"has {held} of them, its share or more"
+            )
+        return None
+
+    def admit(self, client: str, headers: dict[str, str] | None = None) -> Response | None:
+        """Takes a forwarding slot for `client` (give it back with `release`); else the 503 to answer."""
+        if (why := self.refusal(client)) is not None:
+            return self.overloaded(why, headers)
         self.in_flight += 1
-        return True
+        self.held[client] = self.held.get(client, 0) + 1
+        return None
 
-    def release(self) -> None:
+    def release(self, client: str) -> None:
         self.in_flight -= 1
+        held = self.held[client] - 1
+        if held:
+            self.held[client] = held
+        else:
+            del self.held[client]
 
-    def reserve(self, path: str, declared: int | None) -> int | Response:
+    def reserve(self, path: str, declared: int | None, client: str) -> int | Response:
         """Before a body is read: the bytes reserved for it (give them back with `unreserve`), or the 503 to answer.
         Probes reserve nothing and are always admitted, so an overloaded router is not restarted by its liveness
-        probe. A declared size over the limit reserves only the limit (the server refuses it with 413 unread)."""
+        probe. A prediction that would get no forwarding slot now is refused before its body is read. A declared
+        size over the limit reserves only the limit (the server refuses it with 413 unread)."""
         if path in PROBES:
             return 0
-        if self.in_flight >= self.max_in_flight and path.startswith(PREDICTIONS):
-            return self.busy()
+        if path.startswith(PREDICTIONS) and (why := self.refusal(client)) is not None:
+            return self.overloaded(why)
         size = self.max_body_bytes if declared is None else min(declared, self.max_body_bytes)
         if self.reserved + size > self.body_bytes:
             return self.overloaded(f"bodies in progress hold {self.reserved} bytes of the {self.body_bytes} it takes")

@@ -24,6 +24,7 @@ class Request:
     path: str  # without the query
     headers: dict[str, str]  # names lower-cased
     body: bytes
+    client: str = ""  # the address the connection comes from (router/guard.py shares the forwarding slots by it)
 
 
 @dataclass

@@ -124,11 +124,14 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = True
         self.paused = False
         self.task: asyncio.Task[None] | None = None
+        self.client = ""  # the peer's address
 
     # asyncio's callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio's subclasses
+        peer = transport.get_extra_info("peername")
+        self.client = str(peer[0]) if peer else ""
         self.server.connections.add(self)
         self._await_head()
 
@@ -193,7 +196,8 @@ class _Connection(asyncio.Protocol):
             self._answer(too_large(server.max_body_bytes, head.length))
             return
         if server.admission is not None:
-            reserved = server.admission.reserve(target.partition("?")[0], None if head.chunked else head.length)
+            declared = None if head.chunked else head.length
+            reserved = server.admission.reserve(target.partition("?")[0], declared, self.client)
             if isinstance(reserved, Response):
                 self._answer(reserved)
                 return
@@ -227,7 +231,7 @@ class _Connection(asyncio.Protocol):
         assert head is not None
         self.state = BUSY
         method, target, _ = head.first_line
-        request = Request(method, target.partition("?")[0], head.headers, body)
+        request = Request(method, target.partition("?")[0], head.headers, body, self.client)
         self.task = self.loop.create_task(self._handle(request))
 
     async def _handle(self, request: Request) -> None:

@@ -196,6 +196,32 @@ def test_overload_gets_503_with_retry_after_at_once(start_router: StartRouter, u
     assert requests.post(router.url + "/predictions/digits", data=PNG, headers=IMAGE).ok
 
 
+def test_a_flood_from_one_address_leaves_slots_for_the_others(start_router: StartRouter, upstream: str) -> None:
+    """8 requests in flight at most, each held 1 s by the slow upstream: 20 at once from one address (127.0.0.2, as
+    another machine) get three quarters of the slots and 503 with the reason beyond; a client from another address
+    (127.0.0.1) meanwhile still gets its answer."""
+    variants = [local.variant("stable", "slow", upstream, weight=100)]
+    router = start_router(variants, extra_args=["--max-in-flight", "8"])
+    flood = [socket.create_connection(address(router.url), source_address=("127.0.0.2", 0)) for _ in range(20)]
+    try:
+        for sock in flood:
+            sock.sendall(HEAD + b"Content-Length: %d\r\n\r\n" % len(PNG) + PNG)
+        time.sleep(0.3)  # the refusals are out; the admitted requests wait for the upstream
+        calm = requests.post(router.url + "/predictions/digits", data=PNG, headers=IMAGE, timeout=5)
+        assert calm.status_code == 200, calm.text
+        answers = []
+        for sock in flood:
+            sock.settimeout(5)
+            answers.append(sock.recv(65536))
+    finally:
+        for sock in flood:
+            sock.close()
+    admitted = [a for a in answers if a.startswith(b"HTTP/1.1 200 ")]
+    refused = [a for a in answers if a.startswith(b"HTTP/1.1 503 ")]
+    assert (len(admitted), len(refused)) == (6, 14)
+    assert all(b"this client (127.0.0.2) has 6 of them, its share or more" in a for a in refused)
+
+
 def test_slow_bodies_cost_their_own_size_and_no_forwarding_slot(start_router: StartRouter, upstream: str) -> None:
     """Bodies in progress may hold 950 kB and 2 requests may be forwarded: 9 slow bodies of 100 kB each hold 900 kB,
     yet small images are still answered (the slow bodies take no forwarding slot); a tenth and eleventh slow body

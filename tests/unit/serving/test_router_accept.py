@@ -73,7 +73,7 @@ def test_a_prediction_is_refused_at_its_head_while_every_slot_is_taken() -> None
     async def scenario() -> bytes:
         metrics = RouterMetrics()
         admission = Admission(metrics, body_bytes=1 << 20, max_body_bytes=1 << 20, max_in_flight=1, retry_after=1)
-        assert admission.admit()  # the one slot is taken
+        assert admission.admit("10.0.0.9") is None  # the one slot is taken
         server = _server(admission)
         port = await server.listen("127.0.0.1", 0)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
