@@ -24,9 +24,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`make test` leaves out the examples run (`make examples`, `-m examples`): applying examples/*.yaml as shipped
-    takes ~25 min, and a candidate's first requests on the real node still time out now and then (an open defect,
-    see the closing notes), which would fail CI for a reason the suite cannot control."""
+    """`make test` leaves out the tests marked `examples` (`make examples` runs them): the canary example as shipped
+    needs 20-35 minutes of this node's traffic for its first step's latency evidence (tests/e2e/test_examples.py)."""
     testing.mark_items(items)  # type: ignore[arg-type]
     if "examples" in (config.getoption("markexpr") or ""):
         return

@@ -13,6 +13,11 @@ example documents (promoted), and the other a failing one, which is rolled back:
 | split  | 2.0 → promoted | 4.0 (30% of answers are 500s) → rolled back |
 
 Clients never see a candidate's error during a shadow, and see only the share the candidate served otherwise.
+
+`make test` runs the shadow and split examples (~10 min with the stack's start). The canary example runs only in
+`make examples` (marker `examples`): its 5% step gets ~1.2 req/s of the 24 req/s this node serves with the
+example's resources, and its latency gate needs ~1,500-2,500 of the candidate's answers to prove the tail below
+150 ms (docs/rollout.md): 20-35 minutes for the first step alone.
 """
 
 from __future__ import annotations
@@ -30,13 +35,14 @@ from kubernetes import client
 from localkube import testing
 from localkube.cluster import LocalCluster
 from localkube.procs import wait_until
+from support.late import assert_only_late
 from visionroll import api, vocabulary
 from visionroll.workloads import naming
 from visionroll.workloads.service import FRONT_PORT
 from visionroll_demo.stack import REPO, Stack, archive_name, running_stack
 from visionroll_demo.traffic import TrafficDriver
 
-pytestmark = [pytest.mark.e2e, pytest.mark.examples, pytest.mark.node, pytest.mark.torchserve, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.node, pytest.mark.torchserve, pytest.mark.slow]
 
 EXAMPLES = REPO / "examples"
 # Client traffic: real digits images from several sequential clients (a TorchServe batch waits up to
@@ -137,6 +143,9 @@ class Traffic:
         for d in self.drivers:
             d.stop()
 
+    def answers(self) -> list[Any]:
+        return [a for d in self.drivers for a in d.answers]
+
     def codes(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for d in self.drivers:
@@ -187,6 +196,7 @@ def _gates(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {g["name"]: g for g in (status.get("analysis") or {}).get("gates", [])}
 
 
+@pytest.mark.examples
 def test_the_canary_example_promotes_the_int8_model_and_rolls_back_a_class_swap(stack: Stack) -> None:
     example = _shipped("canary")
     name = example["metadata"]["name"]
@@ -220,8 +230,8 @@ def test_the_shadow_example_rolls_back_wrong_answers_and_promotes_a_re_export(st
             outcome, reason, status = _roll(stack, _pointed(example, stack, version="5.0"), timeout=900)
             assert outcome == "promoted", f"{reason}\n{_describe(stack, name)}"
             assert status["stable"]["version"] == "5.0"
-            # clients only ever got stable's answers
-            assert {code for code in traffic.codes() if code != "200"} == set(), traffic.codes()
+            # clients only ever got stable's answers, in time or late (support/late.py), never a candidate's error
+            assert_only_late(traffic.codes(), traffic.answers())
     finally:
         _remove(stack, name)
 

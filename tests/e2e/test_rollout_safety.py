@@ -29,11 +29,11 @@ from kubernetes import client
 
 from localkube import testing
 from localkube.cluster import LocalCluster
+from support.late import assert_only_late
 from visionroll import vocabulary
 from visionroll.api import VisionModelSpec
 from visionroll.vocabulary import ANNOTATION_ABORT, ANNOTATION_PROMOTE, routing_configmap_name
 from visionroll.workloads import naming
-from visionroll_demo.chaos import LATE_SHARE
 from visionroll_demo.stack import NAME, Stack, running_stack
 from visionroll_demo.traffic import TrafficDriver
 
@@ -243,7 +243,7 @@ def test_a_serving_pod_that_leaves_costs_clients_nothing(
     stack.cluster.kubectl("delete", "pod", ready[0], "-n", stack.namespace, "--wait=true", timeout=90)
     time.sleep(2)  # answers to requests sent while the pod left
     during = {code: n - before.get(code, 0) for code, n in traffic.codes.items() if n - before.get(code, 0)}
-    _no_fault(during, traffic.answers[answers_before:])
+    assert_only_late(during, traffic.answers[answers_before:])
     assert during.get("200", 0) > 100, during
     # (its HPA may have scaled it to 3 under the load meanwhile)
     _wait(stack, "the stable back at 2 ready replicas", lambda s: s.get("replicas", {}).get("stable", 0) >= 2)
@@ -331,18 +331,7 @@ def test_immediate_switches_only_to_ready_pods(stack: Stack, watcher: Watcher, t
 
 def _clients_saw_no_fault(traffic: TrafficDriver) -> None:
     assert sum(traffic.codes.values()) > 500, dict(traffic.codes)
-    _no_fault(dict(traffic.codes), traffic.answers, traffic.failures)
-
-
-def _no_fault(codes: dict[str, int], answers: list[Any], failures: list[str] | None = None) -> None:
-    """Every answer a client got in time was a 200. Answers that did not come in time are saturation of this 2-core
-    node (a TorchServe pod that has just become ready, starved of CPU by the pods starting next to it): the client's
-    own timeout, or the router's 504 when an upstream did not answer within its 10 s. They are reported, and bounded
-    at 0.5% of the requests (at least one); any other status fails."""
-    sent = sum(codes.values())
-    late = codes.get("error", 0) + codes.get("504", 0)
-    assert sent > 0 and codes.get("200", 0) == sent - late, (codes, answers[:10])
-    assert late <= max(1, LATE_SHARE * sent), (failures, answers[:10])
+    assert_only_late(dict(traffic.codes), traffic.answers, traffic.failures)
 
 
 def test_an_archive_of_another_version_rolls_the_candidate_back_with_the_reason(
