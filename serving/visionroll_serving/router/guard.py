@@ -18,12 +18,12 @@ slow or greedy client costs a bounded share of the router and well-behaved clien
     this bounds the upstream connections and the router's work in progress. A prediction that arrives while every
     slot is taken is refused as soon as its head is in, before its body is read (a flood's refusals then cost the
     router a head's parse each, not a body's copy, a task and the handler).
-- Shared fairly: once `CONTENDED` (three quarters) of the slots are taken, a client (the address its connection
-  comes from) that already holds its fair share is refused: the slots divided among the clients holding any, this
-  one, and one more that may still come. So one client's flood cannot take the slots every other client needs, and
-  the last quarter stays for clients that hold less than their share. A single client (every request through one
-  ingress pod) gets three quarters of the slots.
   Health probes are always admitted, so an overloaded router is not restarted by its liveness probe.
+- Shared fairly: once `CONTENDED` (three quarters) of the forwarding slots are taken, a client (the address its
+  connection comes from) that already holds its fair share is refused: the slots divided among the clients holding
+  any, this one, and one more that may still come. So one client's flood cannot take the slots every other client
+  needs, and the last quarter stays for clients that hold less than their share. A single client (every request
+  through one ingress pod) gets three quarters of the slots.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
 PIPELINED_BYTES = 64 << 10
 ACCEPTS_PER_TURN = 16
+ACCEPT_PAUSE_SECONDS = 0.1  # after an accept that failed (e.g. out of file descriptors), before the next try
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 HEAD, BODY, BUSY, LINGER = "head", "body", "busy", "linger"  # a connection's states
@@ -77,14 +78,20 @@ class Server:
                 client, _ = listening.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # e.g. EMFILE: the connection stays in the backlog; try again next turn
-                log.warning("accepting a connection failed: %s", exc)
+            except OSError as exc:  # e.g. EMFILE: the connection stays in the backlog; pause rather than spin
+                log.warning("accepting a connection failed (%s): accepting again in %gs", exc, ACCEPT_PAUSE_SECONDS)
+                loop.remove_reader(listening.fileno())
+                loop.call_later(ACCEPT_PAUSE_SECONDS, self._resume, listening)
                 return
             client.setblocking(False)
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             task = loop.create_task(self._serve(client))
             self._starting.add(task)
             task.add_done_callback(self._starting.discard)
+
+    def _resume(self, listening: socket.socket) -> None:
+        if self._socket is listening:  # not closed meanwhile
+            asyncio.get_running_loop().add_reader(listening.fileno(), self._accept, listening)
 
     async def _serve(self, client: socket.socket) -> None:
         try:

@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import pytest
+
+from visionroll_serving.router import server as server_module
 from visionroll_serving.router.guard import Admission
 from visionroll_serving.router.http import Request, Response
 from visionroll_serving.router.metrics import RouterMetrics
@@ -88,3 +91,47 @@ def test_a_prediction_is_refused_at_its_head_while_every_slot_is_taken() -> None
     assert answer.startswith(b"HTTP/1.1 503 ")
     assert b"\r\nRetry-After: 1\r\n" in answer
     assert b"1 requests are being forwarded, the most it takes" in answer
+
+
+class _FailingListener:
+    """Stands in for a listening socket whose accept fails (out of file descriptors)."""
+
+    def __init__(self, real: socket.socket) -> None:
+        self.real = real
+        self.accepts = 0
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+    def accept(self) -> tuple[socket.socket, object]:
+        self.accepts += 1
+        raise OSError(24, "Too many open files")
+
+
+def test_a_failing_accept_pauses_accepting_instead_of_spinning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_module, "ACCEPT_PAUSE_SECONDS", 0.5)
+
+    async def scenario() -> tuple[int, int]:
+        server = _server()
+        port = await server.listen("127.0.0.1", 0)
+        real = server._socket
+        assert real is not None
+        loop = asyncio.get_running_loop()
+        failing = _FailingListener(real)
+        loop.remove_reader(real.fileno())
+        server._socket = failing  # type: ignore[assignment]
+        loop.add_reader(real.fileno(), server._accept, failing)
+        client = socket.create_connection(("127.0.0.1", port))  # makes the listener readable
+        await asyncio.sleep(0.2)
+        paused = failing.accepts  # one failed accept, then no more while paused
+        await asyncio.sleep(0.5)
+        resumed = failing.accepts  # the pause ended: tried again (and failed again)
+        client.close()
+        loop.remove_reader(real.fileno())
+        server._socket = real
+        await server.close(timeout=1.0)
+        return paused, resumed
+
+    paused, resumed = asyncio.run(scenario())
+    assert paused == 1
+    assert resumed == 2
