@@ -69,10 +69,9 @@ chaos: venv system-deps bins
 abuse: venv system-deps bins
 	flock /tmp/visionroll-node.lock $(PY) bench/abuse_router.py --target $(or $(ABUSE_TARGET),cluster)
 
-# Each examples/*.yaml applied as shipped on real pods (only storageUri pointed at the local archives); make test
-# runs the shadow and split examples, this the canary too (its first step alone takes 20-35 minutes here).
+# Each examples/*.yaml applied as shipped on real pods (only storageUri pointed at the local archives).
 examples: venv system-deps bins
-	$(PY) -m pytest -m "e2e or examples" tests/e2e/test_examples.py
+	$(PY) -m pytest -m examples tests/e2e/test_examples.py
 
 cluster-up: venv system-deps bins
 	$(PY) -m localkube up
