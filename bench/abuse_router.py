@@ -459,28 +459,24 @@ class Loopback:
         time.sleep(1.5)  # the router polls its file every 0.5 s
 
     @contextmanager
-    def healthy_shadow(self) -> Iterator[str]:
-        self.mirror_to(self.shadows.prompt_url)
+    def _mirroring(self, shadow_url: str, how: str, after: str | None) -> Iterator[str]:
+        """Mirrors to `shadow_url` inside the block, then to `after` (None: no shadow)."""
+        self.mirror_to(shadow_url)
         try:
-            yield "a server on loopback answering at once"
+            yield how
         finally:
-            self.mirror_to(None)
+            self.mirror_to(after)
 
-    @contextmanager
-    def slow_shadow(self) -> Iterator[str]:
-        self.mirror_to(self.shadows.slow_url)
-        try:
-            yield f"a server on loopback answering after {SLOW_SHADOW_SECONDS:g} s"
-        finally:
-            self.mirror_to(self.shadows.prompt_url)
+    def healthy_shadow(self) -> AbstractContextManager[str]:
+        return self._mirroring(self.shadows.prompt_url, "a server on loopback answering at once", None)
 
-    @contextmanager
-    def hanging_shadow(self) -> Iterator[str]:
-        self.mirror_to(self.shadows.hang_url)
-        try:
-            yield "a server on loopback that accepts and never answers"
-        finally:
-            self.mirror_to(self.shadows.prompt_url)
+    def slow_shadow(self) -> AbstractContextManager[str]:
+        how = f"a server on loopback answering after {SLOW_SHADOW_SECONDS:g} s"
+        return self._mirroring(self.shadows.slow_url, how, self.shadows.prompt_url)
+
+    def hanging_shadow(self) -> AbstractContextManager[str]:
+        how = "a server on loopback that accepts and never answers"
+        return self._mirroring(self.shadows.hang_url, how, self.shadows.prompt_url)
 
 
 @dataclass

@@ -323,14 +323,14 @@ def attribute(run: Run, answers: list[tuple[float, str, str, str]], starts: list
     the operator, the API server nor Prometheus is on a request's path, so none of them can make a variant slow;
     else the latest fault of any kind before it; errors before the first fault stay `unattributed`."""
     run.errors = sorted(answers)
-    for t, _code, variant, _body in run.errors:  # _code: "500", "502", "504", "error", ...
+    for t, code, variant, body in run.errors:  # code: "500", "502", "504", "error", ...
         before = [f for f in run.faults if 0 < f.wall[0] <= t]
         pods = [f for f in before if f.kind in POD_FAULTS and t - f.wall[0] <= POD_FAULT_REACH]
-        if variant == "candidate" and _code == "500":  # the candidate's own answer (4.0 fails on purpose)
+        if variant == "candidate" and code == "500":  # the candidate's own answer (4.0 fails on purpose)
             run.candidate_answers += 1
         elif pods:
             pods[-1].errors += 1
-        elif is_late(_code, _body):
+        elif is_late(code, body):
             run.late += 1
         elif variant == "candidate" and any(0 <= t - s <= CANDIDATE_START_REACH for s in starts):
             run.cold_start += 1
