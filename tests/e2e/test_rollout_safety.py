@@ -245,6 +245,11 @@ def test_a_serving_pod_that_leaves_costs_clients_nothing(
     during = {code: n - before.get(code, 0) for code, n in traffic.codes.items() if n - before.get(code, 0)}
     assert_only_late(during, traffic.answers[answers_before:])
     assert during.get("200", 0) > 100, during
+    # Its preStop hook ended by itself, not killed with the container (the kubelet would report FailedPreStopHook).
+    events = stack.cluster.kubectl_json(
+        "get", "events", "-n", stack.namespace, "--field-selector", f"involvedObject.name={ready[0]}"
+    )["items"]
+    assert not [e["message"] for e in events if e["reason"] == "FailedPreStopHook"]
     # (its HPA may have scaled it to 3 under the load meanwhile)
     _wait(stack, "the stable back at 2 ready replicas", lambda s: s.get("replicas", {}).get("stable", 0) >= 2)
 

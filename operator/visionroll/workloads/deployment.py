@@ -27,12 +27,13 @@ LOG_DIR = "/home/model-server/logs"
 # waits while the EndpointSlice and kube-proxy take the pod out of the Service (a few seconds) and the routers replace
 # every connection still pinned to it (their connections' maximum age); then nothing is sent to it any more, and
 # `torchserve --stop` (TorchServe's own stop: SIGTERM to its Java frontend, which the launcher then follows) loses
-# nothing.
+# nothing. The hook returns once the SIGTERM is sent: with `--foreground` it would wait for the frontend, whose exit
+# ends the container while the hook still runs, and the kubelet would report the hook killed (FailedPreStopHook).
 SERVICE_PROPAGATION_SECONDS = 5
 PRESTOP_SECONDS = math.ceil(CONNECTION_MAX_AGE_SECONDS) + SERVICE_PROPAGATION_SECONDS
 STOP_SECONDS = 20  # TorchServe's own stop; past the grace period the kubelet kills what is left
 TERMINATION_GRACE_SECONDS = PRESTOP_SECONDS + STOP_SECONDS
-PRESTOP_COMMAND = ["/bin/sh", "-c", f"sleep {PRESTOP_SECONDS}; exec torchserve --stop --foreground"]
+PRESTOP_COMMAND = ["/bin/sh", "-c", f"sleep {PRESTOP_SECONDS}; exec torchserve --stop"]
 
 
 def selector_labels(visionmodel: str, revision: str) -> dict[str, str]:

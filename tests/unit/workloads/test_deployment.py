@@ -144,7 +144,7 @@ def test_torchserve_pods_outwait_the_routers_connections_then_stop_themselves(ow
     pod = deployment(owner, stable)["spec"]["template"]["spec"]
     (torchserve,) = pod["containers"]
     command = torchserve["lifecycle"]["preStop"]["exec"]["command"]
-    assert command == ["/bin/sh", "-c", f"sleep {PRESTOP_SECONDS}; exec torchserve --stop --foreground"]
+    assert command == ["/bin/sh", "-c", f"sleep {PRESTOP_SECONDS}; exec torchserve --stop"]
     assert PRESTOP_SECONDS >= CONNECTION_MAX_AGE_SECONDS + SERVICE_PROPAGATION_SECONDS
     # the grace period counts the preStop too: TorchServe's own stop must fit after the wait
     assert pod["terminationGracePeriodSeconds"] >= PRESTOP_SECONDS + 10
