@@ -710,6 +710,22 @@ def import_into_containerd(
                 f"log {run.log_path}:\n{tail(run.log_path)}"
             )
         _log(f"imported {name} into containerd in {time.monotonic() - t0:.1f} s")
+    _remove_stale(ctr, address, namespace, infos)
+
+
+def _remove_stale(ctr: Path, address: str, namespace: str, infos: Mapping[str, ImageInfo]) -> None:
+    """Remove every image in the namespace that is not one pods run now. An import under a name replaces only that
+    name: the kubelet's runtime also names each image by its ID (``sha256:<config digest>``), and those names of
+    earlier builds would keep their layers and unpacked snapshots (gigabytes per serving build) for ever. Removing a
+    name frees only what no other image and no container uses."""
+    keep = set(image_names()) | {infos[name].image_id for name in image_names()}
+    stale = sorted(set(_containerd_keys(ctr, address, namespace)) - keep)
+    if not stale:
+        return
+    run = _Runner(images_dir() / "import.log")
+    t0 = time.monotonic()
+    run.run([str(ctr), "--address", address, "--namespace", namespace, "images", "rm", "--sync", *stale])
+    _log(f"removed {len(stale)} images of earlier builds from containerd in {time.monotonic() - t0:.1f} s")
 
 
 def cmd_images(args: argparse.Namespace | None = None) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from localkube import images, netpol, node
+from localkube import build, images, netpol, node
 from localkube.cluster import NETWORK_POLICY_ENV, LocalCluster
 from localkube.procs import Supervisor, _pid_alive
 from localkube.testing import NodeClusters
@@ -38,6 +38,7 @@ def test_up_runs_pods_and_down_leaves_nothing_behind(node_clusters: NodeClusters
         assert up.returncode == 0, up.stderr
         assert f"export KUBECONFIG={run_dir / 'kubeconfig'}" in up.stdout
         cluster = LocalCluster.attach(run_dir)
+        _only_current_images_stay(node.NodeDirs(run_dir))
         ns = cluster.create_namespace("leftovers")
         pod = {
             "apiVersion": "v1",
@@ -90,3 +91,21 @@ def test_up_runs_pods_and_down_leaves_nothing_behind(node_clusters: NodeClusters
     assert [pid for pid, exe in recorded if _pid_alive(pid, exe)] == []
     state = json.loads((run_dir / "state.json").read_text())
     assert state["mode"] == "node"
+
+
+def _only_current_images_stay(dirs: node.NodeDirs) -> None:
+    """Images of earlier builds (names the import no longer gives, like the runtime's by-ID names of an old build)
+    are removed at the next start, so containerd's store does not grow by a serving image per build."""
+    bins = build.bin_paths()
+    node.ctr(bins, dirs, "images", "tag", images.PAUSE_IMAGE, "localhost/visionroll/earlier-build:0")
+
+    def names() -> set[str]:
+        listed = node.ctr(bins, dirs, "images", "ls", "--quiet").stdout.split()
+        return set(listed)
+
+    assert "localhost/visionroll/earlier-build:0" in names()
+    images.import_into_containerd(bins.ctr, str(dirs.containerd_sock))
+    left = names()
+    assert "localhost/visionroll/earlier-build:0" not in left
+    assert set(images.image_names()) <= left
+    assert left <= set(images.image_names()) | {info.image_id for info in images.ensure_images().values()}
