@@ -18,24 +18,27 @@ Targets:
 
 Faults: slowloris heads and bodies, a 100 MB chunked body, non-image bytes, JSON without an image, 2,000 concurrent
 connections, and 100% mirroring to the slow and to the hanging shadow (with digits padded to 680 KiB, so the copy
-queue reaches its byte bound). Each fault is judged against the window just before it (goal: p99 within 10%); for
-the slow shadow that window mirrors the same traffic to a healthy shadow, since mirroring itself, a second
-inference per request on the same cores, is the rollout's cost and not the fault's; for the hanging shadow it is
-the same 680 KiB images sent with no shadow. The pooled baseline is the well-behaved clients' latency in the quiet
-windows before the other faults. `--only TEXT` runs the faults whose name contains TEXT.
+queue reaches its byte bound). Each fault runs `--rounds` times (3), each round a window without it and then one
+with it, interleaved; the fault's windows are pooled and judged against the pooled windows just before them (goal:
+p99 within 10%; one 8 s window's p99 alone swings by more than that on a shared machine). For the slow shadow the
+window before mirrors the same traffic to a healthy shadow, since mirroring itself, a second inference per request
+on the same cores, is the rollout's cost and not the fault's; for the hanging shadow it is the same 680 KiB images
+sent with no shadow. The pooled baseline is the well-behaved clients' latency in the windows before the other
+faults. `--only TEXT` runs the faults whose name contains TEXT.
 
-The abusive client runs at the lowest CPU priority (nice 19, `as_another_machine`), as if it were another machine,
-so that its own CPU on this shared one is not counted against the router. On loopback the flood comes from
-127.0.0.2, another address than the well-behaved clients' (the router shares its forwarding slots fairly between
-client addresses); in the cluster kube-proxy masquerades both to the node's address. Everything started is
-stopped (processes by PID, the cluster's objects; stopped processes are continued), also on SIGINT, SIGTERM or an
-exception.
+The abusive client runs at the lowest CPU priority (nice 19), as if it were another machine, so that its own CPU on
+this shared one is not counted against the router. The flood (`flood.py`) comes from another client address than
+the well-behaved clients', as another machine's would (the router shares its forwarding slots fairly between client
+addresses): on loopback from 127.0.0.2; in the cluster from a pod of its own, whose address kube-proxy keeps (it
+masquerades the host's clients to the node's address). Everything started is stopped (processes by PID, the
+cluster's objects; stopped processes are continued), also on SIGINT, SIGTERM or an exception.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import signal
@@ -57,9 +60,10 @@ from urllib.parse import urlsplit
 import aiohttp
 import requests
 from aiohttp import web
+from flood import connection_flood, head, open_files_for
 
 import visionroll_demo.stack as stack_module
-from localkube import local
+from localkube import images, local
 from localkube.build import cache_root
 from localkube.procs import stop_on_signals, wait_until
 from visionroll import vocabulary
@@ -87,6 +91,27 @@ class Row:
     rss_mb: tuple[float, float, float] = (float("nan"),) * 3  # before, highest during, after
     latencies: list[float] = field(default_factory=list)
     peak_mb: float = float("nan")  # VmHWM after the fault
+    rounds: list[tuple[float, float]] = field(default_factory=list)  # p99 ms of each round: (window before, during)
+
+
+def pooled(fault: str, expected: str, windows: list[Row]) -> Row:
+    """One row for a fault's rounds: their latencies and counts pooled, memory from the first round's start to the
+    last one's end, the router's CPU per window (mean), and what each round observed."""
+    row = Row(fault, expected)
+    for w in windows:
+        row.latencies += w.latencies
+        row.ok, row.not_ok = row.ok + w.ok, row.not_ok + w.not_ok
+    row.latencies.sort()
+    row.p50_ms, row.p99_ms = percentile_ms(row.latencies, 0.5), percentile_ms(row.latencies, 0.99)
+    row.rss_mb = (windows[0].rss_mb[0], max(w.rss_mb[1] for w in windows), windows[-1].rss_mb[2])
+    row.peak_mb = windows[-1].peak_mb
+    row.router_cpu_s = statistics.mean(w.router_cpu_s for w in windows)
+    seen = [w.observed for w in windows if w.observed]
+    if len(seen) > 1:
+        row.observed = "; ".join(f"round {i}: {o}" for i, o in enumerate(seen, 1))
+    elif seen:
+        row.observed = seen[0]
+    return row
 
 
 # --- the well-behaved client: its own process, so the abusers' CPU in this one does not skew its clock ---------
@@ -260,10 +285,6 @@ class Shadows:
 # --- the abusive client -------------------------------------------------------------------------------------------
 
 
-def head(path: str, host: str, extra: str = "") -> bytes:
-    return f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: image/png\r\n{extra}".encode()
-
-
 async def slow_connection(host: str, port: int, first: bytes, trickle: bytes, limit: float) -> tuple[bytes, float]:
     """Sends `first`, then `trickle` every second, until the router closes or answers; (answer, seconds)."""
     started = time.monotonic()
@@ -348,40 +369,6 @@ def junk(url: str, body: bytes, content_type: str) -> str:
     return f"{response.status_code} {response.text[:100]}"
 
 
-async def connection_flood(url: str, connections: int, body: bytes, source: str | None) -> str:
-    """`connections` clients at once, each on its own connection with one request (raw sockets: the abuser's own
-    CPU stays small next to the router's), from the address `source` when given."""
-    parts = urlsplit(url)
-    host, port = parts.hostname or "", parts.port or 80
-    request = head(parts.path, host, f"Content-Length: {len(body)}\r\n\r\n") + body
-    outcomes: dict[str, int] = {}
-    seconds: dict[str, list[float]] = {}
-
-    async def one() -> None:
-        try:
-            local = (source, 0) if source else None
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, local_addr=local), 30)
-            started = time.monotonic()  # from the request sent (connecting 2,000 at once is the client's own wait)
-            try:
-                writer.write(request)
-                answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
-            finally:
-                writer.close()
-            key = answer[9:12].decode()
-            if key == "503":
-                key += " + Retry-After" if b"\r\nRetry-After: " in answer else " without Retry-After"
-        except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
-            key = type(exc).__name__
-            outcomes[key] = outcomes.get(key, 0) + 1
-            return
-        outcomes[key] = outcomes.get(key, 0) + 1
-        seconds.setdefault(key[:3], []).append(time.monotonic() - started)
-
-    await asyncio.gather(*(one() for _ in range(connections)))
-    p50 = {k: f"{statistics.median(v) * 1000:.0f}" for k, v in sorted(seconds.items())}
-    return f"{dict(sorted(outcomes.items()))}; answered p50 ms after the request was sent {p50}"
-
-
 def large_png(digit_png: bytes, padding: int = 680 * 1024) -> bytes:
     """A held-out digit whose PNG carries `padding` bytes in a private ancillary chunk (`vrAp`, which decoders skip):
     a large body for the router to hold and copy that costs TorchServe no more than the digit, so the fault under
@@ -423,12 +410,12 @@ async def large_images(url: str, body: bytes, *, rate: float, seconds: float) ->
 class Target(Protocol):
     predictions_url: str
     metrics_urls: list[str]
-    abuser_address: str | None  # the address the flood comes from, if not this host's own
 
     def healthy_shadow(self) -> AbstractContextManager[str]: ...  # 100% mirrored to a shadow that answers at once
     def slow_shadow(self) -> AbstractContextManager[str]: ...  # (inside healthy_shadow) yields how it was made slow
     def hanging_shadow(self) -> AbstractContextManager[str]: ...  # (inside healthy_shadow) ... made to hang
     def mirroring(self) -> str: ...  # the routers' mirror percentage now, as their config says
+    def flood(self, connections: int, body: bytes) -> str: ...  # `connections` at once from another client address
 
 
 @dataclass
@@ -441,13 +428,16 @@ class Loopback:
     shadows: Shadows
     predictions_url: str = ""
     metrics_urls: list[str] = field(default_factory=list)
-    # Another address than the well-behaved clients', as another machine's would be: the router shares its
-    # forwarding slots fairly between the addresses clients come from.
-    abuser_address: str | None = "127.0.0.2"
 
     def mirroring(self) -> str:
         shadow = json.loads(self.config_path.read_text()).get("shadow") or {}
         return f"{shadow.get('percent', 0):g}%"
+
+    def flood(self, connections: int, body: bytes) -> str:
+        """From 127.0.0.2, another address than the well-behaved clients', as another machine's would be: the router
+        shares its forwarding slots fairly between the addresses clients come from."""
+        open_files_for(connections)
+        return asyncio.run(connection_flood(self.predictions_url, connections, body, "127.0.0.2"))
 
     def mirror_to(self, shadow_url: str | None) -> None:
         variants = [local.variant("stable", "1.0", self.upstream, weight=100)]
@@ -489,9 +479,6 @@ class InCluster:
     stack: Stack
     predictions_url: str = ""
     metrics_urls: list[str] = field(default_factory=list)
-    # From the host through the Service, kube-proxy masquerades every client to the node's address: the routers
-    # see the flood and the well-behaved clients as one client, and cannot share their slots between them.
-    abuser_address: str | None = None
 
     def routers(self) -> None:
         router = vocabulary.router_name(stack_module.NAME)
@@ -517,6 +504,25 @@ class InCluster:
         wait_until("the routers to mirror 100% to digits 2.0", lambda: self.mirroring() == "100%", 300, interval=2)
         time.sleep(3)  # the routers' ConfigMap watch
         yield "digits 2.0's TorchServe pod"
+
+    def flood(self, connections: int, body: bytes) -> str:
+        """From a pod of its own (the serving image's Python running `flood.py`, at nice 19: an abuser's CPU is
+        someone else's machine's), through the routers' Service as the well-behaved clients go. kube-proxy keeps a
+        pod's address where it masquerades the host's clients to the node's, so the routers see the flood as another
+        client, as they would another workload of the cluster. Clients behind one address (an ingress, a NAT)
+        share one client's share of the slots."""
+        cluster, namespace = self.stack.cluster, self.stack.namespace
+        cluster.apply(abuser_pod(), namespace=namespace)
+        try:
+            cluster.kubectl("wait", "--for=condition=Ready", f"pod/{ABUSER_POD}", "-n", namespace,
+                            "--timeout=120s", timeout=130)  # fmt: skip
+            command = ["nice", "-n", str(ABUSER_NICE), "python", "-", self.predictions_url, str(connections),
+                       base64.b64encode(body).decode()]  # fmt: skip
+            script = (Path(__file__).parent / "flood.py").read_text()
+            done = cluster.kubectl("exec", "-i", ABUSER_POD, "-n", namespace, "--", *command, input=script, timeout=180)
+            return f"from a pod: {done.stdout.strip()}"
+        finally:
+            cluster.kubectl("delete", "pod", ABUSER_POD, "-n", namespace, "--wait=false", "--ignore-not-found")
 
     def mirroring(self) -> str:
         configmap = vocabulary.routing_configmap_name(stack_module.NAME)
@@ -562,6 +568,36 @@ class InCluster:
             yield "digits 2.0's TorchServe stopped (SIGSTOP)"
         finally:
             signal_all(pids, signal.SIGCONT)
+
+
+ABUSER_POD = "abuser"
+
+
+def abuser_pod() -> dict[str, Any]:
+    """A pod that idles until the flood is run in it; Pod Security "restricted" like every pod of the stack."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": ABUSER_POD, "labels": {"app.kubernetes.io/name": "visionroll-abuser"}},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "terminationGracePeriodSeconds": 1,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "flood",
+                    "image": images.SERVING_IMAGE,
+                    "imagePullPolicy": "Never",
+                    "command": ["python", "-c", "import time; time.sleep(3600)"],
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        },
+    }
 
 
 def signal_all(pids: list[int], signum: signal.Signals) -> None:
@@ -644,8 +680,8 @@ def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, 
     phase(target, Row("warm-up (not reported)", ""), 8, rate, None)
     # The baseline: quiet windows before every fault, pooled, so that it sees the same background load as the
     # faults do on a shared machine.
-    baseline = Row("none (baseline: quiet windows before each fault, pooled)", "")
-    rows = [baseline]
+    baseline_windows: list[Row] = []
+    rows: list[Row] = []
 
     def wanted(name: str) -> bool:
         return not args.only or args.only in name
@@ -657,25 +693,31 @@ def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, 
         abuse: Callable[[], Awaitable[str] | str],
         *,
         condition: Callable[[], AbstractContextManager[str]] | None = None,
-        before: Row | None = None,
+        before: list[Row] | None = None,
     ) -> None:
-        """A window without the fault, then one with it. `condition` is the fault when it is a state of the system
-        (a shadow made slow): entered between the two windows. `before`: the window to compare with, measured
-        earlier (with load that goes with the fault but is not it); it stays out of the pooled baseline."""
+        """`--rounds` times, a window without the fault, then one with it, interleaved (on a shared machine one
+        window's p99 swings more than the 10% judged); the fault's windows are pooled, and so are the windows
+        before it. `condition` is the fault when it is a state of the system (a shadow made slow): entered between
+        the two windows. `before`: the windows to compare with, measured earlier (with load that goes with the fault
+        but is not it); they stay out of the pooled baseline."""
         if not wanted(name):
             return
-        quiet = before or phase(target, Row(f"window before: {name}", ""), args.quiet_seconds, rate, None)
-        if before is None:
-            baseline.latencies += quiet.latencies
-            baseline.ok, baseline.not_ok = baseline.ok + quiet.ok, baseline.not_ok + quiet.not_ok
-            if baseline.router_cpu_s != baseline.router_cpu_s:
-                baseline.rss_mb, baseline.peak_mb, baseline.router_cpu_s = quiet.rss_mb, quiet.peak_mb, 0.0
-            baseline.router_cpu_s += quiet.router_cpu_s
-        with condition() if condition is not None else nullcontext("") as how:
-            row = phase(target, Row(name, expected), seconds, rate, abuse)
-        if how:
-            row.observed = f"{how}; {row.observed}"
-        row.quiet_p99_ms = quiet.p99_ms
+        quiets, during = [], []
+        for r in range(args.rounds):
+            label = f" (round {r + 1} of {args.rounds})"
+            quiet = before[r] if before else phase(target, Row(f"window before: {name}{label}", ""),
+                                                   args.quiet_seconds, rate, None)  # fmt: skip
+            if before is None:
+                baseline_windows.append(quiet)
+            with condition() if condition is not None else nullcontext("") as how:
+                window = phase(target, Row(name + label, expected), seconds, rate, abuse)
+            if how:
+                window.observed = f"{how}; {window.observed}"
+            quiets.append(quiet)
+            during.append(window)
+        row = pooled(name, expected, during)
+        row.quiet_p99_ms = pooled("", "", quiets).p99_ms
+        row.rounds = [(q.p99_ms, d.p99_ms) for q, d in zip(quiets, during, strict=True)]
         rows.append(row)
 
     fault("500 slowloris heads", "closed at the head deadline (10 s), no answer", 16,
@@ -687,7 +729,7 @@ def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, 
     fault("JSON without an image", "400 + reason", 6,
           lambda: junk(url, json.dumps({"instances": [[0, 1, 2]]}).encode(), "application/json"))  # fmt: skip
     fault("2,000 concurrent connections", "200, or 503 + Retry-After at once; no hang", 20,
-          lambda: connection_flood(url, args.connections, pngs[0], target.abuser_address))  # fmt: skip
+          lambda: target.flood(args.connections, pngs[0]))  # fmt: skip
 
     def copies(abuse: Callable[[], Coroutine[Any, Any, str]] | None) -> Callable[[], str]:
         """The abuse (if any), then what the copy queue did meanwhile and whether the routers still mirror."""
@@ -716,7 +758,10 @@ def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, 
     slow, hang = "shadow answers slowly, 100% mirrored", "shadow hangs, 100% mirrored, digits padded to 680 KiB"
     no_shadow = None
     if wanted(hang):
-        no_shadow = phase(target, Row(f"window before: {hang} (the same images, no shadow)", ""), 20, rate, big_images)
+        no_shadow = [
+            phase(target, Row(f"window before: {hang} (the same images, no shadow), {r + 1}", ""), 20, rate, big_images)
+            for r in range(args.rounds)
+        ]
     with target.healthy_shadow() if wanted(slow) or wanted(hang) else nullcontext(""):
         fault(slow, "clients unaffected (vs a healthy shadow)", 20, copies(None), condition=target.slow_shadow)
         fault(hang, "clients unaffected (vs the same images, no shadow); copy queue <= its bytes, drops counted",
@@ -731,27 +776,29 @@ def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, 
         time.sleep(1)
     print(f"  copy queue holds {held / MI:.1f} MiB before the last window", flush=True)
     rows.append(phase(target, Row("none (after)", "memory back near the start"), 8, rate, None))
-    baseline.p50_ms, baseline.p99_ms = percentile_ms(baseline.latencies, 0.5), percentile_ms(baseline.latencies, 0.99)
+    if baseline_windows:
+        rows.insert(0, pooled("none (baseline: the windows before each fault, pooled)", "", baseline_windows))
     return rows, hang_queue
 
 
 def report(rows: list[Row], queue: dict[str, float], started: float, where: str, routers: int) -> None:
     """Memory, CPU and the copy queue's figures are summed over the router pods (`routers`)."""
-    baseline = rows[0].p99_ms
+    baseline = rows[0].p99_ms if rows[0].fault.startswith("none (baseline") else float("nan")
     summed = f" (sum of {routers} pods)" if routers > 1 else ""
     print(f"\nAbuse run against {where} ({time.monotonic() - started:.0f} s in all); well-behaved clients at a fixed "
-          "rate, latency of their 200s")  # fmt: skip
+          "rate, latency of their 200s, each fault's rounds pooled")  # fmt: skip
     print("| fault | expected | observed | well-behaved p50 / p99 ms (p99 vs pooled baseline) | their p99 in the "
-          "window before, ms | p99 within 10% of that window | their non-200 | "
-          f"router RSS MB before / max during / after{summed} | router CPU s{summed} |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+          "windows before, ms | p99 within 10% of those windows | p99 per round, before → during, ms | their non-200 | "
+          f"router RSS MB before / max during / after{summed} | router CPU s per window{summed} |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         ratio = row.p99_ms / baseline if baseline == baseline and baseline else float("nan")
         before_ms = row.quiet_p99_ms
         within = "-" if before_ms != before_ms else ("yes" if row.p99_ms <= 1.1 * before_ms else "**no**")
+        per_round = ", ".join(f"{b:.0f} → {d:.0f}" for b, d in row.rounds) or "-"
         before, during, after = row.rss_mb
         print(f"| {row.fault} | {row.expected} | {row.observed or '-'} | {row.p50_ms:.1f} / {row.p99_ms:.1f} "
-              f"({ratio:.2f}x) | {before_ms:.0f} | {within} | {row.not_ok} of {row.ok + row.not_ok} | "
+              f"({ratio:.2f}x) | {before_ms:.0f} | {within} | {per_round} | {row.not_ok} of {row.ok + row.not_ok} | "
               f"{before:.0f} / {during:.0f} / {after:.0f} | {row.router_cpu_s:.1f} |")  # fmt: skip
     print(f"\nrouter resident high-water (VmHWM) at the end{summed}: {rows[-1].peak_mb:.0f} MB")
     print("copy queue after the hanging shadow: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(queue.items())))
@@ -762,6 +809,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=40.0, help="well-behaved requests per second")
     parser.add_argument("--seconds", type=float, default=20.0, help=argparse.SUPPRESS)
     parser.add_argument("--quiet-seconds", type=float, default=8.0, help="each quiet window of the baseline")
+    parser.add_argument("--rounds", type=int, default=3, help="windows before and during each fault, interleaved")
     parser.add_argument("--connections", type=int, default=2000)
     parser.add_argument("--only", metavar="TEXT", help="run only the faults whose name contains TEXT")
     parser.add_argument("--target", choices=("loopback", "cluster"), default="loopback")
