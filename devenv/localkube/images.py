@@ -399,7 +399,9 @@ def _build_base(run: _Runner, key: str) -> ImageInfo:
         _log(f"base: installing {' '.join(BASE_PACKAGES)}")
         script = _BASE_SCRIPT.format(packages=" ".join(BASE_PACKAGES))
         chroot = [*unshare, "--pid", "--fork", f"--mount-proc={rootfs / 'proc'}", "chroot", str(rootfs)]
-        run.run([*chroot, "/bin/sh", "-c", script])
+        # With an environment of its own (the script sets what it needs): the host's would point the tree's
+        # package scripts at paths it does not have (a host TMPDIR failed ca-certificates' postinst, and the build).
+        run.run([*chroot, "/usr/bin/env", "-i", "HOME=/root", "/bin/sh", "-c", script])
         # What a container runtime provides, not an image: device nodes, resolv.conf, hostname.
         for sub in ("dev", "proc", "sys", "run", "tmp"):
             for child in (rootfs / sub).iterdir():
