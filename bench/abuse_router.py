@@ -68,6 +68,7 @@ from localkube.build import cache_root
 from localkube.procs import stop_on_signals, wait_until
 from visionroll import vocabulary
 from visionroll.traffic.router import ROUTER_METRICS_PORT
+from visionroll.workloads.security import container_security_context, pod_security_context
 from visionroll_demo.stack import Stack, running_stack
 from visionroll_serving.samples import held_out_pngs
 
@@ -75,6 +76,7 @@ MODEL = "digits"
 ANSWER = json.dumps({"model": MODEL, "version": "2.0", "top_k": [{"label": "7", "index": 7, "score": 0.9}]})
 SLOW_SHADOW_SECONDS = 0.5
 MI = 1 << 20
+BASELINE = "none (baseline: the windows before each fault, pooled)"
 
 
 @dataclass
@@ -582,18 +584,14 @@ def abuser_pod() -> dict[str, Any]:
         "spec": {
             "automountServiceAccountToken": False,
             "terminationGracePeriodSeconds": 1,
-            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": pod_security_context(),
             "containers": [
                 {
                     "name": "flood",
                     "image": images.SERVING_IMAGE,
                     "imagePullPolicy": "Never",
                     "command": ["python", "-c", "import time; time.sleep(3600)"],
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
+                    "securityContext": container_security_context(),
                 }
             ],
         },
@@ -680,7 +678,7 @@ def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, 
     phase(target, Row("warm-up (not reported)", ""), 8, rate, None)
     # The baseline: quiet windows before every fault, pooled, so that it sees the same background load as the
     # faults do on a shared machine.
-    baseline_windows: list[Row] = []
+    baseline_windows: list[Row] = []  # pooled into the BASELINE row
     rows: list[Row] = []
 
     def wanted(name: str) -> bool:
@@ -716,7 +714,7 @@ def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, 
             quiets.append(quiet)
             during.append(window)
         row = pooled(name, expected, during)
-        row.quiet_p99_ms = pooled("", "", quiets).p99_ms
+        row.quiet_p99_ms = percentile_ms([t for q in quiets for t in q.latencies], 0.99)
         row.rounds = [(q.p99_ms, d.p99_ms) for q, d in zip(quiets, during, strict=True)]
         rows.append(row)
 
@@ -777,13 +775,13 @@ def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, 
     print(f"  copy queue holds {held / MI:.1f} MiB before the last window", flush=True)
     rows.append(phase(target, Row("none (after)", "memory back near the start"), 8, rate, None))
     if baseline_windows:
-        rows.insert(0, pooled("none (baseline: the windows before each fault, pooled)", "", baseline_windows))
+        rows.insert(0, pooled(BASELINE, "", baseline_windows))
     return rows, hang_queue
 
 
 def report(rows: list[Row], queue: dict[str, float], started: float, where: str, routers: int) -> None:
     """Memory, CPU and the copy queue's figures are summed over the router pods (`routers`)."""
-    baseline = rows[0].p99_ms if rows[0].fault.startswith("none (baseline") else float("nan")
+    baseline = rows[0].p99_ms if rows[0].fault == BASELINE else float("nan")
     summed = f" (sum of {routers} pods)" if routers > 1 else ""
     print(f"\nAbuse run against {where} ({time.monotonic() - started:.0f} s in all); well-behaved clients at a fixed "
           "rate, latency of their 200s, each fault's rounds pooled")  # fmt: skip

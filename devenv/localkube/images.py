@@ -696,37 +696,36 @@ def import_into_containerd(
     infos = ensure_images() if images is None else images
     present = _containerd_keys(ctr, address, namespace)
     run = _Runner(images_dir() / "import.log")
+    images_cmd = [str(ctr), "--address", address, "--namespace", namespace, "images"]
     for name in image_names():
         info = infos[name]
         if present.get(name) == info.key:
             continue
         t0 = time.monotonic()
-        base = [str(ctr), "--address", address, "--namespace", namespace, "images"]
         # --base-name: import only what the archive names under this repository (its RepoTags: the full name).
         repo = name.rsplit(":", 1)[0]
-        run.run([*base, "import", "--base-name", repo, "--label", f"{KEY_LABEL}={info.key}", str(info.archive)])
-        got = _containerd_keys(ctr, address, namespace).get(name)
-        if got != info.key:
+        run.run([*images_cmd, "import", "--base-name", repo, "--label", f"{KEY_LABEL}={info.key}", str(info.archive)])
+        present = _containerd_keys(ctr, address, namespace)
+        if (got := present.get(name)) != info.key:
             raise ImageBuildError(
                 f"after importing {info.archive}, containerd has {name} with key {got!r}, not {info.key}; "
                 f"log {run.log_path}:\n{tail(run.log_path)}"
             )
         _log(f"imported {name} into containerd in {time.monotonic() - t0:.1f} s")
-    _remove_stale(ctr, address, namespace, infos)
+    _remove_stale(run, [*images_cmd, "rm", "--sync"], present, infos)
 
 
-def _remove_stale(ctr: Path, address: str, namespace: str, infos: Mapping[str, ImageInfo]) -> None:
-    """Remove every image in the namespace that is not one pods run now. An import under a name replaces only that
-    name: the kubelet's runtime also names each image by its ID (``sha256:<config digest>``), and those names of
-    earlier builds would keep their layers and unpacked snapshots (gigabytes per serving build) for ever. Removing a
-    name frees only what no other image and no container uses."""
+def _remove_stale(run: _Runner, rm: list[str], present: Mapping[str, str], infos: Mapping[str, ImageInfo]) -> None:
+    """Remove (with the command ``rm``) every image in ``present`` that is not one pods run now. An import under a
+    name replaces only that name: the kubelet's runtime also names each image by its ID (``sha256:<config digest>``),
+    and those names of earlier builds would keep their layers and unpacked snapshots (gigabytes per serving build)
+    for ever. Removing a name frees only what no other image and no container uses."""
     keep = set(image_names()) | {infos[name].image_id for name in image_names()}
-    stale = sorted(set(_containerd_keys(ctr, address, namespace)) - keep)
+    stale = sorted(set(present) - keep)
     if not stale:
         return
-    run = _Runner(images_dir() / "import.log")
     t0 = time.monotonic()
-    run.run([str(ctr), "--address", address, "--namespace", namespace, "images", "rm", "--sync", *stale])
+    run.run([*rm, *stale])
     _log(f"removed {len(stale)} images of earlier builds from containerd in {time.monotonic() - t0:.1f} s")
 
 
