@@ -302,7 +302,8 @@ class Router:
         if answer.labelled:
             metrics.feedback_request(config, "duplicate")
             return error(409, f"request id {feedback.request_id!r} was labelled already; a label counts once")
-        classes.add(feedback.label)
+        if feedback.label not in classes:
+            metrics.add_feedback_class(config, feedback.label)
         outcome = "correct" if feedback.label == answer.predicted else "wrong"
         answer.variant.labelled(feedback.label, outcome)
         metrics.feedback_request(config, "counted")

@@ -152,7 +152,20 @@ class RouterMetrics:
             elif traffic == "live":
                 for outcome in OUTCOMES:
                     self.feedback.labels(*key, outcome)
+                for true_class in self.feedback_classes:
+                    found.expect_labels(true_class)
         return found
+
+    def add_feedback_class(self, config: RouterConfig, true_class: str) -> None:
+        """A true class seen in feedback for the first time: the live series of the variants routed now start
+        counting it at 0, and so do those made later (`series`). A revision's labels are then all seen, its first
+        ones included, where a series born at its first label loses what it counted before Prometheus first scraped
+        it (`increase()` starts from the first sample). The caller bounds how many classes there are."""
+        self.feedback_classes.add(true_class)
+        for variant in config.variants:
+            found = self._series.get((config.namespace, config.visionmodel, variant.name, variant.revision, "live"))
+            if found is not None:
+                found.expect_labels(true_class)
 
     def feedback_request(self, config: RouterConfig, result: str) -> None:
         self.feedback_requests.labels(config.namespace, config.visionmodel, result).inc()
@@ -192,6 +205,10 @@ class VariantSeries:
 
     def dropped(self, reason: str) -> None:  # hot when the copy queue overflows
         self._child(self._reasons, self.metrics.shadow_dropped, reason).inc()
+
+    def expect_labels(self, true_class: str) -> None:
+        for outcome in OUTCOMES:
+            self.metrics.feedback_class.labels(*self.labels, true_class, outcome)
 
     def labelled(self, true_class: str, outcome: str) -> None:
         self.metrics.feedback.labels(*self.labels, outcome).inc()
