@@ -30,10 +30,10 @@ system-deps:
 	  [ -z "$$missing" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; }
 
 # etcd, kube-apiserver, controller-manager, scheduler, kubectl, kubelet, kube-proxy, kwok, helm, containerd, runc,
-# crictl, CoreDNS, metrics-server from pinned Go modules (cached by version); the images pods run (cached by inputs).
+# crictl, CoreDNS, metrics-server from pinned Go modules (cached by version); the images pods run (cached by inputs);
+# both at once.
 bins: venv system-deps
-	$(PY) -m localkube build
-	$(PY) -m localkube images
+	$(PY) -m localkube bins
 
 crds: venv
 	$(PY) -m visionroll_build.crd --write

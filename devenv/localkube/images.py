@@ -183,18 +183,31 @@ class _Runner:
             )
             assert proc.stdout is not None
             out: list[str] = []
-            for line in proc.stdout:
-                out.append(line)
-                log.write(line)
-                log.flush()  # the log is where a long build is watched
-                if progress is not None:
-                    progress(line.rstrip("\n"))
-            code = proc.wait()
+            try:
+                for line in proc.stdout:
+                    out.append(line)
+                    log.write(line)
+                    log.flush()  # the log is where a long build is watched
+                    if progress is not None:
+                        progress(line.rstrip("\n"))
+                code = proc.wait()
+            except BaseException:  # an interrupt (SIGTERM unwinds as KeyboardInterrupt) stops the command too
+                _stop(proc)
+                raise
         if code != 0:
             raise ImageBuildError(
                 f"{' '.join(cmd)} failed (exit {code}); log {self.log_path}:\n{tail(self.log_path, 40)}"
             )
         return "".join(out)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _buildah_inspect(name: str, template: str) -> str | None:
