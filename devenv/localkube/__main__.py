@@ -13,8 +13,6 @@ status  show what runs there
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +20,7 @@ from pathlib import Path
 
 from localkube import build, versions
 from localkube.cluster import MODES, STATE_FILE, LocalCluster, default_run_dir, stop_run_dir
-from localkube.procs import Supervisor, http_get, stop_on_signals
+from localkube.procs import Supervisor, http_get, stop_on_signals, stop_popens
 from localkube.prometheus import STATE_FILE as PROMETHEUS_STATE_FILE
 from localkube.prometheus import Prometheus
 
@@ -154,15 +152,7 @@ def cmd_bins(args: argparse.Namespace) -> int:
     try:
         codes = {name: proc.wait() for name, proc in steps.items()}
     finally:
-        for proc in steps.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in steps.values():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_popens(*steps.values())
     failed = [f"{name} (exit {code})" for name, code in codes.items() if code != 0]
     if failed:
         _err(f"bins: {' and '.join(failed)} failed; their errors are above")

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localkube.build import BuildError, cache_root
-from localkube.procs import tail
+from localkube.procs import stop_popens, tail
 from visionroll.api import pods
 
 # Bump to rebuild every image (e.g. after changing how they are made here).
@@ -192,22 +192,13 @@ class _Runner:
                         progress(line.rstrip("\n"))
                 code = proc.wait()
             except BaseException:  # an interrupt (SIGTERM unwinds as KeyboardInterrupt) stops the command too
-                _stop(proc)
+                stop_popens(proc)
                 raise
         if code != 0:
             raise ImageBuildError(
                 f"{' '.join(cmd)} failed (exit {code}); log {self.log_path}:\n{tail(self.log_path, 40)}"
             )
         return "".join(out)
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def _buildah_inspect(name: str, template: str) -> str | None:

@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PIDS_FILE = "pids.json"
 
@@ -240,6 +241,21 @@ class Supervisor:
                 time.sleep(0.05)
         if proc.running():
             raise RuntimeError(f"could not stop {proc.name} (pid {proc.pid})")
+
+
+def stop_popens(*popens: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+    """SIGTERM every one of ``popens`` still running (its group with it, as `_signal` does), give them ``timeout``
+    seconds together, then SIGKILL what is left; all are reaped."""
+    running = [p for p in popens if p.poll() is None]
+    for popen in running:
+        _signal(popen.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for popen in running:
+        try:
+            popen.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal(popen.pid, signal.SIGKILL)
+            popen.wait()
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:

@@ -140,8 +140,12 @@ class RouterMetrics:
         ).set_function(resident_peak_bytes)
         self._series: dict[tuple[str, ...], VariantSeries] = {}
 
+    @staticmethod
+    def _key(config: RouterConfig, variant: Variant, traffic: str) -> tuple[str, ...]:
+        return (config.namespace, config.visionmodel, variant.name, variant.revision, traffic)
+
     def series(self, config: RouterConfig, variant: Variant, traffic: str) -> VariantSeries:
-        key = (config.namespace, config.visionmodel, variant.name, variant.revision, traffic)
+        key = self._key(config, variant, traffic)
         found = self._series.get(key)
         if found is None:
             found = self._series[key] = VariantSeries(self, key)
@@ -163,7 +167,7 @@ class RouterMetrics:
         it (`increase()` starts from the first sample). The caller bounds how many classes there are."""
         self.feedback_classes.add(true_class)
         for variant in config.variants:
-            found = self._series.get((config.namespace, config.visionmodel, variant.name, variant.revision, "live"))
+            found = self._series.get(self._key(config, variant, "live"))
             if found is not None:
                 found.expect_labels(true_class)
 
