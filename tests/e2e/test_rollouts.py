@@ -5,7 +5,9 @@ real digits images through the router's Service.
 
 1. a canary of the int8 model is promoted step by step;
 2. a shadow of the model that answers HTTP 200 with wrong classes is rolled back on agreement;
-3. a candidate that fails under load is rolled back on its error rate.
+3. a candidate that fails under load is rolled back on its error rate;
+then a canary judged on paired copies rolls back a class swap and promotes a re-export, and a 50/50 split judged by
+the default gates promotes a candidate no worse than stable.
 
 The scenarios run in order against one stack (each starts from the stable the previous one left).
 """
@@ -175,3 +177,28 @@ def test_a_re_export_of_the_stable_weights_is_promoted(stack: Stack, recorder: R
     # Judged on evidence: at the 20% step the paired answers agreed (the 100% step has no stable answers to pair).
     seen = [s["agreement"] for s in recorder.samples if result.start <= s["t"] <= result.end and s["agreement"]]
     assert seen and max(seen) >= 0.97, seen
+
+
+# An A/B split judged by the default gates (the spec sets none): errors, latency next to stable at equal load, drift.
+SPLIT = {
+    "strategy": "split",
+    "split": {"weights": [50, 50], "duration": "30s", "decide": "auto"},
+    "analysis": {"interval": "5s", "minSamples": 100},
+}
+
+
+def test_a_split_against_the_same_weights_is_won_by_the_candidate_on_the_default_gates(
+    stack: Stack, recorder: Recorder, traffic: TrafficDriver
+) -> None:
+    """1.0 against the stable 5.0 (1.0's weights re-exported), half the clients each: the candidate is no worse on
+    any default gate, so the split promotes it; clients see no error while both serve."""
+    errors_before = sum(n for code, n in traffic.codes.items() if code != "200")
+    result = play(stack, _scenario("split 1.0 against 5.0", "1.0", SPLIT, "promoted"), recorder, print)
+    assert result.outcome == "promoted", result.reason
+    status = stack.get()["status"]
+    assert status["stable"]["version"] == "1.0" and status["weights"] == {"stable": 100, "candidate": 0}
+    split = [s for s in recorder.samples if result.start <= s["t"] <= result.end and s["stage"] == "split"]
+    assert split and {s["weight"] for s in split} == {50}, split[-3:]
+    # judged on evidence: the split's own analyses compared the candidate's latency with stable's at equal load
+    assert any(s["latency_vs_stable"] is not None for s in split), split[-3:]
+    assert sum(n for code, n in traffic.codes.items() if code != "200") == errors_before, traffic.answers[-5:]
