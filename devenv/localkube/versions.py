@@ -18,6 +18,9 @@ CONTAINERD = "v2.4.2"
 RUNC = "v1.5.3"
 CRI_TOOLS = "v1.37.0"
 COREDNS = "v1.15.0"
+# The CoreDNS plugins built in: those the node's Corefile uses (localkube.node; a unit test holds the two together),
+# in CoreDNS's own plugin order (its plugin.cfg), which is the order a query passes through them.
+COREDNS_PLUGINS = ("bind", "ready", "errors", "cache", "kubernetes")
 METRICS_SERVER = "v0.8.0"
 # NetworkPolicy on the node (localkube.netpol): kube-router's firewall only. v2.1.0 is the only version of the /v2
 # module the Go module proxy serves (`go list -m -versions`), and it builds with Go 1.26. Its service proxy, which
