@@ -21,7 +21,10 @@ COREDNS = "v1.15.0"
 # The CoreDNS plugins built in: those the node's Corefile uses (localkube.node; a unit test holds the two together),
 # in CoreDNS's own plugin order (its plugin.cfg), which is the order a query passes through them.
 COREDNS_PLUGINS = ("bind", "ready", "errors", "cache", "kubernetes")
-METRICS_SERVER = "v0.8.0"
+# metrics-server v0.9.0 is built on the Kubernetes v0.36 libraries, so it builds in the Kubernetes wrapper module
+# against the libraries the Kubernetes commands compiled (localkube.build). v0.8.0 (v0.33) compiled there, then refused
+# to start: its generated OpenAPI names predate v0.36's ("cannot find model definition for ...PodMetrics").
+METRICS_SERVER = "v0.9.0"
 # NetworkPolicy on the node (localkube.netpol): kube-router's firewall only. v2.1.0 is the only version of the /v2
 # module the Go module proxy serves (`go list -m -versions`), and it builds with Go 1.26. Its service proxy, which
 # advisory GHSA-phqm-jgc3-qf8g concerns (externalIPs), and its BGP router are never run.
