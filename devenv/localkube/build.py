@@ -76,6 +76,10 @@ class BinPaths:
             "kube-proxy": self.kube_proxy,
         }
 
+    def in_kubernetes_wrapper(self) -> dict[str, Path]:
+        """What the Kubernetes wrapper module builds (``_wrapper_tools``), by binary name."""
+        return {**self.kube_commands(), "metrics-server": self.metrics_server, "kwok": self.kwok, "helm": self.helm}
+
     def node_tools(self) -> list[Path]:
         """What a real node needs besides the kubelet and kube-proxy."""
         return [
@@ -104,9 +108,9 @@ def bin_paths() -> BinPaths:
         kubectl=bin_dir("kubectl", k) / "kubectl",
         kubelet=bin_dir("kubelet", k) / "kubelet",
         kube_proxy=bin_dir("kube-proxy", k) / "kube-proxy",
-        kwok=bin_dir("kwok", versions.KWOK) / "kwok",
-        kwok_stages=bin_dir("kwok", versions.KWOK) / "stages",
-        helm=bin_dir("helm", versions.HELM) / "helm",
+        kwok=bin_dir("kwok", f"{versions.KWOK}-kubernetes-{k}") / "kwok",
+        kwok_stages=bin_dir("kwok", f"{versions.KWOK}-kubernetes-{k}") / "stages",
+        helm=bin_dir("helm", f"{versions.HELM}-kubernetes-{k}") / "helm",
         containerd=bin_dir("containerd", versions.CONTAINERD) / "containerd",
         ctr=bin_dir("containerd", versions.CONTAINERD) / "ctr",
         containerd_shim=bin_dir("containerd", versions.CONTAINERD) / "containerd-shim-runc-v2",
@@ -257,24 +261,62 @@ def _requirements(gomod: str) -> dict[str, str]:
     return found
 
 
-METRICS_SERVER_PACKAGE = "sigs.k8s.io/metrics-server/cmd/metrics-server"
+@dataclass(frozen=True)
+class _Tool:
+    """A main package the Kubernetes wrapper module builds (go get -tool package@version), linked with ``ldflags``."""
+
+    package: str
+    version: str
+    ldflags: str
 
 
-def _kubernetes_wrapper(go: _Go) -> Path:
-    """The generated module that builds the Kubernetes commands and metrics-server.
+def _wrapper_tools() -> dict[str, _Tool]:
+    """What the Kubernetes wrapper module builds, by binary name: the Kubernetes commands, and the Go programs that
+    are clients of the same Kubernetes libraries (metrics-server, kwok, helm)."""
+    k = versions.KUBERNETES
+    kube = _kube_ldflags(k)
+    tools = {b: _Tool(f"k8s.io/kubernetes/cmd/{b}", k, kube) for b in versions.KUBE_BINARIES}
+    # metrics-server reports client-go's version variables (its Makefile sets them), not a package of its own.
+    cv = "k8s.io/client-go/pkg/version"
+    ms = versions.METRICS_SERVER
+    tools["metrics-server"] = _Tool(
+        "sigs.k8s.io/metrics-server/cmd/metrics-server",
+        ms,
+        f"-s -w -X {cv}.gitVersion={ms} -X {cv}.buildDate={_build_date()}",
+    )
+    kwok = "sigs.k8s.io/kwok/pkg/consts"
+    tools["kwok"] = _Tool(
+        "sigs.k8s.io/kwok/cmd/kwok",
+        versions.KWOK,
+        f"-s -w -X {kwok}.Version={versions.KWOK} -X {kwok}.KubeVersion={k.lstrip('v')}",
+    )
+    major = versions.HELM.split(".")[0]  # v3 / v4
+    helm = "helm.sh/helm" if major in ("v0", "v1") else f"helm.sh/helm/{major}"
+    minor = k.split(".")[1]  # helm is built against this Kubernetes' client libraries
+    helm_flags = [
+        f"-X {helm}/internal/version.version={versions.HELM}",
+        f"-X {helm}/internal/version.gitTreeState=clean",
+    ]
+    for pkg in ("pkg/lint/rules", "pkg/chartutil"):
+        helm_flags += [f"-X {helm}/{pkg}.k8sVersionMajor=1", f"-X {helm}/{pkg}.k8sVersionMinor={minor}"]
+    tools["helm"] = _Tool(f"{helm}/cmd/helm", versions.HELM, " ".join(["-s -w", *helm_flags]))
+    return tools
 
-    metrics-server is a client of the same Kubernetes libraries (k8s.io/apiserver, client-go, ...). Built in its own
-    module it compiled them all again at its older pins (v0.33); built here, it is compiled against the libraries the
-    Kubernetes commands already compiled. Kubernetes' own pins win: every module k8s.io/kubernetes requires is
-    replaced by the version it requires, so adding metrics-server changes nothing in the Kubernetes binaries.
+
+def _kubernetes_wrapper(go: _Go, tools: dict[str, _Tool]) -> Path:
+    """The generated module that builds ``tools``: the Kubernetes commands and the clients of their libraries.
+
+    metrics-server, kwok and helm are clients of the Kubernetes libraries (client-go, apimachinery, apiserver, ...).
+    Each built in its own module compiled those again at its own pins; built here, they are compiled once for all.
+    Kubernetes' own pins win: every module k8s.io/kubernetes requires is replaced by the version it requires, so the
+    other tools change no dependency of the Kubernetes commands.
     """
     version = versions.KUBERNETES
     staging_version = "v0" + version[version.index(".") :]  # v1.36.3 -> v0.36.3
     wrapper = cache_root() / "build" / f"kubernetes-{version}"
     wrapper.mkdir(parents=True, exist_ok=True)
-    tools = [f"k8s.io/kubernetes/cmd/{b}@{version}" for b in versions.KUBE_BINARIES]
-    tools.append(f"{METRICS_SERVER_PACKAGE}@{versions.METRICS_SERVER}")
-    header = "// Generated by localkube: " + " ".join(tools)
+    wanted = [f"{t.package}@{t.version}" for t in tools.values()]
+    header = "// Generated by localkube: " + " ".join(wanted)
     gomod_path = wrapper / "go.mod"
     if gomod_path.exists() and (wrapper / "go.sum").exists() and header in gomod_path.read_text():
         return wrapper
@@ -300,36 +342,30 @@ def _kubernetes_wrapper(go: _Go) -> Path:
     ]
     gomod_path.write_text("\n".join(gomod))
     (wrapper / "go.sum").unlink(missing_ok=True)
-    go.run(["get", "-tool", *tools], wrapper)
+    go.run(["get", "-tool", *wanted], wrapper)
     return wrapper
 
 
-def _build_kubernetes(go: _Go, wanted: dict[str, Path], times: dict[str, float]) -> None:
-    """Build what ``wanted`` names (command -> where the binary goes) in the Kubernetes wrapper module: commands of
-    k8s.io/kubernetes (k8s.io/kubernetes/cmd/<name>) and "metrics-server"."""
+def _build_in_wrapper(go: _Go, wanted: dict[str, Path], times: dict[str, float]) -> None:
+    """Build what ``wanted`` names (binary name -> where it goes; names of ``_wrapper_tools``) in the Kubernetes
+    wrapper module."""
+    tools = _wrapper_tools()
     start = time.monotonic()
-    wrapper = _kubernetes_wrapper(go)
+    wrapper = _kubernetes_wrapper(go, tools)
     times["kubernetes wrapper module + downloads"] = time.monotonic() - start
-    kube_ldflags = _kube_ldflags(versions.KUBERNETES)
-    # metrics-server reports client-go's version variables (its Makefile sets them), not a package of its own.
-    v = "k8s.io/client-go/pkg/version"
-    ms_ldflags = (
-        f"-s -w -X {v}.gitVersion={versions.METRICS_SERVER} -X {v}.gitTreeState=clean -X {v}.buildDate={_build_date()}"
-    )
     for name, dest in wanted.items():
-        if name == "metrics-server":
-            pkg, ldflags, version = METRICS_SERVER_PACKAGE, ms_ldflags, versions.METRICS_SERVER
-        else:
-            pkg, ldflags, version = f"k8s.io/kubernetes/cmd/{name}", kube_ldflags, versions.KUBERNETES
+        tool = tools[name]
 
-        def one(name: str = name, dest: Path = dest, pkg: str = pkg, ldflags: str = ldflags) -> None:
+        def one(name: str = name, dest: Path = dest, tool: _Tool = tool) -> None:
             out = wrapper / "out" / name
             out.parent.mkdir(exist_ok=True)
-            go.run(["build", "-trimpath", "-ldflags", ldflags, "-o", str(out), pkg], wrapper)
+            go.run(["build", "-trimpath", "-ldflags", tool.ldflags, "-o", str(out), tool.package], wrapper)
             _install_file(out, dest)
             out.unlink()
 
-        _timed(name, version, times, one)
+        _timed(name, tool.version, times, one)
+    if "kwok" in wanted:
+        _copy_kwok_stages(go)
 
 
 def _build_etcd(go: _Go, times: dict[str, float]) -> None:
@@ -445,54 +481,21 @@ def _build_coredns(go: _Go, dest: Path) -> None:
     out.unlink()
 
 
-def _build_kwok(go: _Go, times: dict[str, float]) -> None:
-    version = versions.KWOK
-
-    def build() -> None:
-        mod_dir = Path(go.module_info(f"sigs.k8s.io/kwok@{version}")["Dir"])
-        stages_src = {
-            "node-initialize.yaml": mod_dir / "kustomize/stage/node/fast/node-initialize.yaml",
-            "node-heartbeat-with-lease.yaml": mod_dir
-            / "kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
-            "pod-ready.yaml": mod_dir / "kustomize/stage/pod/fast/pod-ready.yaml",
-            "pod-complete.yaml": mod_dir / "kustomize/stage/pod/fast/pod-complete.yaml",
-            "pod-delete.yaml": mod_dir / "kustomize/stage/pod/fast/pod-delete.yaml",
-        }
-        stages = bin_paths().kwok_stages
-        stages.mkdir(parents=True, exist_ok=True)
-        for name, src in stages_src.items():
-            shutil.copyfile(src, stages / name)
-        kube = versions.KUBERNETES.lstrip("v")
-        ldflags = (
-            f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version={version} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion={kube}"
-        )
-        _go_install(go, f"sigs.k8s.io/kwok/cmd/kwok@{version}", ldflags, bin_paths().kwok)
-
-    _timed("kwok", version, times, build)
-
-
-def _build_helm(go: _Go, times: dict[str, float]) -> None:
-    version = versions.HELM
-    major = version.split(".")[0]  # v3 / v4
-    module = "helm.sh/helm" if major in ("v0", "v1") else f"helm.sh/helm/{major}"
-
-    def build() -> None:
-        helm_mod = Path(go.module_info(f"{module}@{version}")["GoMod"]).read_text()
-        m = re.search(r"^\s*k8s\.io/client-go v0\.(\d+)\.", helm_mod, re.MULTILINE)
-        k8s_minor = m.group(1) if m else "0"
-        flags = [
-            "-s",
-            "-w",
-            f"-X {module}/internal/version.version={version}",
-            f"-X {module}/internal/version.gitTreeState=clean",
-            f"-X {module}/pkg/lint/rules.k8sVersionMajor=1",
-            f"-X {module}/pkg/lint/rules.k8sVersionMinor={k8s_minor}",
-            f"-X {module}/pkg/chartutil.k8sVersionMajor=1",
-            f"-X {module}/pkg/chartutil.k8sVersionMinor={k8s_minor}",
-        ]
-        _go_install(go, f"{module}/cmd/helm@{version}", " ".join(flags), bin_paths().helm)
-
-    _timed("helm", version, times, build)
+def _copy_kwok_stages(go: _Go) -> None:
+    """kwok's stage definitions (how fake nodes and pods move through their states), from its module."""
+    mod_dir = Path(go.module_info(f"sigs.k8s.io/kwok@{versions.KWOK}")["Dir"])
+    stages_src = {
+        "node-initialize.yaml": mod_dir / "kustomize/stage/node/fast/node-initialize.yaml",
+        "node-heartbeat-with-lease.yaml": mod_dir
+        / "kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+        "pod-ready.yaml": mod_dir / "kustomize/stage/pod/fast/pod-ready.yaml",
+        "pod-complete.yaml": mod_dir / "kustomize/stage/pod/fast/pod-complete.yaml",
+        "pod-delete.yaml": mod_dir / "kustomize/stage/pod/fast/pod-delete.yaml",
+    }
+    stages = bin_paths().kwok_stages
+    stages.mkdir(parents=True, exist_ok=True)
+    for name, src in stages_src.items():
+        shutil.copyfile(src, stages / name)
 
 
 def build_all(force: bool = False) -> BinPaths:
@@ -512,16 +515,11 @@ def build_all(force: bool = False) -> BinPaths:
         _log(f"building with {go.exe}; go output in {log_path}")
         times: dict[str, float] = {}
         total_start = time.monotonic()
-        in_wrapper = {**paths.kube_commands(), "metrics-server": paths.metrics_server}
-        wanted = {n: p for n, p in in_wrapper.items() if force or not os.access(p, os.X_OK)}
+        wanted = {n: p for n, p in paths.in_kubernetes_wrapper().items() if force or not os.access(p, os.X_OK)}
         if wanted:
-            _build_kubernetes(go, wanted, times)
+            _build_in_wrapper(go, wanted, times)
         if force or not os.access(paths.etcd, os.X_OK):
             _build_etcd(go, times)
-        if force or not os.access(paths.kwok, os.X_OK):
-            _build_kwok(go, times)
-        if force or not os.access(paths.helm, os.X_OK):
-            _build_helm(go, times)
         _build_node_tools(go, force, times)
         total = time.monotonic() - total_start
         summary = ", ".join(f"{k} {v:.1f}s" for k, v in times.items())

@@ -7,7 +7,7 @@ KUBERNETES = "v1.36.3"
 # etcd 3.6.x: current API servers want >= 3.5.13 for consistent reads from the watch cache; Debian ships 3.4.23.
 ETCD = "v3.6.16"
 KWOK = "v0.8.0"
-# helm v3.21+ has no `replace` directives, so `go install ...@version` works.
+# helm v3.22 (client-go v0.37) builds against the wrapper's v0.36 client libraries (localkube.build).
 HELM = "v3.22.0"
 
 KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet", "kube-proxy")

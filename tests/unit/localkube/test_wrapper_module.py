@@ -3,7 +3,7 @@ built beside the Kubernetes commands (metrics-server) cannot move the commands' 
 
 from __future__ import annotations
 
-from localkube import build
+from localkube import build, versions
 
 GOMOD = """module k8s.io/kubernetes
 
@@ -34,3 +34,14 @@ def test_requirements_reads_single_lines_and_blocks_not_replaces() -> None:
 
 def test_staging_modules_are_those_replaced_by_a_directory() -> None:
     assert build._staging_modules(GOMOD) == ["k8s.io/api"]
+
+
+def test_every_binary_of_the_wrapper_has_a_tool_and_a_place() -> None:
+    tools = build._wrapper_tools()
+    assert set(tools) == set(build.bin_paths().in_kubernetes_wrapper())
+    assert {"metrics-server", "kwok", "helm", "kube-apiserver"} <= set(tools)
+
+
+def test_helm_is_told_the_kubernetes_minor_it_is_built_against() -> None:
+    minor = versions.KUBERNETES.split(".")[1]
+    assert f"chartutil.k8sVersionMinor={minor}" in build._wrapper_tools()["helm"].ldflags
