@@ -35,6 +35,16 @@ def test_the_main_imports_each_plugin_and_sets_their_order() -> None:
     assert order is not None and order.group(1) == ", ".join(f'"{p}"' for p in versions.COREDNS_PLUGINS)
 
 
-def test_the_binary_is_cached_by_version_and_plugins() -> None:
+def test_the_binary_is_cached_by_version_plugins_and_kubernetes_libraries() -> None:
     path = build.bin_paths().coredns
-    assert path.parent.name == f"coredns-{versions.COREDNS}-" + "-".join(versions.COREDNS_PLUGINS)
+    plugins = "-".join(versions.COREDNS_PLUGINS)
+    assert path.parent.name == f"coredns-{versions.COREDNS}-{plugins}-kubernetes-{versions.KUBERNETES}"
+
+
+def test_the_wrapper_gets_the_plugins_it_imports_at_the_pinned_version() -> None:
+    tool = build._wrapper_tools()["coredns"]
+    assert tool.main == build._coredns_main(versions.COREDNS_PLUGINS)
+    gets = tool.get()
+    assert f"github.com/coredns/coredns/plugin/kubernetes@{versions.COREDNS}" in gets
+    assert f"github.com/coredns/coredns/coremain@{versions.COREDNS}" in gets
+    assert len(gets) == 2 + len(versions.COREDNS_PLUGINS)
