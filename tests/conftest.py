@@ -21,8 +21,10 @@ def pytest_configure(config: pytest.Config) -> None:
     containers, mounts and network interfaces, Prometheus and every process a fixture started are stopped
     (tests/integration/node/test_interrupted.py checks it)."""
     stop_on_signals()
+    _refuse_ungrouped_xdist(config)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads the xdist_group markers that mark_items adds
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """`make test` leaves out the tests marked `examples` (`make examples` runs them): the shipped examples do not fit
     this one 2-core node's traffic and CPU in CI time (tests/e2e/test_examples.py says how)."""
@@ -33,6 +35,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
+
+
+XDIST_UNGROUPED = "pytest-xdist's --dist loadgroup does not group tests on pytest 9.2 (pytest-xdist#1386)"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under `--dist loadgroup`, refuse to run when a grouped test did not get its group: the real node's tests would
+    then run in both workers at once. The main process says why (below); a worker can only fail the run."""
+    if not getattr(session.config.option, "loadgroup", False):  # set in pytest-xdist's workers
+        return
+    lost = [item.nodeid for item in session.items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+    if lost:
+        pytest.exit(f"{XDIST_UNGROUPED}: {lost[0]} has no group", returncode=4)
+
+
+def _refuse_ungrouped_xdist(config: pytest.Config) -> None:
+    dist = config.getoption("dist", default="no")
+    if dist == "loadgroup" and tuple(int(p) for p in pytest.__version__.split(".")[:2]) >= (9, 2):
+        raise pytest.UsageError(f"{XDIST_UNGROUPED}: install pytest<9.2, as pyproject.toml's [dev] extra says")
 
 
 @pytest.fixture(scope="session")
@@ -92,6 +113,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed:
         report.sections.extend(testing.failure_sections(getattr(item, "fixturenames", ())))
     return report
+
+
+SUMMARY_KEY = "localkube_summary"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker: hand the start-up lines of what its fixtures started to the main process."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[SUMMARY_KEY] = testing.summary_lines()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """In the main process of a pytest-xdist run: a worker's start-up lines, for the summary."""
+    testing.add_summary_lines(getattr(node, "workeroutput", {}).get(SUMMARY_KEY, []))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -441,21 +441,31 @@ def _go_install(
             _install_file(Path(gobin) / d.name, d)
 
 
-def _build_node_tools(go: _Go, force: bool, times: dict[str, float]) -> None:
-    """containerd, runc, crictl and kube-router (NetworkPolicy): what a real node runs besides the kubelet, kube-proxy,
-    CoreDNS and metrics-server (built with the Kubernetes commands)."""
+def _want(force: bool, *paths: Path) -> bool:
+    return force or any(not os.access(p, os.X_OK) for p in paths)
+
+
+def _build_containerd(go: _Go, force: bool, times: dict[str, float]) -> None:
+    """containerd, ctr and the runc shim. Built first: `localkube bins` imports the images into the node's containerd
+    as soon as both are built, beside the rest of the Go build (localkube.node.preload_images)."""
     paths = bin_paths()
-
-    def want(*ps: Path) -> bool:
-        return force or any(not os.access(p, os.X_OK) for p in ps)
-
-    if want(paths.containerd, paths.ctr, paths.containerd_shim):
+    if _want(force, paths.containerd, paths.ctr, paths.containerd_shim):
         v = versions.CONTAINERD
         mod = "github.com/containerd/containerd/v2"
         flags = f"-s -w -X {mod}/version.Version={v} -X {mod}/version.Package={mod}"
         cmds = ("containerd", "ctr", "containerd-shim-runc-v2")
         dests = (paths.containerd, paths.ctr, paths.containerd_shim)
         _timed("containerd", v, times, lambda: _go_install(go, [f"{mod}/cmd/{c}@{v}" for c in cmds], flags, dests))
+
+
+def _build_node_tools(go: _Go, force: bool, times: dict[str, float]) -> None:
+    """runc, crictl and kube-router (NetworkPolicy): what a real node runs besides containerd (built first), the
+    kubelet, kube-proxy, CoreDNS and metrics-server (built with the Kubernetes commands)."""
+    paths = bin_paths()
+
+    def want(*ps: Path) -> bool:
+        return _want(force, *ps)
+
     if want(paths.runc):
         v = versions.RUNC
         flags = f"-s -w -X main.version={v.lstrip('v')}"
@@ -531,6 +541,7 @@ def build_all(force: bool = False) -> BinPaths:
         _log(f"building with {go.exe}; go output in {log_path}")
         times: dict[str, float] = {}
         total_start = time.monotonic()
+        _build_containerd(go, force, times)
         wanted = {n: p for n, p in paths.in_kubernetes_wrapper().items() if force or not os.access(p, os.X_OK)}
         if wanted:
             _build_in_wrapper(go, wanted, times)

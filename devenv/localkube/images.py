@@ -674,7 +674,7 @@ def ensure_images() -> dict[str, ImageInfo]:
         return result
 
 
-def _containerd_keys(ctr: Path, address: str, namespace: str) -> dict[str, str]:
+def containerd_keys(ctr: Path, address: str, namespace: str) -> dict[str, str]:
     """Image name -> its KEY_LABEL ("" when it has none), for every image in that containerd namespace."""
     cmd = [str(ctr), "--address", address, "--namespace", namespace, "images", "ls"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
@@ -698,7 +698,7 @@ def import_into_containerd(
     under its own name, unless an image of that name with the same key is there already: a warm start imports
     nothing. Pods then use them with `imagePullPolicy: Never`."""
     infos = ensure_images() if images is None else images
-    present = _containerd_keys(ctr, address, namespace)
+    present = containerd_keys(ctr, address, namespace)
     run = _Runner(images_dir() / "import.log")
     images_cmd = [str(ctr), "--address", address, "--namespace", namespace, "images"]
     for name in image_names():
@@ -709,7 +709,7 @@ def import_into_containerd(
         # --base-name: import only what the archive names under this repository (its RepoTags: the full name).
         repo = name.rsplit(":", 1)[0]
         run.run([*images_cmd, "import", "--base-name", repo, "--label", f"{KEY_LABEL}={info.key}", str(info.archive)])
-        present = _containerd_keys(ctr, address, namespace)
+        present = containerd_keys(ctr, address, namespace)
         if (got := present.get(name)) != info.key:
             raise ImageBuildError(
                 f"after importing {info.archive}, containerd has {name} with key {got!r}, not {info.key}; "

@@ -356,6 +356,21 @@ def crictl(bins: build.BinPaths, dirs: NodeDirs, *args: str, timeout: float = 60
     )
 
 
+def _start_containerd(sup: Supervisor, dirs: NodeDirs, bins: build.BinPaths, pause_image: str, timeout: float) -> Proc:
+    """Start the node's containerd (with its configuration in ``dirs``) and wait until it answers."""
+    cfg = dirs.base / "containerd.toml"
+    cfg.write_text(_containerd_config(dirs, bins, pause_image))
+    containerd = sup.start("containerd", [str(bins.containerd), "--config", str(cfg), "--log-level=warn"], _env(bins))
+    wait_until(
+        "containerd",
+        lambda: ctr(bins, dirs, "version", check=False).returncode == 0,
+        timeout,
+        interval=0.1,
+        alive=containerd.check_alive,
+    )
+    return containerd
+
+
 def start(
     ctx: NodeStart, import_images: Callable[[Path, str], None], pause_image: str, left: Callable[[], float]
 ) -> None:
@@ -373,16 +388,7 @@ def start(
     sup = ctx.supervisor
 
     # containerd (+ runc): the container runtime.
-    cfg = dirs.base / "containerd.toml"
-    cfg.write_text(_containerd_config(dirs, ctx.bins, pause_image))
-    containerd = sup.start("containerd", [str(ctx.bins.containerd), "--config", str(cfg), "--log-level=warn"], env)
-    wait_until(
-        "containerd",
-        lambda: ctr(ctx.bins, dirs, "version", check=False).returncode == 0,
-        left(),
-        interval=0.1,
-        alive=containerd.check_alive,
-    )
+    containerd = _start_containerd(sup, dirs, ctx.bins, pause_image, left())
     ctx.mark("containerd")
     _remove_all_pods(ctx.bins, dirs)  # anything a crashed earlier run left in the persistent root
     import_images(ctx.bins.ctr, str(dirs.containerd_sock))
@@ -537,6 +543,29 @@ def start(
     (ctx.run_dir / STATE_FILE).write_text(json.dumps(state, indent=1))
 
 
+def preload_images(run_dir: Path, import_images: Callable[[Path, str], None], pause_image: str) -> bool:
+    """Import the images pods run into the node's containerd root with no node running: containerd alone, started on
+    the node's configuration in ``run_dir`` and stopped after (nothing else of a node starts). `localkube bins` does
+    it beside the rest of the Go build, so that the first node start, which would import them, imports nothing.
+    Returns False, having done nothing, when a node's containerd already runs: it owns the root, and imports at its
+    own start."""
+    bins = build.bin_paths()
+    if _processes_of(bins.containerd):  # of any run directory
+        return False
+    dirs = NodeDirs(run_dir)
+    dirs.containerd_state.mkdir(parents=True, exist_ok=True)
+    (containerd_root() / "root").mkdir(parents=True, exist_ok=True)
+    sup = Supervisor(run_dir, die_with_parent=True)
+    try:
+        _start_containerd(sup, dirs, bins, pause_image, 60)
+        import_images(bins.ctr, str(dirs.containerd_sock))
+    finally:
+        sup.stop_all()
+        for mount_point in sorted(_mounts_under([dirs.base, containerd_root()]), key=len, reverse=True):
+            subprocess.run(["umount", "-l", mount_point], capture_output=True)
+    return True
+
+
 def _remove_all_pods(bins: build.BinPaths, dirs: NodeDirs) -> None:
     """Stop and remove every pod sandbox and container through CRI (CNI teardown and netns included)."""
     proc = crictl(bins, dirs, "rmp", "--all", "--force", timeout=120)
@@ -553,14 +582,19 @@ def _mounts_under(paths: list[Path]) -> list[str]:
     return found
 
 
-def _shims(bins: build.BinPaths) -> list[int]:
+def _processes_of(exe: Path) -> list[int]:
+    """The process ids of the programs running ``exe``."""
     pids = []
     for p in Path("/proc").iterdir():
         if p.name.isdigit():
             with contextlib.suppress(OSError):
-                if os.readlink(p / "exe") == str(bins.containerd_shim):
+                if os.readlink(p / "exe") == str(exe):
                     pids.append(int(p.name))
     return pids
+
+
+def _shims(bins: build.BinPaths) -> list[int]:
+    return _processes_of(bins.containerd_shim)
 
 
 def stop_and_clean(run_dir: Path, supervisor: Supervisor, stop_all: Callable[[], None]) -> None:

@@ -8,7 +8,9 @@
   NetworkPolicy (localkube.netpol): a running node of the other kind is stopped and a fresh one started.
 - ``session_prometheus(base)``: a fresh Prometheus in ``base``.
 - ``namespace_for_test(cluster, test_name)``: a unique namespace, deleted afterwards.
-- ``mark_items``: tests that use the fixtures get the ``cluster`` / ``prometheus`` markers automatically.
+- ``mark_items``: tests that use the fixtures get the ``cluster`` / ``prometheus`` markers automatically, and the
+  tests of the real node one ``xdist_group``: with pytest-xdist (`make test` runs two workers) they all run in one
+  worker, one after the other, since a machine runs one node, while the other worker takes the rest.
 - ``failure_sections`` / ``summary_lines``: where the logs are, shown when a test fails, and the start times.
 """
 
@@ -19,11 +21,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
+import pytest
+
 from localkube.cluster import Cluster, LocalCluster, env_or_local
 from localkube.prometheus import Prometheus
 
 CLUSTER_FIXTURES = {"cluster", "namespace", "node_cluster", "node_namespace"}
 PROMETHEUS_FIXTURES = {"prometheus"}
+NODE_FIXTURES = {"node_clusters"}  # node_cluster and node_namespace request it
+NODE_GROUP = "real-node"
 
 _log_dirs: dict[str, Path] = {}
 _summary: list[str] = []
@@ -111,16 +117,18 @@ def namespace_for_test(cluster: Cluster, test_name: str) -> Iterator[str]:
 class _Item(Protocol):
     fixturenames: Iterable[str]
 
-    def add_marker(self, marker: str) -> None: ...
+    def add_marker(self, marker: str | pytest.MarkDecorator) -> None: ...
 
 
 def mark_items(items: Iterable[_Item]) -> None:
     for item in items:
-        names = set(item.fixturenames)
+        names = set(item.fixturenames)  # every fixture the test needs, however indirectly
         if names & CLUSTER_FIXTURES:
             item.add_marker("cluster")
         if names & PROMETHEUS_FIXTURES:
             item.add_marker("prometheus")
+        if names & NODE_FIXTURES:
+            item.add_marker(pytest.mark.xdist_group(NODE_GROUP))
 
 
 def failure_sections(fixturenames: Iterable[str]) -> list[tuple[str, str]]:
@@ -138,3 +146,8 @@ def failure_sections(fixturenames: Iterable[str]) -> list[tuple[str, str]]:
 
 def summary_lines() -> list[str]:
     return list(_summary)
+
+
+def add_summary_lines(lines: Iterable[str]) -> None:
+    """Lines a pytest-xdist worker reported (its fixtures started there), for the summary of the whole run."""
+    _summary.extend(lines)

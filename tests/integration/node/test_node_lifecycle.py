@@ -109,3 +109,43 @@ def _only_current_images_stay(dirs: node.NodeDirs) -> None:
     assert "localhost/visionroll/earlier-build:0" not in left
     assert set(images.image_names()) <= left
     assert left <= set(images.image_names()) | {info.image_id for info in images.ensure_images().values()}
+
+
+def test_preload_imports_the_images_with_no_node_running_and_leaves_nothing_behind(
+    node_clusters: NodeClusters, tmp_path: Path
+) -> None:
+    """`make bins` imports the images into the node's containerd beside the Go build (`localkube preload`), so that
+    the first node start imports nothing: containerd alone starts, imports what is missing, and stops."""
+    node_clusters.release()
+    assert node.leftovers() == [], "a node was already running before this test"
+    infos = images.ensure_images()
+
+    def remove_pause(ctr: Path, address: str) -> None:
+        rm = [str(ctr), "--address", address, "--namespace", "k8s.io", "images", "rm", "--sync", images.PAUSE_IMAGE]
+        subprocess.run(rm, check=True, capture_output=True, timeout=120)
+
+    assert node.preload_images(tmp_path / "remove", remove_pause, images.PAUSE_IMAGE)
+    assert node.leftovers() == []
+
+    preload = _localkube("preload", timeout=600)
+    assert preload.returncode == 0, preload.stderr
+    assert f"imported {images.PAUSE_IMAGE} into containerd" in preload.stderr, preload.stderr
+    assert "the images are in the node's containerd" in preload.stderr, preload.stderr
+    assert node.leftovers() == []
+
+    keys: dict[str, str] = {}
+
+    def read_keys(ctr: Path, address: str) -> None:
+        keys.update(images.containerd_keys(ctr, address, "k8s.io"))
+
+    assert node.preload_images(tmp_path / "check", read_keys, images.PAUSE_IMAGE)
+    assert {name: keys.get(name) for name in images.image_names()} == {
+        name: infos[name].key for name in images.image_names()
+    }
+    assert node.leftovers() == []  # containerd included
+
+    # With a node running, its containerd owns the store: preload does nothing.
+    node_clusters.get()
+    again = _localkube("preload", timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "skipped (a node's containerd runs" in again.stderr, again.stderr
