@@ -52,7 +52,7 @@ test-unit: venv
 	$(PY) -m pytest tests/unit
 
 # --durations: where the suite's time goes, in CI's log too. Two workers (pytest-xdist): the tests of the real node
-# (one per machine) run one after the other in one worker, all other tests in the other beside them
+# (one per machine) and of TorchServe run one after the other in one worker, all other tests in the other beside them
 # (localkube.testing.mark_items groups them).
 test: venv system-deps bins lint typecheck
 	$(PY) -m pytest -n 2 --dist loadgroup --durations=30

@@ -254,6 +254,7 @@ class LocalCluster(Cluster):
             from localkube import images
 
             node.check_host()
+            node.check_run_dir(node.NodeDirs(run_dir))
             images.ensure_images()  # before the clock starts: a cold build takes minutes
         t0 = time.monotonic()
         for attempt in (1, 2):

@@ -82,6 +82,27 @@ class NodeDirs:
         return self.base / "pod-logs"
 
 
+# The longest unix socket path a node's components accept: 104 bytes for containerd's ttrpc socket (the BSD limit it
+# checks for; Linux's is 107), which the kubelet's sockets under its root must also stay within.
+MAX_SOCKET_PATH = 104
+
+
+def check_run_dir(dirs: NodeDirs) -> None:
+    """Refuse a run directory whose path leaves no room for the unix sockets a node makes in it (containerd's, the
+    kubelet's), naming the socket and the limit: they would otherwise fail to listen, deep in their logs."""
+    sockets = [
+        Path(f"{dirs.containerd_sock}.ttrpc"),
+        dirs.kubelet_root / "device-plugins" / "kubelet.sock",
+        dirs.kubelet_root / "pod-resources" / "kubelet.sock",
+    ]
+    for sock in sockets:
+        if len(os.fsencode(sock)) > MAX_SOCKET_PATH:
+            raise NodeError(
+                f"run directory {dirs.run} is too long for a node: its socket {sock} would be {len(os.fsencode(sock))}"
+                f" bytes, and a unix socket path may have at most {MAX_SOCKET_PATH}; use a shorter run directory"
+            )
+
+
 def dns_service_ip(service_cidr: str) -> str:
     network = service_cidr.split("/")[0].split(".")
     return ".".join([*network[:3], str(DNS_SERVICE_IP_OFFSET)])
@@ -380,6 +401,7 @@ def start(
     if ctx.network_policy:
         netpol.check_host()
     dirs = NodeDirs(ctx.run_dir)
+    check_run_dir(dirs)
     for d in (dirs.containerd_state, dirs.runc_root, dirs.cni_conf, dirs.cni_ipam, dirs.kubelet_root, dirs.pod_logs):
         d.mkdir(parents=True, exist_ok=True)
     (containerd_root() / "root").mkdir(parents=True, exist_ok=True)
@@ -553,6 +575,7 @@ def preload_images(run_dir: Path, import_images: Callable[[Path, str], None], pa
     if _processes_of(bins.containerd):  # of any run directory
         return False
     dirs = NodeDirs(run_dir)
+    check_run_dir(dirs)
     dirs.containerd_state.mkdir(parents=True, exist_ok=True)
     (containerd_root() / "root").mkdir(parents=True, exist_ok=True)
     sup = Supervisor(run_dir, die_with_parent=True)

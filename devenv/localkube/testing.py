@@ -9,8 +9,9 @@
 - ``session_prometheus(base)``: a fresh Prometheus in ``base``.
 - ``namespace_for_test(cluster, test_name)``: a unique namespace, deleted afterwards.
 - ``mark_items``: tests that use the fixtures get the ``cluster`` / ``prometheus`` markers automatically, and the
-  tests of the real node one ``xdist_group``: with pytest-xdist (`make test` runs two workers) they all run in one
-  worker, one after the other, since a machine runs one node, while the other worker takes the rest.
+  tests of the real node and of TorchServe one ``xdist_group``: with pytest-xdist (`make test` runs two workers) they
+  run in one worker, one after the other (a machine runs one node; TorchServe beside it starves the node's pods of
+  the 2 cores), while the other worker takes the rest (unit tests, the API server with kwok's nodes, Prometheus).
 - ``failure_sections`` / ``summary_lines``: where the logs are, shown when a test fails, and the start times.
 """
 
@@ -29,7 +30,7 @@ from localkube.prometheus import Prometheus
 CLUSTER_FIXTURES = {"cluster", "namespace", "node_cluster", "node_namespace"}
 PROMETHEUS_FIXTURES = {"prometheus"}
 NODE_FIXTURES = {"node_clusters"}  # node_cluster and node_namespace request it
-NODE_GROUP = "real-node"
+SERIAL_GROUP = "node-and-torchserve"  # the xdist_group of the tests of the real node and of TorchServe
 
 _log_dirs: dict[str, Path] = {}
 _summary: list[str] = []
@@ -119,6 +120,8 @@ class _Item(Protocol):
 
     def add_marker(self, marker: str | pytest.MarkDecorator) -> None: ...
 
+    def get_closest_marker(self, name: str) -> pytest.Mark | None: ...
+
 
 def mark_items(items: Iterable[_Item]) -> None:
     for item in items:
@@ -127,8 +130,8 @@ def mark_items(items: Iterable[_Item]) -> None:
             item.add_marker("cluster")
         if names & PROMETHEUS_FIXTURES:
             item.add_marker("prometheus")
-        if names & NODE_FIXTURES:
-            item.add_marker(pytest.mark.xdist_group(NODE_GROUP))
+        if names & NODE_FIXTURES or item.get_closest_marker("torchserve") is not None:
+            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP))
 
 
 def failure_sections(fixturenames: Iterable[str]) -> list[tuple[str, str]]:

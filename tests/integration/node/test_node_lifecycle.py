@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,10 +31,18 @@ def _localkube(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_up_runs_pods_and_down_leaves_nothing_behind(node_clusters: NodeClusters, tmp_path: Path) -> None:
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A directory with a short path: a node's unix sockets live in its run directory (node.check_run_dir), and
+    pytest's own temporary directories are long under pytest-xdist."""
+    with tempfile.TemporaryDirectory(prefix="lk-", dir="/tmp") as name:
+        yield Path(name)
+
+
+def test_up_runs_pods_and_down_leaves_nothing_behind(node_clusters: NodeClusters, short_dir: Path) -> None:
     node_clusters.release()  # one node per machine: the session's is started again by the next test that needs it
     assert node.leftovers() == [], "a node was already running before this test"
-    run_dir = tmp_path / "up"
+    run_dir = short_dir / "up"
     up = _localkube("up", "--run-dir", str(run_dir), "--no-prometheus", timeout=600)
     try:
         assert up.returncode == 0, up.stderr
@@ -112,7 +122,7 @@ def _only_current_images_stay(dirs: node.NodeDirs) -> None:
 
 
 def test_preload_imports_the_images_with_no_node_running_and_leaves_nothing_behind(
-    node_clusters: NodeClusters, tmp_path: Path
+    node_clusters: NodeClusters, short_dir: Path
 ) -> None:
     """`make bins` imports the images into the node's containerd beside the Go build (`localkube preload`), so that
     the first node start imports nothing: containerd alone starts, imports what is missing, and stops."""
@@ -124,7 +134,7 @@ def test_preload_imports_the_images_with_no_node_running_and_leaves_nothing_behi
         rm = [str(ctr), "--address", address, "--namespace", "k8s.io", "images", "rm", "--sync", images.PAUSE_IMAGE]
         subprocess.run(rm, check=True, capture_output=True, timeout=120)
 
-    assert node.preload_images(tmp_path / "remove", remove_pause, images.PAUSE_IMAGE)
+    assert node.preload_images(short_dir / "remove", remove_pause, images.PAUSE_IMAGE)
     assert node.leftovers() == []
 
     preload = _localkube("preload", timeout=600)
@@ -138,7 +148,7 @@ def test_preload_imports_the_images_with_no_node_running_and_leaves_nothing_behi
     def read_keys(ctr: Path, address: str) -> None:
         keys.update(images.containerd_keys(ctr, address, "k8s.io"))
 
-    assert node.preload_images(tmp_path / "check", read_keys, images.PAUSE_IMAGE)
+    assert node.preload_images(short_dir / "check", read_keys, images.PAUSE_IMAGE)
     assert {name: keys.get(name) for name in images.image_names()} == {
         name: infos[name].key for name in images.image_names()
     }
