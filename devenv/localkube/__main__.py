@@ -14,6 +14,7 @@ status  show what runs there
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -142,8 +143,6 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 def cmd_preload(args: argparse.Namespace) -> int:
     """Import the built images into the node's containerd root (localkube.node.preload_images)."""
-    import os
-
     from localkube import images, node
     from localkube.procs import PIDS_FILE, reset_run_dir
 

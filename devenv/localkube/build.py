@@ -462,21 +462,17 @@ def _build_node_tools(go: _Go, force: bool, times: dict[str, float]) -> None:
     """runc, crictl and kube-router (NetworkPolicy): what a real node runs besides containerd (built first), the
     kubelet, kube-proxy, CoreDNS and metrics-server (built with the Kubernetes commands)."""
     paths = bin_paths()
-
-    def want(*ps: Path) -> bool:
-        return _want(force, *ps)
-
-    if want(paths.runc):
+    if _want(force, paths.runc):
         v = versions.RUNC
         flags = f"-s -w -X main.version={v.lstrip('v')}"
         pkg = f"github.com/opencontainers/runc@{v}"
         _timed("runc", v, times, lambda: _go_install(go, pkg, flags, paths.runc, cgo_tags="seccomp"))
-    if want(paths.crictl):
+    if _want(force, paths.crictl):
         v = versions.CRI_TOOLS
         flags = f"-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version={v}"
         pkg = f"sigs.k8s.io/cri-tools/cmd/crictl@{v}"
         _timed("crictl", v, times, lambda: _go_install(go, pkg, flags, paths.crictl))
-    if want(paths.kube_router):
+    if _want(force, paths.kube_router):
         v = versions.KUBE_ROUTER
         mod = "github.com/cloudnativelabs/kube-router/v2"
         flags = f"-s -w -X {mod}/pkg/version.Version={v} -X {mod}/pkg/version.BuildDate={_build_date()}"
@@ -542,10 +538,10 @@ def build_all(force: bool = False) -> BinPaths:
         times: dict[str, float] = {}
         total_start = time.monotonic()
         _build_containerd(go, force, times)
-        wanted = {n: p for n, p in paths.in_kubernetes_wrapper().items() if force or not os.access(p, os.X_OK)}
+        wanted = {n: p for n, p in paths.in_kubernetes_wrapper().items() if _want(force, p)}
         if wanted:
             _build_in_wrapper(go, wanted, times)
-        if force or not os.access(paths.etcd, os.X_OK):
+        if _want(force, paths.etcd):
             _build_etcd(go, times)
         _build_node_tools(go, force, times)
         total = time.monotonic() - total_start

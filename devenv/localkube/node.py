@@ -584,8 +584,7 @@ def preload_images(run_dir: Path, import_images: Callable[[Path, str], None], pa
         import_images(bins.ctr, str(dirs.containerd_sock))
     finally:
         sup.stop_all()
-        for mount_point in sorted(_mounts_under([dirs.base, containerd_root()]), key=len, reverse=True):
-            subprocess.run(["umount", "-l", mount_point], capture_output=True)
+        _unmount_under([dirs.base, containerd_root()])
     return True
 
 
@@ -603,6 +602,12 @@ def _mounts_under(paths: list[Path]) -> list[str]:
         if any(mount_point == str(p) or mount_point.startswith(str(p) + "/") for p in paths):
             found.append(mount_point)
     return found
+
+
+def _unmount_under(paths: list[Path]) -> list[str]:
+    """Lazily unmount every mount under ``paths``, deepest first; returns those unmounted."""
+    mounts = sorted(_mounts_under(paths), key=len, reverse=True)
+    return [m for m in mounts if subprocess.run(["umount", "-l", m], capture_output=True).returncode == 0]
 
 
 def _processes_of(exe: Path) -> list[int]:
@@ -649,9 +654,7 @@ def cleanup(run_dir: Path) -> list[str]:
     deadline = time.monotonic() + 10
     while _shims(bins) and time.monotonic() < deadline:
         time.sleep(0.1)
-    for mount_point in sorted(_mounts_under([dirs.base, containerd_root()]), key=len, reverse=True):
-        if subprocess.run(["umount", "-l", mount_point], capture_output=True).returncode == 0:
-            removed.append(f"mount {mount_point}")
+    removed += [f"mount {m}" for m in _unmount_under([dirs.base, containerd_root()])]
     for d in _v1_cgroup_dirs():
         root = d / CGROUP_ROOT
         if root.is_dir():

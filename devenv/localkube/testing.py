@@ -9,9 +9,9 @@
 - ``session_prometheus(base)``: a fresh Prometheus in ``base``.
 - ``namespace_for_test(cluster, test_name)``: a unique namespace, deleted afterwards.
 - ``mark_items``: tests that use the fixtures get the ``cluster`` / ``prometheus`` markers automatically, and the
-  tests of the real node and of TorchServe one ``xdist_group``: with pytest-xdist (`make test` runs two workers) they
-  run in one worker, one after the other (a machine runs one node; TorchServe beside it starves the node's pods of
-  the 2 cores), while the other worker takes the rest (unit tests, the API server with kwok's nodes, Prometheus).
+  tests of the real node and of TorchServe one ``xdist_group``: with pytest-xdist (`pytest -n 2 --dist loadgroup`;
+  `make test` runs one process, see the Makefile) they run in one worker, one after the other (a machine runs one
+  node; TorchServe beside it starves the node's pods of the 2 cores), while the other worker takes the rest.
 - ``failure_sections`` / ``summary_lines``: where the logs are, shown when a test fails, and the start times.
 """
 
