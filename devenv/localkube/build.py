@@ -77,13 +77,17 @@ class BinPaths:
         }
 
     def in_kubernetes_wrapper(self) -> dict[str, Path]:
-        """What the Kubernetes wrapper module builds (``_wrapper_tools``), by binary name."""
+        """What the Kubernetes wrapper module builds (``_wrapper_tools``), by binary name, in the order it builds them:
+        every binary but containerd's (``_build_containerd``) and runc (cgo, ``_build_runc``)."""
         return {
             **self.kube_commands(),
+            "etcd": self.etcd,
             "metrics-server": self.metrics_server,
             "kwok": self.kwok,
             "helm": self.helm,
             "coredns": self.coredns,
+            "crictl": self.crictl,
+            "kube-router": self.kube_router,
         }
 
     def node_tools(self) -> list[Path]:
@@ -106,8 +110,9 @@ class BinPaths:
 
 def bin_paths() -> BinPaths:
     k = versions.KUBERNETES
+    containerd = bin_dir("containerd", versions.CONTAINERD)
     return BinPaths(
-        etcd=bin_dir("etcd", versions.ETCD) / "etcd",
+        etcd=bin_dir("etcd", f"{versions.ETCD}-kubernetes-{k}") / "etcd",
         kube_apiserver=bin_dir("kube-apiserver", k) / "kube-apiserver",
         kube_controller_manager=bin_dir("kube-controller-manager", k) / "kube-controller-manager",
         kube_scheduler=bin_dir("kube-scheduler", k) / "kube-scheduler",
@@ -117,15 +122,15 @@ def bin_paths() -> BinPaths:
         kwok=bin_dir("kwok", f"{versions.KWOK}-kubernetes-{k}") / "kwok",
         kwok_stages=bin_dir("kwok", f"{versions.KWOK}-kubernetes-{k}") / "stages",
         helm=bin_dir("helm", f"{versions.HELM}-kubernetes-{k}") / "helm",
-        containerd=bin_dir("containerd", versions.CONTAINERD) / "containerd",
-        ctr=bin_dir("containerd", versions.CONTAINERD) / "ctr",
-        containerd_shim=bin_dir("containerd", versions.CONTAINERD) / "containerd-shim-runc-v2",
+        containerd=containerd / "containerd",
+        ctr=containerd / "ctr",
+        containerd_shim=containerd / "containerd-shim-runc-v2",
         runc=bin_dir("runc", versions.RUNC) / "runc",
-        crictl=bin_dir("crictl", versions.CRI_TOOLS) / "crictl",
+        crictl=bin_dir("crictl", f"{versions.CRI_TOOLS}-kubernetes-{k}") / "crictl",
         coredns=bin_dir("coredns", "-".join((versions.COREDNS, *versions.COREDNS_PLUGINS)) + f"-kubernetes-{k}")
         / "coredns",
         metrics_server=bin_dir("metrics-server", f"{versions.METRICS_SERVER}-kubernetes-{k}") / "metrics-server",
-        kube_router=bin_dir("kube-router", versions.KUBE_ROUTER) / "kube-router",
+        kube_router=bin_dir("kube-router", f"{versions.KUBE_ROUTER}-kubernetes-{k}") / "kube-router",
     )
 
 
@@ -289,11 +294,12 @@ class _Tool:
 
 def _wrapper_tools() -> dict[str, _Tool]:
     """What the Kubernetes wrapper module builds, by binary name: the Kubernetes commands, and the Go programs that
-    are clients of the same Kubernetes libraries (metrics-server, kwok, helm, and CoreDNS with the plugins the node's
-    Corefile uses)."""
+    share their libraries (crictl, kube-router, metrics-server, kwok, helm, CoreDNS with the plugins the node's
+    Corefile uses: clients of client-go or the CRI; etcd: the server of the API server's etcd client)."""
     k = versions.KUBERNETES
     kube = _kube_ldflags(k)
     tools = {b: _Tool(f"k8s.io/kubernetes/cmd/{b}", k, kube) for b in versions.KUBE_BINARIES}
+    tools["etcd"] = _Tool("go.etcd.io/etcd/server/v3", versions.ETCD, "-s -w")
     # metrics-server reports client-go's version variables (its Makefile sets them), not a package of its own.
     cv = "k8s.io/client-go/pkg/version"
     ms = versions.METRICS_SERVER
@@ -326,7 +332,28 @@ def _wrapper_tools() -> dict[str, _Tool]:
         main=_coredns_main(plugins),
         imports=(*COREDNS_CORE, *_coredns_plugin_packages(plugins)),
     )
+    crictl = versions.CRI_TOOLS
+    tools["crictl"] = _Tool(
+        "sigs.k8s.io/cri-tools/cmd/crictl", crictl, f"-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version={crictl}"
+    )
+    kr, kr_version = "github.com/cloudnativelabs/kube-router/v2", versions.KUBE_ROUTER
+    tools["kube-router"] = _Tool(
+        f"{kr}/cmd/kube-router",
+        kr_version,
+        f"-s -w -X {kr}/pkg/version.Version={kr_version} -X {kr}/pkg/version.BuildDate={_build_date()}",
+    )
     return tools
+
+
+def _overridden_pins(tools: dict[str, _Tool], pinned: dict[str, str]) -> list[str]:
+    """The tools whose own module Kubernetes pins at another version than the tool's: the wrapper's replace would
+    build that version instead, under the tool's name."""
+    return [
+        f"{name} {tool.version}: k8s.io/kubernetes {versions.KUBERNETES} pins {module} {pinned[module]}"
+        for name, tool in tools.items()
+        for module in pinned
+        if (tool.package == module or tool.package.startswith(module + "/")) and pinned[module] != tool.version
+    ]
 
 
 def _kubernetes_wrapper(go: _Go, tools: dict[str, _Tool]) -> Path:
@@ -352,10 +379,13 @@ def _kubernetes_wrapper(go: _Go, tools: dict[str, _Tool]) -> Path:
     if not staging:
         raise BuildError("found no ./staging replace directives in k8s.io/kubernetes go.mod")
     pinned = {m: v for m, v in _requirements(k8s_mod).items() if m not in staging}
+    overridden = _overridden_pins(tools, pinned)
+    if overridden:
+        raise BuildError(f"pin these versions in localkube/versions.py: {'; '.join(overridden)}")
     apiserver_mod = Path(go.module_info(f"k8s.io/apiserver@{staging_version}")["GoMod"]).read_text()
     gomod = [
         header,
-        "module localkube.invalid/kubernetes-wrapper",
+        f"module {WRAPPER_MODULE}",
         "",
         *_go_directives(apiserver_mod),
         "",
@@ -375,51 +405,49 @@ def _kubernetes_wrapper(go: _Go, tools: dict[str, _Tool]) -> Path:
     return wrapper
 
 
+WRAPPER_MODULE = "localkube.invalid/kubernetes-wrapper"
+
+
+def _exe_name(package: str) -> str:
+    """The file name ``go build -o DIR/`` gives a main package's binary: its last path element, or the one before
+    a major-version suffix (go.etcd.io/etcd/server/v3 -> server)."""
+    parts = package.split("/")
+    if len(parts) > 1 and re.fullmatch(r"v[2-9]\d*", parts[-1]):
+        return parts[-2]
+    return parts[-1]
+
+
 def _build_in_wrapper(go: _Go, wanted: dict[str, Path], times: dict[str, float]) -> None:
     """Build what ``wanted`` names (binary name -> where it goes; names of ``_wrapper_tools``) in the Kubernetes
-    wrapper module."""
+    wrapper module, in one ``go build``: Go shares the packages and keeps both cores busy, linking one binary while
+    compiling the next (one build per binary left a core idle at each link). Each binary gets its own ldflags by
+    package pattern."""
     tools = _wrapper_tools()
     start = time.monotonic()
     wrapper = _kubernetes_wrapper(go, tools)
     times["kubernetes wrapper module + downloads"] = time.monotonic() - start
-    for name, dest in wanted.items():
+    out = wrapper / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    packages: dict[str, str] = {}  # binary name -> main package
+    for name in wanted:
         tool = tools[name]
-
-        def one(name: str = name, dest: Path = dest, tool: _Tool = tool) -> None:
-            out = wrapper / "out" / name
-            out.parent.mkdir(exist_ok=True)
-            package = tool.package
-            if tool.main:
-                (wrapper / name).mkdir(exist_ok=True)
-                (wrapper / name / "main.go").write_text(tool.main)
-                package = f"./{name}"
-            go.run(["build", "-trimpath", "-ldflags", tool.ldflags, "-o", str(out), package], wrapper)
-            _install_file(out, dest)
-            out.unlink()
-
-        _timed(name, tool.version, times, one)
-    if "kwok" in wanted:
-        _copy_kwok_stages(go)
-
-
-def _build_etcd(go: _Go, times: dict[str, float]) -> None:
-    version = versions.ETCD
-    wrapper = cache_root() / "build" / f"etcd-{version}"
-    wrapper.mkdir(parents=True, exist_ok=True)
+        packages[name] = tool.package
+        if tool.main:
+            (wrapper / name).mkdir(exist_ok=True)
+            (wrapper / name / "main.go").write_text(tool.main)
+            packages[name] = f"{WRAPPER_MODULE}/{name}"
+    ldflags = [f"-ldflags={packages[name]}={tools[name].ldflags}" for name in wanted]
 
     def build() -> None:
-        gomod = wrapper / "go.mod"
-        if not gomod.exists() or "tool " not in gomod.read_text():
-            gomod.write_text("// Generated by localkube.\nmodule localkube.invalid/etcd-wrapper\n\ngo 1.26.0\n")
-            (wrapper / "go.sum").unlink(missing_ok=True)
-            go.run(["get", "-tool", f"go.etcd.io/etcd/server/v3@{version}"], wrapper)
-        out = wrapper / "out" / "etcd"
-        out.parent.mkdir(exist_ok=True)
-        go.run(["build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "go.etcd.io/etcd/server/v3"], wrapper)
-        _install_file(out, bin_paths().etcd)
-        out.unlink()
+        go.run(["build", "-trimpath", *ldflags, "-o", f"{out}/", *packages.values()], wrapper)
+        for name, dest in wanted.items():
+            _install_file(out / _exe_name(packages[name]), dest)
+        shutil.rmtree(out)
 
-    _timed("etcd", version, times, build)
+    _timed(f"{len(wanted)} binaries of the wrapper ({', '.join(wanted)})", versions.KUBERNETES, times, build)
+    if "kwok" in wanted:
+        _copy_kwok_stages(go)
 
 
 def _go_install(
@@ -458,25 +486,14 @@ def _build_containerd(go: _Go, force: bool, times: dict[str, float]) -> None:
         _timed("containerd", v, times, lambda: _go_install(go, [f"{mod}/cmd/{c}@{v}" for c in cmds], flags, dests))
 
 
-def _build_node_tools(go: _Go, force: bool, times: dict[str, float]) -> None:
-    """runc, crictl and kube-router (NetworkPolicy): what a real node runs besides containerd (built first), the
-    kubelet, kube-proxy, CoreDNS and metrics-server (built with the Kubernetes commands)."""
+def _build_runc(go: _Go, force: bool, times: dict[str, float]) -> None:
+    """runc: cgo with Debian's libseccomp, in a module of its own (it shares no library with the wrapper's tools)."""
     paths = bin_paths()
     if _want(force, paths.runc):
         v = versions.RUNC
         flags = f"-s -w -X main.version={v.lstrip('v')}"
         pkg = f"github.com/opencontainers/runc@{v}"
         _timed("runc", v, times, lambda: _go_install(go, pkg, flags, paths.runc, cgo_tags="seccomp"))
-    if _want(force, paths.crictl):
-        v = versions.CRI_TOOLS
-        flags = f"-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version={v}"
-        pkg = f"sigs.k8s.io/cri-tools/cmd/crictl@{v}"
-        _timed("crictl", v, times, lambda: _go_install(go, pkg, flags, paths.crictl))
-    if _want(force, paths.kube_router):
-        v = versions.KUBE_ROUTER
-        mod = "github.com/cloudnativelabs/kube-router/v2"
-        flags = f"-s -w -X {mod}/pkg/version.Version={v} -X {mod}/pkg/version.BuildDate={_build_date()}"
-        _timed("kube-router", v, times, lambda: _go_install(go, f"{mod}/cmd/kube-router@{v}", flags, paths.kube_router))
 
 
 # What every CoreDNS main imports: the server (whose Directives set the plugins' order) and its entry point.
@@ -541,9 +558,7 @@ def build_all(force: bool = False) -> BinPaths:
         wanted = {n: p for n, p in paths.in_kubernetes_wrapper().items() if _want(force, p)}
         if wanted:
             _build_in_wrapper(go, wanted, times)
-        if _want(force, paths.etcd):
-            _build_etcd(go, times)
-        _build_node_tools(go, force, times)
+        _build_runc(go, force, times)
         total = time.monotonic() - total_start
         summary = ", ".join(f"{k} {v:.1f}s" for k, v in times.items())
         _log(f"build finished in {total:.1f} s ({summary})")

@@ -5,7 +5,10 @@ from __future__ import annotations
 # Kubernetes 1.36 is maintained (released 2026-04); v1.36.3 is its newest patch on 2026-11-21.
 KUBERNETES = "v1.36.3"
 # etcd 3.6.x: current API servers want >= 3.5.13 for consistent reads from the watch cache; Debian ships 3.4.23.
-ETCD = "v3.6.16"
+# v3.6.8 is the etcd server k8s.io/kubernetes v1.36.3 requires (its go.mod), so it builds in the Kubernetes wrapper
+# module against the etcd client libraries the API server compiles (localkube.build refuses a pin the wrapper would
+# replace by another version).
+ETCD = "v3.6.8"
 KWOK = "v0.8.0"
 # helm v3.22 (client-go v0.37) builds against the wrapper's v0.36 client libraries (localkube.build).
 HELM = "v3.22.0"
@@ -14,9 +17,12 @@ KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", 
 
 # The node: containerd 2.x (Kubernetes 1.36 dropped containerd 1.x, which is what Debian ships), runc new enough for
 # containerd 2's runtime spec (Debian's 1.1.5 fails on it), crictl to clean up pods, CoreDNS, metrics-server.
+# cri-tools 1.36 is the release for Kubernetes 1.36, built on its v0.36 libraries, so crictl builds in the Kubernetes
+# wrapper module beside the commands. containerd cannot: even 2.3 (on the v0.36 libraries) needs newer OpenTelemetry
+# and containerd API modules than Kubernetes pins, so it keeps a module of its own and its newest release.
 CONTAINERD = "v2.4.2"
 RUNC = "v1.5.3"
-CRI_TOOLS = "v1.37.0"
+CRI_TOOLS = "v1.36.0"
 COREDNS = "v1.15.0"
 # The CoreDNS plugins built in: those the node's Corefile uses (localkube.node; a unit test holds the two together),
 # in CoreDNS's own plugin order (its plugin.cfg), which is the order a query passes through them.
