@@ -359,8 +359,9 @@ def _overridden_pins(tools: dict[str, _Tool], pinned: dict[str, str]) -> list[st
 def _kubernetes_wrapper(go: _Go, tools: dict[str, _Tool]) -> Path:
     """The generated module that builds ``tools``: the Kubernetes commands and the clients of their libraries.
 
-    metrics-server, kwok, helm and CoreDNS are clients of the Kubernetes libraries (client-go, apimachinery, ...).
-    Each built in its own module compiled those again at its own pins; built here, they are compiled once for all.
+    metrics-server, kwok, helm, CoreDNS, crictl and kube-router are clients of the Kubernetes libraries (client-go,
+    apimachinery, the CRI), etcd the server of the API server's etcd client. Each built in its own module compiled
+    those again at its own pins; built here, they are compiled once for all.
     Kubernetes' own pins win: every module k8s.io/kubernetes requires is replaced by the version it requires, so the
     other tools change no dependency of the Kubernetes commands.
     """
