@@ -77,8 +77,8 @@ class BinPaths:
         }
 
     def in_kubernetes_wrapper(self) -> dict[str, Path]:
-        """What the Kubernetes wrapper module builds (``_wrapper_tools``), by binary name, in the order it builds them:
-        every binary but containerd's (``_build_containerd``) and runc (cgo, ``_build_runc``)."""
+        """What the Kubernetes wrapper module builds (``_wrapper_tools``), by binary name: every binary but
+        containerd's (``_build_containerd``) and runc (cgo, ``_build_runc``)."""
         return {
             **self.kube_commands(),
             "etcd": self.etcd,
@@ -356,6 +356,14 @@ def _overridden_pins(tools: dict[str, _Tool], pinned: dict[str, str]) -> list[st
     ]
 
 
+WRAPPER_MODULE = "localkube.invalid/kubernetes-wrapper"
+
+
+def _main_package(name: str, tool: _Tool) -> str:
+    """The main package that builds binary ``name``: the tool's own, or the one generated into the wrapper."""
+    return f"{WRAPPER_MODULE}/{name}" if tool.main else tool.package
+
+
 def _kubernetes_wrapper(go: _Go, tools: dict[str, _Tool]) -> Path:
     """The generated module that builds ``tools``: the Kubernetes commands and the clients of their libraries.
 
@@ -406,9 +414,6 @@ def _kubernetes_wrapper(go: _Go, tools: dict[str, _Tool]) -> Path:
     return wrapper
 
 
-WRAPPER_MODULE = "localkube.invalid/kubernetes-wrapper"
-
-
 def _exe_name(package: str) -> str:
     """The file name ``go build -o DIR/`` gives a main package's binary: its last path element, or the one before
     a major-version suffix (go.etcd.io/etcd/server/v3 -> server)."""
@@ -430,14 +435,11 @@ def _build_in_wrapper(go: _Go, wanted: dict[str, Path], times: dict[str, float])
     out = wrapper / "out"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
-    packages: dict[str, str] = {}  # binary name -> main package
+    packages = {name: _main_package(name, tools[name]) for name in wanted}
     for name in wanted:
-        tool = tools[name]
-        packages[name] = tool.package
-        if tool.main:
+        if tools[name].main:
             (wrapper / name).mkdir(exist_ok=True)
-            (wrapper / name / "main.go").write_text(tool.main)
-            packages[name] = f"{WRAPPER_MODULE}/{name}"
+            (wrapper / name / "main.go").write_text(tools[name].main)
     ldflags = [f"-ldflags={packages[name]}={tools[name].ldflags}" for name in wanted]
 
     def build() -> None:

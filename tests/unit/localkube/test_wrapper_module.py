@@ -69,8 +69,5 @@ def test_binaries_are_named_as_go_build_names_them_in_an_output_directory() -> N
     assert build._exe_name("go.etcd.io/etcd/server/v3") == "server"
     assert build._exe_name("helm.sh/helm/v3/cmd/helm") == "helm"
     assert build._exe_name(f"{build.WRAPPER_MODULE}/coredns") == "coredns"
-    names = [
-        build._exe_name(t.package if not t.main else f"{build.WRAPPER_MODULE}/{n}")
-        for n, t in build._wrapper_tools().items()
-    ]
+    names = [build._exe_name(build._main_package(n, t)) for n, t in build._wrapper_tools().items()]
     assert len(set(names)) == len(names)  # one output directory: no two binaries may share a name
