@@ -12,7 +12,7 @@ Targets:
   host. For the shadow faults digits 2.0 is applied as a shadow rollout at 100% mirroring, and its TorchServe pod
   is made slow (its processes stopped 500 ms of every 600 ms: this kernel has no netem) or made to hang (stopped
   with SIGSTOP), and continued afterwards.
-- `loopback`: the router process (`python -m visionroll_serving.router`, default settings) in front of a real
+- `loopback`: the router process (`visionroll-router` from the router image, default settings) in front of a real
   TorchServe serving digits 1.0; the shadows (one that never answers, one that answers after 0.5 s) are small
   servers inside this process.
 

@@ -112,7 +112,7 @@ from visionroll.api import VisionModelSpec, VisionModelStatus  # noqa: E402
 from visionroll.rollout import gates as g  # noqa: E402
 from visionroll.rollout.stats import wilson_interval, z_quantile  # noqa: E402
 from visionroll.rollout.types import Measurement, Measurements  # noqa: E402
-from visionroll_serving.router.metrics import LATENCY_BUCKETS  # noqa: E402
+from visionroll_serving.router.series import LATENCY_BUCKETS  # noqa: E402
 
 RPS = 100.0
 INTERVAL = 10.0

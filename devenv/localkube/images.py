@@ -3,8 +3,12 @@
 - `localhost/visionroll/python:3.11-slim-bookworm`: `debootstrap --variant=minbase bookworm` plus Debian's Python
   3.11, standing in for `python:3.11.14-slim-bookworm`, which both Dockerfiles are built on;
 - `localhost/visionroll/pause:<PAUSE_VERSION>`: a static C program that waits for SIGINT/SIGTERM (the pod sandbox);
+- `localhost/visionroll/golang:<go version>-bookworm`: the base plus this machine's Go toolchain, standing in for
+  `golang:<go version>-bookworm`, which the router's Dockerfile builds in;
 - `ghcr.io/visionroll/operator:<version>` from `Dockerfile`, `ghcr.io/visionroll/serving:<version>` from
-  `serving/Dockerfile`: the names the chart, the operator and the API default to (visionroll.api.pods).
+  `serving/Dockerfile`, `ghcr.io/visionroll/router:<version>` from `serving/router/Dockerfile`: the names the
+  chart, the operator and the API default to (visionroll.api.pods). The router's binary is also copied out of its
+  image for routers run as local processes (`router_binary`).
 
 Everything is built by Debian's buildah (1.28, run as root) into its own storage; the Dockerfiles get the base image
 by `--build-arg PYTHON_IMAGE` and `--pull=never`, so nothing is ever pulled. Each image is then written to a
@@ -48,7 +52,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from localkube.build import BuildError, cache_root
+from localkube.build import BuildError, cache_root, go_executable
 from localkube.procs import stop_popens, tail
 from visionroll.api import pods
 
@@ -65,6 +69,7 @@ PAUSE_IMAGE = f"localhost/visionroll/pause:{PAUSE_VERSION}"
 # as it is on a cluster that has these images (here: imported into the node's containerd, never pulled).
 OPERATOR_IMAGE = pods.OPERATOR_IMAGE
 SERVING_IMAGE = pods.SERVING_IMAGE
+ROUTER_IMAGE = pods.ROUTER_IMAGE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,15 +132,21 @@ class _Dockerfile:
     name: str
     dockerfile: str  # relative to the repository root, which is the build context
     ignorefile: str
+    go: bool = False  # built in the golang image (else in the Python base)
 
 
 _OPERATOR = _Dockerfile("operator", OPERATOR_IMAGE, "Dockerfile", ".dockerignore")
 _SERVING = _Dockerfile("serving", SERVING_IMAGE, "serving/Dockerfile", "serving/Dockerfile.dockerignore")
+_ROUTER = _Dockerfile(
+    "router", ROUTER_IMAGE, "serving/router/Dockerfile", "serving/router/Dockerfile.dockerignore", go=True
+)
+_DOCKERFILES = (_OPERATOR, _SERVING, _ROUTER)
+ROUTER_BINARY = "/visionroll-router"  # in the router image
 
 
 def image_names() -> list[str]:
     """The images pods run (what `import_into_containerd` imports), pause first."""
-    return [PAUSE_IMAGE, OPERATOR_IMAGE, SERVING_IMAGE]
+    return [PAUSE_IMAGE, OPERATOR_IMAGE, SERVING_IMAGE, ROUTER_IMAGE]
 
 
 def images_dir() -> Path:
@@ -476,6 +487,53 @@ def _build_pause(run: _Runner, key: str) -> ImageInfo:
     return _export(run, "pause", PAUSE_IMAGE, key, t0)
 
 
+# --- golang --------------------------------------------------------------------------------------------------------
+
+
+def _goroot() -> Path:
+    return Path(
+        subprocess.run([go_executable(), "env", "GOROOT"], capture_output=True, text=True, check=True).stdout.strip()
+    )
+
+
+def go_version() -> str:
+    """This machine's Go, e.g. "1.26.8": the router's image is built with it."""
+    out = subprocess.run([go_executable(), "env", "GOVERSION"], capture_output=True, text=True, check=True).stdout
+    return out.strip().removeprefix("go")
+
+
+def golang_image() -> str:
+    return f"localhost/visionroll/golang:{go_version()}-{DEBIAN_RELEASE}"
+
+
+def golang_key(base: str) -> str:
+    return _sha256(
+        IMAGES_VERSION.encode(), golang_image().encode(), base.encode(), (_goroot() / "VERSION").read_bytes()
+    )
+
+
+def _build_golang(run: _Runner, key: str, base: ImageInfo) -> ImageInfo:
+    """The base plus this machine's Go toolchain in /usr/local/go, as the official golang image lays it out."""
+    t0 = time.monotonic()
+    _ensure_base_in_storage(run, base)
+    name = golang_image()
+    with _working_container(run, "visionroll-images-golang", BASE_IMAGE) as ctr:
+        run.run(["buildah", "copy", "--quiet", ctr, str(_goroot()), "/usr/local/go"])
+        path = "/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        env = ["--env", f"PATH={path}", "--env", "GOPATH=/go", "--env", "GOTOOLCHAIN=local"]
+        run.run(["buildah", "config", *env, "--workingdir", "/go", "--cmd", '["bash"]', ctr])
+        run.run(["buildah", "commit", "--quiet", ctr, name])
+    return _export(run, "golang", name, key, t0)
+
+
+def _ensure_in_storage(run: _Runner, info: ImageInfo) -> None:
+    """A Dockerfile builds FROM an image in buildah's storage: load it from its archive if it is not there."""
+    if _buildah_inspect(info.name, "{{.FromImageID}}") is not None:
+        return
+    _log(f"loading {info.archive.name} into buildah's storage")
+    run.run(["buildah", "pull", "--quiet", f"docker-archive:{info.archive}"])
+
+
 # --- Dockerfile images ---------------------------------------------------------------------------------------------
 
 _Rule = tuple[bool, "re.Pattern[str]", str]  # (is an exception "!...", compiled pattern, the pattern's text)
@@ -607,7 +665,7 @@ def _build_dockerfile(run: _Runner, spec: _Dockerfile, key: str) -> ImageInfo:
             # and PyPI like the host does.
             "--isolation=chroot",
             "--build-arg",
-            f"PYTHON_IMAGE={BASE_IMAGE}",
+            f"GOLANG_IMAGE={golang_image()}" if spec.go else f"PYTHON_IMAGE={BASE_IMAGE}",
             "--file",
             spec.dockerfile,
             "--ignorefile",
@@ -655,7 +713,9 @@ def ensure_images() -> dict[str, ImageInfo]:
         log_path = images_dir() / "build.log"
         run = _Runner(log_path)
         bkey, pkey = base_key(), pause_key()
-        keys = {"python": bkey, "pause": pkey, **{s.short: dockerfile_key(s, bkey) for s in (_OPERATOR, _SERVING)}}
+        gkey = golang_key(bkey)
+        keys = {"python": bkey, "pause": pkey, "golang": gkey}
+        keys |= {s.short: dockerfile_key(s, gkey if s.go else bkey) for s in _DOCKERFILES}
         if any(_cached(short, key) is None for short, key in keys.items()):
             log_path.write_text("")  # a fresh log for this build
         base = _ensure("python", BASE_IMAGE, bkey, functools.partial(_build_base, run, bkey))
@@ -663,15 +723,49 @@ def ensure_images() -> dict[str, ImageInfo]:
             BASE_IMAGE: base,
             PAUSE_IMAGE: _ensure("pause", PAUSE_IMAGE, pkey, functools.partial(_build_pause, run, pkey)),
         }
-        for spec in (_OPERATOR, _SERVING):
+        golang = _ensure("golang", golang_image(), gkey, functools.partial(_build_golang, run, gkey, base))
+        result[golang.name] = golang
+        for spec in _DOCKERFILES:
             key = keys[spec.short]
             if _cached(spec.short, key) is None:
-                _ensure_base_in_storage(run, base)
+                if spec.go:
+                    _ensure_in_storage(run, golang)
+                else:
+                    _ensure_base_in_storage(run, base)
             result[spec.name] = _ensure(
                 spec.short, spec.name, key, functools.partial(_build_dockerfile, run, spec, key)
             )
+        _extract_router(run, result[ROUTER_IMAGE])
         shutil.rmtree(images_dir() / "tmp", ignore_errors=True)
         return result
+
+
+@functools.cache
+def router_binary() -> Path:
+    """The router's binary as its image holds it, for routers run as local processes (tests, benchmarks); built
+    with the images when missing."""
+    info = ensure_images()[ROUTER_IMAGE]
+    return images_dir() / f"bin-router-{info.key}" / "visionroll-router"
+
+
+def _extract_router(run: _Runner, info: ImageInfo) -> None:
+    dest = images_dir() / f"bin-router-{info.key}" / "visionroll-router"
+    if dest.exists():
+        return
+    _ensure_in_storage(run, info)
+    part = dest.with_name(dest.name + ".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    with _working_container(run, "visionroll-images-router-binary", info.name) as ctr:
+        mnt = run.run(["buildah", "mount", ctr]).strip()
+        try:
+            shutil.copyfile(Path(mnt) / ROUTER_BINARY.lstrip("/"), part)
+        finally:
+            run.run(["buildah", "umount", ctr])
+    part.chmod(0o755)
+    part.rename(dest)
+    for old in images_dir().glob("bin-router-*"):
+        if old.is_dir() and old != dest.parent:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def containerd_keys(ctr: Path, address: str, namespace: str) -> dict[str, str]:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import requests
 
+from localkube import images
 from localkube.procs import free_port, tail
 from visionroll.api import Serving
 from visionroll.workloads.torchserve import Archive, Listen, properties
@@ -344,7 +345,8 @@ def write_router_config(path: Path, config: Mapping[str, Any]) -> Path:
 
 
 class Router(_Process):
-    """`python -m visionroll_serving.router` on free loopback ports.
+    """The router (`visionroll-router`, the binary its image holds: `localkube.images.router_binary`) on free loopback
+    ports.
 
     Give `config_file` (watched for changes) or `configmap` ("NAMESPACE/NAME", watched through the Kubernetes API
     with `kubeconfig` or $KUBECONFIG). `resolve` maps upstream "HOST:PORT" to "IP:PORT" (curl-like).
@@ -394,7 +396,7 @@ class Router(_Process):
         return f"http://{LOOPBACK}:{self.metrics_port}"
 
     def command(self) -> list[str]:
-        command = [sys.executable, "-m", "visionroll_serving.router", "--host", LOOPBACK]
+        command = [str(images.router_binary()), "--host", LOOPBACK]
         command += ["--port", str(self.port), "--metrics-port", str(self.metrics_port)]
         command += ["--log-level", self.log_level]
         if self.config_file is not None:

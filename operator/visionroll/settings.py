@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from visionroll.api.pods import SERVING_IMAGE
+from visionroll.api.pods import ROUTER_IMAGE
 
 PREFIX = "VISIONROLL_"
 
@@ -35,9 +35,10 @@ class Settings:
     log_level: str = "INFO"
     """Python logging level name (`VISIONROLL_LOG_LEVEL`)."""
 
-    router_image: str = SERVING_IMAGE
-    """Image of the built-in router, run for VisionModels whose traffic provider is `router`: by default the serving
-    image this project builds, which carries the router as `visionroll-router` (`VISIONROLL_ROUTER_IMAGE`)."""
+    router_image: str = ROUTER_IMAGE
+    """Image of the built-in router, run for VisionModels whose traffic provider is `router`: by default the router
+    image this project builds (serving/router/Dockerfile), whose `/visionroll-router` it runs
+    (`VISIONROLL_ROUTER_IMAGE`)."""
 
     analysis_window_seconds: float = 120.0
     """Shortest window an analysis reads from Prometheus (`VISIONROLL_ANALYSIS_WINDOW_SECONDS`); the window is the

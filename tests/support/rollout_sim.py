@@ -20,7 +20,7 @@ from visionroll.api.status import Replicas
 from visionroll.rollout import gates as g
 from visionroll.rollout import step, strategies
 from visionroll.rollout.types import Context, Controls, Decision, Measurement, Measurements, Observed
-from visionroll_serving.router.metrics import LATENCY_BUCKETS
+from visionroll_serving.router.series import LATENCY_BUCKETS
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 STABLE = Revision(version="1.0", revision="1-0-aaaaaa")

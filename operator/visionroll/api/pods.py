@@ -2,8 +2,9 @@
 project builds, by the names the API, the operator and the chart default to, and the annotations by which a plain
 Prometheus finds a pod's metrics.
 
-`Dockerfile` builds the operator image and `serving/Dockerfile` the serving image (TorchServe with the vision handler,
-and the router as `visionroll-router`). The tag is the project's version, the chart's appVersion.
+`Dockerfile` builds the operator image, `serving/Dockerfile` the serving image (TorchServe with the vision handler) and
+`serving/router/Dockerfile` the router image (the Go router, `/visionroll-router`). The tag is the project's version,
+the chart's appVersion.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ VERSION = "0.1.0"
 REGISTRY = "ghcr.io/visionroll"
 OPERATOR_IMAGE = f"{REGISTRY}/operator:{VERSION}"
 SERVING_IMAGE = f"{REGISTRY}/serving:{VERSION}"
+ROUTER_IMAGE = f"{REGISTRY}/router:{VERSION}"
 
 
 def scrape_annotations(port: int, path: str = "/metrics") -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The built-in router (serving/visionroll_serving/router) as a traffic provider.
+"""The built-in router (serving/router, a Go program in its own image) as a traffic provider.
 
 Per VisionModel: the routing ConfigMap `<name>-routing` (key `router.json`, built in the router's own schema
 `visionroll_serving.router.config.RouterJson`; docs/contracts.md), the router's Deployment, and the front Service
@@ -82,8 +82,9 @@ def _deployment(plan: TrafficPlan) -> Manifest:
     container = {
         "name": "router",
         "image": plan.router_image,
-        # The serving image's default command is TorchServe: the router is its `visionroll-router` entry point.
-        "command": ["visionroll-router"],
+        # The router image's entry point is the router (serving/router/Dockerfile); the command names it anyway, so
+        # that a router image built elsewhere runs the same program.
+        "command": ["/visionroll-router"],
         "args": [
             "--configmap",
             f"{plan.namespace}/{routing_configmap_name(plan.visionmodel)}",
@@ -102,7 +103,6 @@ def _deployment(plan: TrafficPlan) -> Manifest:
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10, "failureThreshold": 3},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
         "securityContext": plan.container_security_context,
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     return {
         "apiVersion": "apps/v1",
@@ -121,7 +121,6 @@ def _deployment(plan: TrafficPlan) -> Manifest:
                     "terminationGracePeriodSeconds": ROUTER_GRACE_SECONDS,
                     "securityContext": plan.pod_security_context,
                     "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {}}],
                 },
             },
         },

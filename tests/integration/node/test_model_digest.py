@@ -57,7 +57,7 @@ def test_an_archive_with_another_digest_is_rolled_back_with_the_reason_in_status
         namespace=ns,
         log_path=tmp_path / "operator.log",
         resync_seconds=2,
-        extra_env={"VISIONROLL_ROUTER_IMAGE": images.SERVING_IMAGE},
+        extra_env={"VISIONROLL_ROUTER_IMAGE": images.ROUTER_IMAGE},
     )
     op.start()
     try:

@@ -176,7 +176,7 @@ def test_images_run_as_uid_10001_read_only_under_restricted_pod_security(
     )
     for pod_name, image, module in (
         ("operator", images.OPERATOR_IMAGE, "visionroll.handlers"),
-        ("serving", images.SERVING_IMAGE, "visionroll_serving.router.app"),
+        ("serving", images.SERVING_IMAGE, "visionroll_serving.handler"),
     ):
         node_cluster.apply(_restricted_pod(pod_name, image, script.replace("MODULE", repr(module))), namespace=ns)
     for pod_name in ("operator", "serving"):

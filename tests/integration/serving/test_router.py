@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import time
 from collections import Counter
@@ -13,9 +14,12 @@ from typing import Any
 import pytest
 import requests
 
-from localkube import local
+from localkube import images, local
 from localkube.local import metric_samples, post_many
 from support.kube import eventually
+from visionroll.traffic import Backend, TrafficPlan
+from visionroll.traffic.router import RouterProvider
+from visionroll_serving.router.series import LATENCY_BUCKETS
 
 pytestmark = pytest.mark.torchserve
 
@@ -252,3 +256,46 @@ def _labels(answer: dict[str, Any]) -> list[str]:
 
 def _scores(answer: dict[str, Any]) -> list[float]:
     return [entry["score"] for entry in answer["top_k"]]
+
+
+def test_the_latency_buckets_are_the_ones_the_simulations_use(
+    torchserve: local.TorchServe, start_router: StartRouter, pngs: list[tuple[bytes, int]]
+) -> None:
+    """visionroll_serving.router.series mirrors serving/router/metrics.go for the rollout simulations."""
+    router = start_router([local.variant("stable", "1.0", torchserve.inference_url, weight=100)])
+    assert requests.post(router.url + "/predictions/digits", data=pngs[0][0], timeout=10).status_code == 200
+    samples = metric_samples(router.metrics_text(), "visionroll_router_request_duration_seconds_bucket")
+    bounds = [labels["le"] for labels, _ in samples]
+    assert [float(b) for b in bounds if b != "+Inf"] == list(LATENCY_BUCKETS)
+
+
+def test_the_bounded_buffers_fit_the_routers_memory_limit() -> None:
+    """Bodies of requests in progress, copies and the answer log at their bounds (the router's defaults, as its --help
+    gives them), plus the process (~25 MB at rest, 128 MB allowed here) stay below the memory limit of the
+    Deployment the operator writes; the copy bound is well below it."""
+    usage = subprocess.run([str(images.router_binary()), "--help"], capture_output=True, text=True, timeout=30).stderr
+    flags = re.split(r"^  -", usage, flags=re.MULTILINE)[1:]  # one block per flag: name, type, help, default
+    defaults = {b.split()[0]: int(m[1]) for b in flags if (m := re.search(r"\(default (\d+)\)", b))}
+    deployment = next(o for o in RouterProvider().objects(_plan()) if o["kind"] == "Deployment")
+    limit = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"]
+    assert limit.endswith("Mi")
+    limit_bytes = int(limit[:-2]) << 20
+    worst = defaults["body-bytes"] + defaults["copy-queue-bytes"] + defaults["feedback-bytes"]
+    assert worst == (128 + 64 + 64) << 20, defaults
+    assert worst + (128 << 20) < limit_bytes
+    assert defaults["copy-queue-bytes"] <= limit_bytes // 4
+
+
+def _plan() -> TrafficPlan:
+    def metadata(name: str, extra_labels: dict[str, str] | None = None) -> dict[str, Any]:
+        return {"name": name, "namespace": "default", "labels": dict(extra_labels or {})}
+
+    def front(selector: dict[str, str], target_port: int | str, metrics_port: int | None = None) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Service", "metadata": metadata("digits"), "spec": {"selector": selector}}
+
+    stable = Backend("stable", "1-0-ab12cd", "1.0", "digits-1-0-ab12cd", 8080, 100)
+    return TrafficPlan(
+        namespace="default", visionmodel="digits", model="digits", backends=(stable,), metadata=metadata,
+        front_service=front, mirror_percent=0, router_image="router:test", pod_security_context={},
+        container_security_context={},
+    )  # fmt: skip

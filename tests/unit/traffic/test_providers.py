@@ -107,8 +107,9 @@ def test_router_objects() -> None:
     (dep,) = kinds["Deployment"]
     assert dep["metadata"]["name"] == vocabulary.router_name("digits")
     pod = dep["spec"]["template"]["spec"]
-    # The serving image's default command is TorchServe: the router's own entry point must be named.
-    assert pod["containers"][0]["command"] == ["visionroll-router"]
+    # The router image's program, named so that a router image built elsewhere runs the same one.
+    assert pod["containers"][0]["command"] == ["/visionroll-router"]
+    assert "volumes" not in pod  # it writes no file: a read-only root filesystem and nothing mounted
     assert pod["containers"][0]["args"][:2] == ["--configmap", "default/digits-routing"]
     annotations = dep["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == "9090"

@@ -1,0 +1,524 @@
+// The router's requests: POST /predictions/{model} forwarded to one variant (and maybe copied to the other), POST
+// /feedback for labels that arrive later, and the health probes. The per-request work is a prefix check of the body
+// (inputs.go), a request id, a few map look-ups, one JSON parse of a ~200-byte answer, four metric updates and one
+// entry in the answer log.
+//
+// Outcomes (docs/contracts.md): what the router refuses itself (no config, unknown model, too large, not an image) is
+// answered before any variant is picked and recorded in no variant's series; every upstream answer is recorded under
+// its HTTP status as `code`, and a failed or timed-out connection as code="error". How requests may arrive (deadlines
+// for head and body, requests in flight) is guard.go's; every 503 the router sends carries Retry-After.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	predictions    = "/predictions/"
+	variantHeader  = "X-Visionroll-Variant"
+	revisionHeader = "X-Visionroll-Revision"
+	jsonType       = "application/json; charset=utf-8"
+)
+
+// Settings are the router's bounds; their defaults are the flags' (main.go).
+type Settings struct {
+	MaxBodyBytes      int64
+	UpstreamTimeout   time.Duration
+	ConnectTimeout    time.Duration
+	ShadowQueue       int
+	CopyQueueBytes    int64
+	CopyTimeout       time.Duration
+	ShadowConcurrency int
+	HeaderTimeout     time.Duration
+	BodyTimeout       time.Duration
+	BodyBytes         int64
+	MaxInFlight       int
+	RetryAfter        int
+	FeedbackTTL       time.Duration
+	FeedbackEntries   int
+	FeedbackBytes     int
+	FeedbackClasses   int
+}
+
+// Router is the state the handlers share: the current routing (swapped whole on reload), the pool and the metrics.
+type Router struct {
+	settings   Settings
+	metrics    *Metrics
+	picker     atomic.Pointer[Picker]
+	origin     atomic.Pointer[string]
+	draining   atomic.Bool // set on SIGTERM: /readyz says 503 while the pod leaves its Service's endpoints
+	upstreams  *Upstreams
+	copies     *CopyQueue
+	admission  *Admission
+	retryAfter string
+	answersMu  sync.Mutex
+	answers    *AnswerLog[*Series]
+}
+
+// NewRouter wires the router's parts and the gauges read at scrape time.
+func NewRouter(s Settings, m *Metrics) (*Router, error) {
+	answers, err := NewAnswerLog[*Series](s.FeedbackTTL, s.FeedbackEntries, s.FeedbackBytes, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	rt := &Router{settings: s, metrics: m, upstreams: NewUpstreams(s.ConnectTimeout),
+		admission: NewAdmission(s.BodyBytes, s.MaxBodyBytes, s.MaxInFlight), retryAfter: strconv.Itoa(s.RetryAfter),
+		answers: answers}
+	rt.copies = NewCopyQueue(rt.sendCopy, s.ShadowQueue, s.CopyQueueBytes, s.ShadowConcurrency)
+	locked := func(read func() float64) func() float64 {
+		return func() float64 {
+			rt.answersMu.Lock()
+			defer rt.answersMu.Unlock()
+			return read()
+		}
+	}
+	m.GaugeFunc("visionroll_router_feedback_answers", "Answers remembered for feedback",
+		locked(func() float64 { return float64(rt.answers.Len()) }))
+	m.GaugeFunc("visionroll_router_feedback_answers_bytes",
+		"Estimated memory of the answers remembered for feedback (bounded by --feedback-bytes)",
+		locked(func() float64 { return float64(rt.answers.Bytes()) }))
+	m.GaugeFunc("visionroll_router_in_flight", "Client requests being forwarded", rt.admission.InFlight)
+	m.GaugeFunc("visionroll_router_body_bytes_reserved",
+		"Bytes reserved by the bodies of client requests in progress (bounded by --body-bytes)", rt.admission.Reserved)
+	m.GaugeFunc("visionroll_router_copy_queue_bytes", "Bytes of bodies held by copies, queued and being sent",
+		rt.copies.Bytes)
+	m.GaugeFunc("visionroll_router_copy_queue_bytes_high_water",
+		"The most bytes the copy queue has held since the router started", rt.copies.HighWater)
+	m.copyQueueLimit.Set(float64(s.CopyQueueBytes))
+	return rt, nil
+}
+
+// Apply makes a parsed config the current one (unless it is the current one already).
+func (rt *Router) Apply(c *Config, origin string) {
+	if old := rt.picker.Load(); old != nil && sameConfig(old.Config(), c) {
+		return
+	}
+	rt.picker.Store(NewPicker(c))
+	rt.origin.Store(&origin)
+	weights := make([]string, len(c.Variants))
+	for i, v := range c.Variants {
+		weights[i] = fmt.Sprintf("%s=%d%%@%s", v.Name, v.Weight, v.Upstream)
+	}
+	slog.Info("routing config applied", "origin", origin, "weights", strings.Join(weights, ", "),
+		"shadow", c.Shadow, "paired", c.Paired)
+}
+
+func sameConfig(a, b *Config) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+// Close stops the copies (queued ones get drain to go out) and the upstream pool.
+func (rt *Router) Close(drain time.Duration) {
+	rt.copies.Close(drain)
+	rt.upstreams.Close()
+}
+
+func writeJSON(w http.ResponseWriter, status int, document any) {
+	var buffer bytes.Buffer
+	encoder := json.NewEncoder(&buffer)
+	encoder.SetEscapeHTML(false) // reasons quote what the client sent: `<` stays `<`
+	_ = encoder.Encode(document)
+	body := buffer.Bytes()
+	w.Header().Set("Content-Type", jsonType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+type errorDocument struct {
+	Error string `json:"error"`
+	Code  int    `json:"code"`
+}
+
+func writeError(w http.ResponseWriter, status int, message string) {
+	writeJSON(w, status, errorDocument{message, status})
+}
+
+// closing marks the answer as the connection's last.
+func closing(w http.ResponseWriter) { w.Header().Set("Connection", "close") }
+
+func (rt *Router) overloaded(w http.ResponseWriter, why string) {
+	rt.metrics.Overloaded.Inc()
+	w.Header().Set("Retry-After", rt.retryAfter)
+	closing(w)
+	writeError(w, http.StatusServiceUnavailable, "router overloaded: "+why+"; retry later")
+}
+
+func clientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// ServeHTTP: probes at once; anything else reserves its body's bytes, has its body read under its deadline and
+// the size limit, and is dispatched by method and path.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	switch {
+	case path == "/healthz" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		return
+	case path == "/readyz" && r.Method == http.MethodGet:
+		rt.readyz(w)
+		return
+	}
+	client := clientAddress(r)
+	isPrediction := strings.HasPrefix(path, predictions) && r.Method == http.MethodPost
+	reserved, why := rt.admission.Reserve(isPrediction, r.ContentLength, client)
+	if why != "" {
+		rt.overloaded(w, why)
+		return
+	}
+	defer rt.admission.Unreserve(reserved)
+	body, ok := rt.readBody(w, r)
+	if !ok {
+		return
+	}
+	switch {
+	case isPrediction:
+		if model := path[len(predictions):]; model != "" && !strings.Contains(model, "/") {
+			rt.predict(w, r, model, body, client)
+			return
+		}
+	case path == "/feedback" && r.Method == http.MethodPost:
+		rt.feedback(w, body)
+		return
+	}
+	writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, path))
+}
+
+// readBody reads the whole body within the body timeout and the size limit; else answers 408 or 413 (closing).
+func (rt *Router) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	limit := rt.settings.MaxBodyBytes
+	if r.ContentLength > limit {
+		rt.refuseBody(w, r, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, limit))
+		return nil, false
+	}
+	if r.ContentLength == 0 {
+		return nil, true
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(rt.settings.BodyTimeout))
+	var body []byte
+	if r.ContentLength > 0 {
+		body = make([]byte, 0, r.ContentLength)
+	}
+	buffer := bytesWriter{body}
+	got, err := io.Copy(&buffer, &limitedReader{r.Body, limit})
+	if err == nil {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+		return buffer.b, true
+	}
+	var timeout net.Error
+	switch {
+	case errors.Is(err, errTooLarge):
+		rt.refuseBody(w, r, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("request body exceeds the limit of %d bytes", limit))
+	case errors.As(err, &timeout) && timeout.Timeout():
+		rt.metrics.BodyTimedOut.Inc()
+		of := ""
+		if r.ContentLength >= 0 {
+			of = fmt.Sprintf(" of %d", r.ContentLength)
+		}
+		seconds := strconv.FormatFloat(rt.settings.BodyTimeout.Seconds(), 'g', -1, 64)
+		rt.refuseBody(w, r, http.StatusRequestTimeout, fmt.Sprintf(
+			"request body not received within %ss (%d%s bytes arrived): send it faster", seconds, got, of))
+	default:
+		rt.refuseBody(w, r, http.StatusBadRequest, "request body could not be read: "+err.Error())
+	}
+	return nil, false
+}
+
+// LingeringClose: after an answer that refuses a body, what the client still sends is read and dropped for at most
+// this long before the connection is closed, so that a client still sending gets to read the answer (closing with
+// unread data would reset the connection and lose it).
+const LingeringClose = time.Second
+
+// refuseBody answers a request whose body is not taken (413, 408, 400), closing the connection after a lingering
+// close.
+func (rt *Router) refuseBody(w http.ResponseWriter, r *http.Request, status int, message string) {
+	control := http.NewResponseController(w)
+	_ = control.EnableFullDuplex() // the body may still be read once the answer is out
+	closing(w)
+	writeError(w, status, message)
+	_ = control.Flush()
+	_ = control.SetReadDeadline(time.Now().Add(LingeringClose))
+	_, _ = io.Copy(io.Discard, r.Body)
+}
+
+var errTooLarge = errors.New("request body too large")
+
+// limitedReader fails with errTooLarge once more than limit bytes were read (chunked bodies too). Unlike
+// http.MaxBytesReader it leaves the connection to the caller, which closes it after a lingering close.
+type limitedReader struct {
+	r     io.Reader
+	limit int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.limit < 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > l.limit+1 {
+		p = p[:l.limit+1]
+	}
+	n, err := l.r.Read(p)
+	l.limit -= int64(n)
+	if l.limit < 0 {
+		return n, errTooLarge
+	}
+	return n, err
+}
+
+type bytesWriter struct{ b []byte }
+
+func (b *bytesWriter) Write(p []byte) (int, error) {
+	b.b = append(b.b, p...)
+	return len(p), nil
+}
+
+func (rt *Router) predict(w http.ResponseWriter, r *http.Request, model string, body []byte, client string) {
+	rid := RequestID(r.Header.Get(RequestIDHeader))
+	h := w.Header()
+	h.Set(RequestIDHeader, rid)
+	picker := rt.picker.Load()
+	if picker == nil {
+		h.Set("Retry-After", rt.retryAfter)
+		writeError(w, http.StatusServiceUnavailable, "no valid routing config loaded yet")
+		return
+	}
+	config := picker.Config()
+	if model != config.Model {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown model %s; this router serves %s",
+			pyRepr(model), pyRepr(config.Model)))
+		return
+	}
+	contentType := r.Header.Get("Content-Type")
+	if contentType == "" {
+		contentType = "application/octet-stream"
+	}
+	// A client fault the router can see is its own 400, counted against no variant (inputs.go).
+	if reason := Refusal(body, contentType); reason != "" {
+		writeError(w, http.StatusBadRequest, reason)
+		return
+	}
+	if why := rt.admission.Admit(client); why != "" {
+		rt.overloaded(w, why)
+		return
+	}
+	sticky := ""
+	if config.StickyHeader != "" {
+		sticky = r.Header.Get(config.StickyHeader)
+	}
+	route := picker.Route(rand.Float64(), rand.Float64(), rand.Float64(), sticky)
+	live := route.Live
+	series := rt.metrics.Series(config, live, Live)
+	h.Set(variantHeader, live.Name)
+	h.Set(revisionHeader, live.Revision)
+	var liveTop *LiveAnswer
+	if route.Shadow != nil {
+		liveTop = &LiveAnswer{}
+		rt.copies.Offer(rt.copyJob(config, live, route.Shadow, ShadowCopy, body, contentType, liveTop))
+	}
+	var top *TopOne
+	concluded := true // the live variant answered or failed (not: the client went away first)
+	started := time.Now()
+	answer, err := rt.upstreams.Post(r.Context(), live.Upstream+predictions+config.Model+"/"+live.Version, body,
+		contentType, nil, rt.settings.UpstreamTimeout)
+	elapsed := time.Since(started).Seconds()
+	switch {
+	case errors.Is(err, context.Canceled):
+		concluded = false
+	case errors.Is(err, context.DeadlineExceeded):
+		series.Observe(Unreachable, elapsed, nil)
+		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("upstream %s timed out", live.Name))
+	case err != nil:
+		series.Observe(Unreachable, elapsed, nil)
+		writeError(w, http.StatusBadGateway, fmt.Sprintf("upstream %s failed: %v", live.Name, err))
+	default:
+		if answer.Status == http.StatusOK {
+			if parsed, ok := ParseTopOne(answer.Body); ok {
+				top = &parsed
+			}
+		}
+		series.Observe(strconv.Itoa(answer.Status), elapsed, top)
+		if top != nil {
+			rt.answersMu.Lock()
+			rt.answers.Remember(rid, series, top.Label)
+			rt.answersMu.Unlock()
+		}
+		payload, answerType := answer.Body, answer.ContentType
+		if answer.Status >= 300 {
+			if rewritten, ok := ErrorBody(answer.Status, payload, live.Name); ok {
+				payload, answerType = rewritten, jsonType
+			}
+		}
+		if answer.Status == http.StatusServiceUnavailable { // e.g. TorchServe's job queue is full
+			h.Set("Retry-After", rt.retryAfter)
+		}
+		if answerType != "" {
+			h.Set("Content-Type", answerType)
+		}
+		h.Set("Content-Length", strconv.Itoa(len(payload)))
+		w.WriteHeader(answer.Status)
+		_, _ = w.Write(payload)
+	}
+	rt.admission.Release(client)
+	if liveTop != nil {
+		liveTop.Resolve(top)
+	}
+	// The paired copy leaves once the live answer is in: it never competes with the request it copies. A stable
+	// answer without a top-1 has nothing to be compared with, and a request the client abandoned says nothing about
+	// the candidate, so neither is copied.
+	if paired := route.Paired; paired != nil && concluded && (top != nil || paired.Name == Stable) {
+		rt.copies.Offer(rt.copyJob(config, live, paired, PairedCopy, body, contentType, Resolved(top)))
+	}
+}
+
+func (rt *Router) copyJob(c *Config, live, to *Variant, traffic string, body []byte, contentType string,
+	liveTop *LiveAnswer) *CopyJob {
+	series := rt.metrics.Series(c, to, traffic)
+	copyIsStable := to.Name == Stable
+	comparisons := series // comparisons sit on the candidate's labels, whichever side the copy went to
+	if copyIsStable {
+		comparisons = rt.metrics.Series(c, live, traffic)
+	}
+	return &CopyJob{URL: to.Upstream + predictions + c.Model + "/" + to.Version, Body: body,
+		ContentType: contentType, Live: liveTop, Series: series, Comparisons: comparisons, CopyIsStable: copyIsStable}
+}
+
+func (rt *Router) sendCopy(job *CopyJob) *TopOne {
+	started := time.Now()
+	answer, err := rt.upstreams.Post(context.Background(), job.URL, job.Body, job.ContentType, nil,
+		rt.settings.CopyTimeout)
+	elapsed := time.Since(started).Seconds()
+	if err != nil {
+		job.Series.Observe(Unreachable, elapsed, nil)
+		slog.Debug("copy failed", "url", job.URL, "error", err)
+		return nil
+	}
+	var top *TopOne
+	if answer.Status == http.StatusOK {
+		if parsed, ok := ParseTopOne(answer.Body); ok {
+			top = &parsed
+		}
+	}
+	job.Series.Observe(strconv.Itoa(answer.Status), elapsed, top)
+	return top
+}
+
+type feedbackAnswer struct {
+	RequestID string `json:"requestId"`
+	Variant   string `json:"variant"`
+	Revision  string `json:"revision"`
+	Outcome   string `json:"outcome"`
+}
+
+// feedback: POST /feedback, a true label for an answered request id (feedback.go, docs/contracts.md).
+func (rt *Router) feedback(w http.ResponseWriter, body []byte) {
+	picker := rt.picker.Load()
+	if picker == nil {
+		w.Header().Set("Retry-After", rt.retryAfter)
+		writeError(w, http.StatusServiceUnavailable, "no valid routing config loaded yet")
+		return
+	}
+	config, m := picker.Config(), rt.metrics
+	if len(body) > MaxFeedbackBytes {
+		m.FeedbackRequest(config, "malformed")
+		writeError(w, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("feedback body of %d bytes exceeds %d bytes", len(body), MaxFeedbackBytes))
+		return
+	}
+	feedback, err := ParseFeedback(body)
+	if err != nil {
+		m.FeedbackRequest(config, "malformed")
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	m.FeedbackClassesMu.Lock()
+	defer m.FeedbackClassesMu.Unlock()
+	known, limit := m.HasFeedbackClass(feedback.Label), rt.settings.FeedbackClasses
+	if !known && m.FeedbackClassCount() >= limit {
+		m.FeedbackRequest(config, "malformed")
+		writeError(w, http.StatusBadRequest, fmt.Sprintf(
+			"label %s would be a new class beyond the %d this router counts", pyRepr(feedback.Label), limit))
+		return
+	}
+	rt.answersMu.Lock()
+	series, predicted, labelled, found := rt.answers.Label(feedback.RequestID)
+	ttl, entries := rt.answers.TTL(), rt.answers.MaxEntries()
+	rt.answersMu.Unlock()
+	switch {
+	case !found:
+		m.FeedbackRequest(config, "unknown")
+		writeError(w, http.StatusNotFound, fmt.Sprintf("request id %s is unknown or expired: this router remembers "+
+			"the requests it answered with a prediction for %ss, at most %d of them", pyRepr(feedback.RequestID),
+			strconv.FormatFloat(ttl.Seconds(), 'g', -1, 64), entries))
+		return
+	case labelled:
+		m.FeedbackRequest(config, "duplicate")
+		writeError(w, http.StatusConflict, fmt.Sprintf("request id %s was labelled already; a label counts once",
+			pyRepr(feedback.RequestID)))
+		return
+	}
+	if !known {
+		m.AddFeedbackClass(config, feedback.Label)
+	}
+	outcome := "wrong"
+	if feedback.Label == predicted {
+		outcome = "correct"
+	}
+	series.Labelled(feedback.Label, outcome)
+	m.FeedbackRequest(config, "counted")
+	labels := series.Labels()
+	writeJSON(w, http.StatusOK, feedbackAnswer{feedback.RequestID, labels[2], labels[3], outcome})
+}
+
+type readiness struct {
+	Ready    bool     `json:"ready"`
+	Reason   string   `json:"reason,omitempty"`
+	Origin   string   `json:"origin,omitempty"`
+	Variants []string `json:"variants,omitempty"`
+}
+
+func (rt *Router) readyz(w http.ResponseWriter) {
+	picker := rt.picker.Load()
+	switch {
+	case rt.draining.Load():
+		writeJSON(w, http.StatusServiceUnavailable, readiness{Reason: "shutting down"})
+	case picker == nil:
+		w.Header().Set("Retry-After", rt.retryAfter)
+		writeJSON(w, http.StatusServiceUnavailable, readiness{Reason: "no valid routing config loaded"})
+	default:
+		names := []string{}
+		for _, v := range picker.Config().Variants {
+			names = append(names, v.Name)
+		}
+		writeJSON(w, http.StatusOK, readiness{Ready: true, Origin: *rt.origin.Load(), Variants: names})
+	}
+}
+
+// fatal logs and exits: for start-up errors only.
+func fatal(message string, args ...any) {
+	slog.Error(message, args...)
+	os.Exit(2)
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// posts sends three requests, pause apart, and returns how many connections the upstream accepted.
+func posts(t *testing.T, renewEvery, pause time.Duration) int64 {
+	var accepted atomic.Int64
+	server := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("{}"))
+	}))
+	server.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			accepted.Add(1)
+		}
+	}
+	server.Start()
+	defer server.Close()
+	pool := newUpstreams(2*time.Second, renewEvery)
+	defer pool.Close()
+	for range 3 {
+		answer, err := pool.Post(context.Background(), server.URL+"/p", []byte("x"), "image/png", nil, 5*time.Second)
+		if err != nil || answer.Status != 200 || string(answer.Body) != "{}" {
+			t.Fatalf("answer %+v, error %v", answer, err)
+		}
+		time.Sleep(pause)
+	}
+	return accepted.Load()
+}
+
+func TestAYoungConnectionIsReused(t *testing.T) {
+	if got := posts(t, time.Minute, 50*time.Millisecond); got != 1 {
+		t.Fatalf("%d connections, want 1", got)
+	}
+}
+
+func TestAConnectionPastItsAgeIsReplaced(t *testing.T) {
+	if got := posts(t, 100*time.Millisecond, 250*time.Millisecond); got != 3 {
+		t.Fatalf("%d connections, want 3", got)
+	}
+}
+
+func TestTheRouterUsesTheContractsAge(t *testing.T) {
+	if u := NewUpstreams(time.Second); u.renewEvery*2 != time.Duration(ConnectionMaxAgeSeconds*float64(time.Second)) {
+		t.Fatalf("renewed every %v", u.renewEvery)
+	}
+}
+
+func freeAddress(t *testing.T) string {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	address := listener.Addr().String()
+	_ = listener.Close()
+	return address
+}
+
+func TestAConnectionNotMadeIsTriedAgain(t *testing.T) {
+	address := freeAddress(t)
+	go func() { // the upstream starts listening after the first attempt was refused
+		time.Sleep(20 * time.Millisecond)
+		listener, err := net.Listen("tcp", address)
+		if err != nil {
+			return
+		}
+		_ = http.Serve(listener, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte("ok"))
+		}))
+	}()
+	pool := NewUpstreams(time.Second)
+	defer pool.Close()
+	answer, err := pool.Post(context.Background(), "http://"+address+"/p", []byte("x"), "image/png", nil, 5*time.Second)
+	if err != nil || string(answer.Body) != "ok" {
+		t.Fatalf("answer %+v, error %v", answer, err)
+	}
+}
+
+func TestAfterTheLastAttemptTheConnectionErrorIsTheAnswer(t *testing.T) {
+	pool := NewUpstreams(time.Second)
+	defer pool.Close()
+	started := time.Now()
+	_, err := pool.Post(context.Background(), "http://"+freeAddress(t)+"/p", []byte("x"), "image/png", nil, 5*time.Second)
+	if !errors.Is(err, errConnect) {
+		t.Fatalf("error %v, want a connection error", err)
+	}
+	if waited := time.Since(started); waited < 3*ConnectRetryDelay { // 50 ms, then 100 ms
+		t.Fatalf("gave up after %v: not %d attempts", waited, ConnectAttempts)
+	}
+}
+
+func TestATimeoutAndAClientThatWentAwayAreToldApart(t *testing.T) {
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+	}))
+	defer server.Close()
+	pool := NewUpstreams(time.Second)
+	defer pool.Close()
+	if _, err := pool.Post(context.Background(), server.URL, nil, "image/png", nil, 50*time.Millisecond); !errors.Is(err,
+		context.DeadlineExceeded) {
+		t.Fatalf("error %v, want a timeout", err)
+	}
+	gone, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	if _, err := pool.Post(gone, server.URL, nil, "image/png", nil, 5*time.Second); !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want canceled", err)
+	}
+}
