@@ -121,4 +121,3 @@ func TestTheLiveAnswerReachesWhatWaitedForIt(t *testing.T) {
 		t.Fatalf("got %v", top)
 	}
 }
-

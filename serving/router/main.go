@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -33,6 +34,7 @@ func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 
 type options struct {
 	configFile, configMap, kubeconfig, host, logLevel, checkConfig string
+	pprof                                                          bool
 	port, metricsPort                                              int
 	resolve                                                        repeated
 	drainSeconds, shutdownTimeout                                  float64
@@ -80,6 +82,8 @@ func parseFlags(args []string) (*options, error) {
 		"Service's endpoints (the operator's Deployment sets it)")
 	fs.Float64Var(&o.shutdownTimeout, "shutdown-timeout", 10, "seconds to finish requests in flight when stopping")
 	fs.StringVar(&o.logLevel, "log-level", "INFO", "DEBUG, INFO, WARNING or ERROR")
+	fs.BoolVar(&o.pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on the metrics port "+
+		"(bench/profile_router.py); off by default: the metrics port is reachable by the cluster's Prometheus")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -93,8 +97,7 @@ func parseFlags(args []string) (*options, error) {
 	if o.checkConfig == "" && (o.configFile == "") == (o.configMap == "") {
 		return nil, errors.New("give exactly one of --config-file or --configmap")
 	}
-	for name, value := range map[string]int64{"--max-body-bytes": s.MaxBodyBytes, "--shadow-queue":
-	int64(s.ShadowQueue), "--copy-queue-bytes": s.CopyQueueBytes, "--body-bytes": s.BodyBytes,
+	for name, value := range map[string]int64{"--max-body-bytes": s.MaxBodyBytes, "--shadow-queue": int64(s.ShadowQueue), "--copy-queue-bytes": s.CopyQueueBytes, "--body-bytes": s.BodyBytes,
 		"--max-in-flight": int64(s.MaxInFlight), "--shadow-concurrency": int64(s.ShadowConcurrency),
 		"--retry-after": int64(s.RetryAfter), "--feedback-classes": int64(s.FeedbackClasses)} {
 		if value < 1 {
@@ -198,6 +201,10 @@ func serve(o *options) error {
 		MaxHeaderBytes: 64 << 10, ErrorLog: quiet}
 	metricsMux := http.NewServeMux()
 	metricsMux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	if o.pprof {
+		metricsMux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		metricsMux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	}
 	metricsServer := &http.Server{Handler: metricsMux, ReadHeaderTimeout: s.HeaderTimeout, ErrorLog: quiet}
 	listener, err := net.Listen("tcp", net.JoinHostPort(o.host, strconv.Itoa(o.port)))
 	if err != nil {
@@ -232,7 +239,7 @@ func serve(o *options) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), seconds(o.shutdownTimeout))
 	defer cancel()
 	_ = server.Shutdown(shutdown) // stops accepting, waits for requests in progress
-	router.Close(2 * time.Second)  // drains the copy queue briefly, closes the upstream connections
+	router.Close(2 * time.Second) // drains the copy queue briefly, closes the upstream connections
 	closing, cancelMetrics := context.WithTimeout(context.Background(), time.Second)
 	defer cancelMetrics()
 	_ = metricsServer.Shutdown(closing)

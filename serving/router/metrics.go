@@ -235,7 +235,9 @@ func (s *Series) Observe(code string, seconds float64, top *TopOne) {
 func (s *Series) Compared(result string) { s.child(s.results, s.metrics.comparisons, result).Inc() }
 
 // Dropped counts a copy not sent: queue_full or shutdown.
-func (s *Series) Dropped(reason string) { s.metrics.dropped.WithLabelValues(with(s.labels, reason)...).Inc() }
+func (s *Series) Dropped(reason string) {
+	s.metrics.dropped.WithLabelValues(with(s.labels, reason)...).Inc()
+}
 
 // ExpectLabels starts a true class's feedback series at 0.
 func (s *Series) ExpectLabels(class string) {

@@ -30,9 +30,9 @@ type ApplyText func(text []byte, origin string)
 // editors that replace the file.
 func WatchFile(ctx context.Context, path string, apply ApplyText, interval time.Duration) {
 	type seen struct {
-		mtime      int64
-		size       int64
-		inode      uint64
+		mtime   int64
+		size    int64
+		inode   uint64
 		present bool
 	}
 	var last seen
