@@ -218,7 +218,8 @@ def test_the_stable_runs_two_replicas(stack: Stack, watcher: Watcher) -> None:
     _wait(
         stack,
         "the new 1.0 revision stable with 2 ready replicas",
-        lambda s: (s.get("stable") or {}).get("revision") == one and s.get("replicas", {}).get("stable") == 2,
+        # At least 2: under load the HPA may add a third (a CI run had "3 stable replica(s) ready" here).
+        lambda s: (s.get("stable") or {}).get("revision") == one and s.get("replicas", {}).get("stable", 0) >= 2,
     )
     assert _hpa_min(stack, one) == 2
 
