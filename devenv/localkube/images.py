@@ -490,12 +490,14 @@ def _build_pause(run: _Runner, key: str) -> ImageInfo:
 # --- golang --------------------------------------------------------------------------------------------------------
 
 
+@functools.cache
 def _goroot() -> Path:
     return Path(
         subprocess.run([go_executable(), "env", "GOROOT"], capture_output=True, text=True, check=True).stdout.strip()
     )
 
 
+@functools.cache
 def go_version() -> str:
     """This machine's Go, e.g. "1.26.8": the router's image is built with it."""
     out = subprocess.run([go_executable(), "env", "GOVERSION"], capture_output=True, text=True, check=True).stdout

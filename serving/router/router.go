@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,11 +119,7 @@ func (rt *Router) Apply(c *Config, origin string) {
 		"shadow", c.Shadow, "paired", c.Paired)
 }
 
-func sameConfig(a, b *Config) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return string(x) == string(y)
-}
+func sameConfig(a, b *Config) bool { return reflect.DeepEqual(a, b) }
 
 // Close stops the copies (queued ones get drain to go out) and the upstream pool.
 func (rt *Router) Close(drain time.Duration) {
@@ -218,15 +215,11 @@ func (rt *Router) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool
 		return nil, true
 	}
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(rt.settings.BodyTimeout))
-	var body []byte
-	if r.ContentLength > 0 {
-		body = make([]byte, 0, r.ContentLength)
-	}
-	buffer := bytesWriter{body}
-	got, err := io.Copy(&buffer, &limitedReader{r.Body, limit})
+	body, err := readAll(r.Body, r.ContentLength, limit)
+	got := len(body)
 	if err == nil {
 		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
-		return buffer.b, true
+		return body, true
 	}
 	var timeout net.Error
 	switch {
@@ -267,33 +260,32 @@ func (rt *Router) refuseBody(w http.ResponseWriter, r *http.Request, status int,
 
 var errTooLarge = errors.New("request body too large")
 
-// limitedReader fails with errTooLarge once more than limit bytes were read (chunked bodies too). Unlike
-// http.MaxBytesReader it leaves the connection to the caller, which closes it after a lingering close.
-type limitedReader struct {
-	r     io.Reader
-	limit int64
-}
-
-func (l *limitedReader) Read(p []byte) (int, error) {
-	if l.limit < 0 {
-		return 0, errTooLarge
+// readAll reads a body of the declared size (-1: chunked) into one buffer, failing with errTooLarge past limit bytes
+// (chunked bodies too), and returns what it read so far with an error, for the 408's count. Unlike
+// http.MaxBytesReader it leaves the connection to the caller, which closes it after a lingering close; unlike
+// io.ReadAll or io.Copy it allocates no buffer beyond the body's own.
+func readAll(stream io.Reader, declared, limit int64) ([]byte, error) {
+	size := declared
+	if size < 0 {
+		size = 4096
 	}
-	if int64(len(p)) > l.limit+1 {
-		p = p[:l.limit+1]
+	body := make([]byte, 0, min(size, limit)+1) // one byte more: a body longer than the limit is seen at once
+	for {
+		if len(body) == cap(body) {
+			body = append(body, 0)[:len(body)]
+		}
+		n, err := stream.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if int64(len(body)) > limit {
+			return body[:limit], errTooLarge
+		}
+		if err == io.EOF {
+			return body, nil
+		}
+		if err != nil {
+			return body, err
+		}
 	}
-	n, err := l.r.Read(p)
-	l.limit -= int64(n)
-	if l.limit < 0 {
-		return n, errTooLarge
-	}
-	return n, err
-}
-
-type bytesWriter struct{ b []byte }
-
-func (b *bytesWriter) Write(p []byte) (int, error) {
-	b.b = append(b.b, p...)
-	return len(p), nil
 }
 
 func (rt *Router) predict(w http.ResponseWriter, r *http.Request, model string, body []byte, client string) {
