@@ -20,10 +20,25 @@ type TopOne struct {
 	Score float64
 }
 
+type handlerAnswer struct {
+	TopK []struct {
+		Label *string  `json:"label"`
+		Score *float64 `json:"score"`
+	} `json:"top_k"`
+}
+
 // ParseTopOne reads `{"top_k": [{"label": ..., "score": ...}, ...]}` as the Python router does: the label is Python's
 // str of whatever it is (3 -> "3", 3.0 -> "3.0"), the score Python's float of it (a number, a bool, a numeric
 // string); false when the body is not such an answer (an error body, a foreign format).
 func ParseTopOne(body []byte) (TopOne, bool) {
+	// The handler's own answers (a string label, a numeric score) first, typed: the general decoder below, which
+	// keeps Python's rules for anything else, cost a tenth of the router's CPU per request.
+	var typed handlerAnswer
+	if json.Unmarshal(body, &typed) == nil && len(typed.TopK) > 0 {
+		if best := typed.TopK[0]; best.Label != nil && best.Score != nil {
+			return TopOne{*best.Label, *best.Score}, true
+		}
+	}
 	document, err := decodeJSON(body)
 	if err != nil {
 		return TopOne{}, false

@@ -58,7 +58,8 @@ func Resolved(top *TopOne) *LiveAnswer { return &LiveAnswer{done: true, top: top
 
 // CopyJob is one copy to send.
 type CopyJob struct {
-	URL          string
+	Upstream     string // scheme://host:port
+	Path         string
 	Body         []byte
 	ContentType  string
 	Live         *LiveAnswer

@@ -45,7 +45,7 @@ func TestAFullQueueDropsAndAnswersAreCompared(t *testing.T) {
 	series := m.Series(testConfig, &testCandidate, ShadowCopy)
 	live := Resolved(&TopOne{"7", 0.99})
 	job := func(body string) *CopyJob {
-		return &CopyJob{URL: "u", Body: []byte(body), ContentType: "image/png", Live: live, Series: series,
+		return &CopyJob{Upstream: "u", Body: []byte(body), ContentType: "image/png", Live: live, Series: series,
 			Comparisons: series}
 	}
 	accepted := []bool{queue.Offer(job("same"))}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -195,10 +196,30 @@ func serve(o *options) error {
 		}
 		go WatchConfigMap(ctx, client, namespace, name, apply)
 	}
-	quiet := log.New(discard{}, "", 0) // net/http's own messages (TLS probes, resets) are not the operator's
+	quiet := log.New(discard{}, "", 0) // the HTTP stacks' own messages (TLS probes, resets) are not the operator's
 	s := o.settings
-	server := &http.Server{Handler: router, ReadHeaderTimeout: s.HeaderTimeout, IdleTimeout: s.HeaderTimeout,
-		MaxHeaderBytes: 64 << 10, ErrorLog: quiet}
+	server := &fasthttp.Server{
+		Handler:      router.Serve,
+		ErrorHandler: router.ServerError,
+		// The head within this long of the connection's start, or of the previous answer after an idle wait as long.
+		ReadTimeout: s.HeaderTimeout,
+		IdleTimeout: s.HeaderTimeout,
+		// The body within this long of the head's end, read by the handler (router.go: readBody, under its own size
+		// limit), so that a refusal costs no body. fasthttp reads up to MaxRequestBodySize of a body before the
+		// handler runs, and streams the rest: 1 byte, so that a slow body meets the handler's deadline and reason.
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: s.BodyTimeout, MaxRequestBodySize: 1}
+		},
+		StreamRequestBody:             true,
+		MaxRequestBodySize:            1,
+		ReadBufferSize:                64 << 10, // the largest request head
+		DisableHeaderNamesNormalizing: false,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		DisablePreParseMultipartForm:  true,
+		CloseOnShutdown:               true,
+		Logger:                        quiet,
+	}
 	metricsMux := http.NewServeMux()
 	metricsMux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	if o.pprof {
@@ -230,16 +251,15 @@ func serve(o *options) error {
 	if o.drainSeconds > 0 {
 		slog.Info("draining: still serving, answers close their connections, /readyz says 503",
 			"seconds", o.drainSeconds)
-		router.draining.Store(true)
-		server.SetKeepAlivesEnabled(false)
+		router.draining.Store(true) // every answer closes its connection
 		time.Sleep(seconds(o.drainSeconds))
 	}
 	slog.Info("shutting down: finishing requests in flight", "timeout_seconds", o.shutdownTimeout)
 	stopSources()
 	shutdown, cancel := context.WithTimeout(context.Background(), seconds(o.shutdownTimeout))
 	defer cancel()
-	_ = server.Shutdown(shutdown) // stops accepting, waits for requests in progress
-	router.Close(2 * time.Second) // drains the copy queue briefly, closes the upstream connections
+	_ = server.ShutdownWithContext(shutdown) // stops accepting, waits for requests in progress
+	router.Close(2 * time.Second)            // drains the copy queue briefly, closes the upstream connections
 	closing, cancelMetrics := context.WithTimeout(context.Background(), time.Second)
 	defer cancelMetrics()
 	_ = metricsServer.Shutdown(closing)

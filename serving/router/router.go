@@ -3,6 +3,9 @@
 // (inputs.go), a request id, a few map look-ups, one JSON parse of a ~200-byte answer, four metric updates and one
 // entry in the answer log.
 //
+// The HTTP is fasthttp's: a request's reads and writes, the client's and the variant's, stay on one goroutine (net/http
+// handed each to other goroutines, which cost the router more CPU than all of its own work; serving/README.md).
+//
 // Outcomes (docs/contracts.md): what the router refuses itself (no config, unknown model, too large, not an image) is
 // answered before any variant is picked and recorded in no variant's series; every upstream answer is recorded under
 // its HTTP status as `code`, and a failed or timed-out connection as code="error". How requests may arrive (deadlines
@@ -11,7 +14,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +29,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 const (
@@ -127,16 +131,14 @@ func (rt *Router) Close(drain time.Duration) {
 	rt.upstreams.Close()
 }
 
-func writeJSON(w http.ResponseWriter, status int, document any) {
+func writeJSON(ctx *fasthttp.RequestCtx, status int, document any) {
 	var buffer bytes.Buffer
 	encoder := json.NewEncoder(&buffer)
 	encoder.SetEscapeHTML(false) // reasons quote what the client sent: `<` stays `<`
 	_ = encoder.Encode(document)
-	body := buffer.Bytes()
-	w.Header().Set("Content-Type", jsonType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	ctx.SetStatusCode(status)
+	ctx.SetContentType(jsonType)
+	ctx.SetBody(buffer.Bytes())
 }
 
 type errorDocument struct {
@@ -144,99 +146,123 @@ type errorDocument struct {
 	Code  int    `json:"code"`
 }
 
-func writeError(w http.ResponseWriter, status int, message string) {
-	writeJSON(w, status, errorDocument{message, status})
+func writeError(ctx *fasthttp.RequestCtx, status int, message string) {
+	writeJSON(ctx, status, errorDocument{message, status})
 }
 
-// closing marks the answer as the connection's last.
-func closing(w http.ResponseWriter) { w.Header().Set("Connection", "close") }
-
-func (rt *Router) overloaded(w http.ResponseWriter, why string) {
+func (rt *Router) overloaded(ctx *fasthttp.RequestCtx, why string) {
 	rt.metrics.Overloaded.Inc()
-	w.Header().Set("Retry-After", rt.retryAfter)
-	closing(w)
-	writeError(w, http.StatusServiceUnavailable, "router overloaded: "+why+"; retry later")
+	ctx.Response.Header.Set("Retry-After", rt.retryAfter)
+	ctx.SetConnectionClose()
+	writeError(ctx, http.StatusServiceUnavailable, "router overloaded: "+why+"; retry later")
 }
 
-func clientAddress(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+// Serve: probes at once; anything else reserves its body's bytes, has its body read under its deadline and the size
+// limit, and is dispatched by method and path. Called once the head is in (the server streams bodies), so a refusal
+// costs no body.
+func (rt *Router) Serve(ctx *fasthttp.RequestCtx) {
+	if rt.draining.Load() {
+		ctx.SetConnectionClose() // the pod is leaving its Service: clients reconnect to another router
 	}
-	return host
-}
-
-// ServeHTTP: probes at once; anything else reserves its body's bytes, has its body read under its deadline and
-// the size limit, and is dispatched by method and path.
-func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	path := r.URL.Path
+	path, method := string(ctx.Path()), string(ctx.Method())
 	switch {
-	case path == "/healthz" && r.Method == http.MethodGet:
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	case path == "/healthz" && method == http.MethodGet:
+		writeJSON(ctx, http.StatusOK, map[string]string{"status": "ok"})
 		return
-	case path == "/readyz" && r.Method == http.MethodGet:
-		rt.readyz(w)
+	case path == "/readyz" && method == http.MethodGet:
+		rt.readyz(ctx)
 		return
 	}
-	client := clientAddress(r)
-	isPrediction := strings.HasPrefix(path, predictions) && r.Method == http.MethodPost
-	reserved, why := rt.admission.Reserve(isPrediction, r.ContentLength, client)
+	client := ctx.RemoteIP().String()
+	isPrediction := strings.HasPrefix(path, predictions) && method == http.MethodPost
+	declared := int64(ctx.Request.Header.ContentLength()) // -1: chunked, -2: none (no body)
+	if declared == -2 {
+		declared = 0
+	}
+	reserved, why := rt.admission.Reserve(isPrediction, declared, client)
 	if why != "" {
-		rt.overloaded(w, why)
+		rt.overloaded(ctx, why)
+		rt.linger(ctx)
 		return
 	}
 	defer rt.admission.Unreserve(reserved)
-	body, ok := rt.readBody(w, r)
+	body, ok := rt.readBody(ctx, declared)
 	if !ok {
 		return
 	}
 	switch {
 	case isPrediction:
 		if model := path[len(predictions):]; model != "" && !strings.Contains(model, "/") {
-			rt.predict(w, r, model, body, client)
+			rt.predict(ctx, model, body, client)
 			return
 		}
-	case path == "/feedback" && r.Method == http.MethodPost:
-		rt.feedback(w, body)
+	case path == "/feedback" && method == http.MethodPost:
+		rt.feedback(ctx, body)
 		return
 	}
-	writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, path))
+	writeError(ctx, http.StatusNotFound, fmt.Sprintf("no route for %s %s", method, path))
 }
 
-// readBody reads the whole body within the body timeout and the size limit; else answers 408 or 413 (closing).
-func (rt *Router) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+// ServerError answers what fasthttp refuses before the handler runs. A deadline that passed there is a head that
+// never ended (or a body of which not one byte came): the connection is closed with no answer, as there is no
+// request to answer. Anything else is the client's fault, in the one error form.
+func (rt *Router) ServerError(ctx *fasthttp.RequestCtx, err error) {
+	var timeout net.Error
+	if errors.As(err, &timeout) && timeout.Timeout() {
+		_ = ctx.Conn().Close()
+		return
+	}
+	var small *fasthttp.ErrSmallBuffer
+	if errors.As(err, &small) {
+		writeError(ctx, http.StatusRequestHeaderFieldsTooLarge, "request head larger than 64 KiB")
+		return
+	}
+	writeError(ctx, http.StatusBadRequest, "malformed request: "+err.Error())
+}
+
+// readBody reads the whole body within the body timeout (the server's read deadline from the head's end) and the
+// size limit; else answers 408 or 413 (closing, after a lingering close).
+func (rt *Router) readBody(ctx *fasthttp.RequestCtx, declared int64) ([]byte, bool) {
 	limit := rt.settings.MaxBodyBytes
-	if r.ContentLength > limit {
-		rt.refuseBody(w, r, http.StatusRequestEntityTooLarge,
-			fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, limit))
+	if declared > limit {
+		rt.refuseBody(ctx, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", declared, limit))
 		return nil, false
 	}
-	if r.ContentLength == 0 {
+	if declared == 0 {
 		return nil, true
 	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(rt.settings.BodyTimeout))
-	body, err := readAll(r.Body, r.ContentLength, limit)
+	stream := ctx.RequestBodyStream()
+	if stream == nil { // the whole body came with the head
+		body := ctx.Request.Body()
+		if int64(len(body)) > limit {
+			rt.refuseBody(ctx, http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("request body exceeds the limit of %d bytes", limit))
+			return nil, false
+		}
+		return body, true
+	}
+	body, err := readAll(stream, declared, limit)
 	got := len(body)
 	if err == nil {
-		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 		return body, true
 	}
 	var timeout net.Error
 	switch {
 	case errors.Is(err, errTooLarge):
-		rt.refuseBody(w, r, http.StatusRequestEntityTooLarge,
-			fmt.Sprintf("request body exceeds the limit of %d bytes", limit))
-	case errors.As(err, &timeout) && timeout.Timeout():
+		rt.refuseBody(ctx, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes",
+			limit))
+	case errors.As(err, &timeout) && timeout.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
 		rt.metrics.BodyTimedOut.Inc()
 		of := ""
-		if r.ContentLength >= 0 {
-			of = fmt.Sprintf(" of %d", r.ContentLength)
+		if declared >= 0 {
+			of = fmt.Sprintf(" of %d", declared)
 		}
 		seconds := strconv.FormatFloat(rt.settings.BodyTimeout.Seconds(), 'g', -1, 64)
-		rt.refuseBody(w, r, http.StatusRequestTimeout, fmt.Sprintf(
+		rt.refuseBody(ctx, http.StatusRequestTimeout, fmt.Sprintf(
 			"request body not received within %ss (%d%s bytes arrived): send it faster", seconds, got, of))
 	default:
-		rt.refuseBody(w, r, http.StatusBadRequest, "request body could not be read: "+err.Error())
+		rt.refuseBody(ctx, http.StatusBadRequest, "request body could not be read: "+err.Error())
 	}
 	return nil, false
 }
@@ -246,24 +272,31 @@ func (rt *Router) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool
 // unread data would reset the connection and lose it).
 const LingeringClose = time.Second
 
-// refuseBody answers a request whose body is not taken (413, 408, 400), closing the connection after a lingering
-// close.
-func (rt *Router) refuseBody(w http.ResponseWriter, r *http.Request, status int, message string) {
-	control := http.NewResponseController(w)
-	_ = control.EnableFullDuplex() // the body may still be read once the answer is out
-	closing(w)
-	writeError(w, status, message)
-	_ = control.Flush()
-	_ = control.SetReadDeadline(time.Now().Add(LingeringClose))
-	_, _ = io.Copy(io.Discard, r.Body)
+// refuseBody answers a request whose body is not taken (413, 408, 400), then closes the connection after a
+// lingering close.
+func (rt *Router) refuseBody(ctx *fasthttp.RequestCtx, status int, message string) {
+	ctx.SetConnectionClose()
+	writeError(ctx, status, message)
+	rt.linger(ctx)
+}
+
+// linger: once the answer is out, the connection is taken over, read and dropped for at most LingeringClose, and
+// closed.
+func (rt *Router) linger(ctx *fasthttp.RequestCtx) {
+	ctx.Hijack(func(conn net.Conn) {
+		if tcp, ok := conn.(*net.TCPConn); ok {
+			_ = tcp.CloseWrite()
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(LingeringClose))
+		_, _ = io.Copy(io.Discard, conn)
+	})
 }
 
 var errTooLarge = errors.New("request body too large")
 
 // readAll reads a body of the declared size (-1: chunked) into one buffer, failing with errTooLarge past limit bytes
-// (chunked bodies too), and returns what it read so far with an error, for the 408's count. Unlike
-// http.MaxBytesReader it leaves the connection to the caller, which closes it after a lingering close; unlike
-// io.ReadAll or io.Copy it allocates no buffer beyond the body's own.
+// (chunked bodies too), and returns what it read so far with an error, for the 408's count. Unlike io.ReadAll or
+// io.Copy it allocates no buffer beyond the body's own.
 func readAll(stream io.Reader, declared, limit int64) ([]byte, error) {
 	size := declared
 	if size < 0 {
@@ -288,38 +321,38 @@ func readAll(stream io.Reader, declared, limit int64) ([]byte, error) {
 	}
 }
 
-func (rt *Router) predict(w http.ResponseWriter, r *http.Request, model string, body []byte, client string) {
-	rid := RequestID(r.Header.Get(RequestIDHeader))
-	h := w.Header()
+func (rt *Router) predict(ctx *fasthttp.RequestCtx, model string, body []byte, client string) {
+	rid := RequestID(string(ctx.Request.Header.Peek(RequestIDHeader)))
+	h := &ctx.Response.Header
 	h.Set(RequestIDHeader, rid)
 	picker := rt.picker.Load()
 	if picker == nil {
 		h.Set("Retry-After", rt.retryAfter)
-		writeError(w, http.StatusServiceUnavailable, "no valid routing config loaded yet")
+		writeError(ctx, http.StatusServiceUnavailable, "no valid routing config loaded yet")
 		return
 	}
 	config := picker.Config()
 	if model != config.Model {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown model %s; this router serves %s",
+		writeError(ctx, http.StatusNotFound, fmt.Sprintf("unknown model %s; this router serves %s",
 			pyRepr(model), pyRepr(config.Model)))
 		return
 	}
-	contentType := r.Header.Get("Content-Type")
+	contentType := string(ctx.Request.Header.ContentType())
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
 	// A client fault the router can see is its own 400, counted against no variant (inputs.go).
 	if reason := Refusal(body, contentType); reason != "" {
-		writeError(w, http.StatusBadRequest, reason)
+		writeError(ctx, http.StatusBadRequest, reason)
 		return
 	}
 	if why := rt.admission.Admit(client); why != "" {
-		rt.overloaded(w, why)
+		rt.overloaded(ctx, why)
 		return
 	}
 	sticky := ""
 	if config.StickyHeader != "" {
-		sticky = r.Header.Get(config.StickyHeader)
+		sticky = string(ctx.Request.Header.Peek(config.StickyHeader))
 	}
 	route := picker.Route(rand.Float64(), rand.Float64(), rand.Float64(), sticky)
 	live := route.Live
@@ -332,20 +365,17 @@ func (rt *Router) predict(w http.ResponseWriter, r *http.Request, model string, 
 		rt.copies.Offer(rt.copyJob(config, live, route.Shadow, ShadowCopy, body, contentType, liveTop))
 	}
 	var top *TopOne
-	concluded := true // the live variant answered or failed (not: the client went away first)
 	started := time.Now()
-	answer, err := rt.upstreams.Post(r.Context(), live.Upstream+predictions+config.Model+"/"+live.Version, body,
-		contentType, nil, rt.settings.UpstreamTimeout)
+	answer, err := rt.upstreams.Post(live.Upstream, predictions+config.Model+"/"+live.Version, body, contentType,
+		rt.settings.UpstreamTimeout)
 	elapsed := time.Since(started).Seconds()
 	switch {
-	case errors.Is(err, context.Canceled):
-		concluded = false
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, errTimeout):
 		series.Observe(Unreachable, elapsed, nil)
-		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("upstream %s timed out", live.Name))
+		writeError(ctx, http.StatusGatewayTimeout, fmt.Sprintf("upstream %s timed out", live.Name))
 	case err != nil:
 		series.Observe(Unreachable, elapsed, nil)
-		writeError(w, http.StatusBadGateway, fmt.Sprintf("upstream %s failed: %v", live.Name, err))
+		writeError(ctx, http.StatusBadGateway, fmt.Sprintf("upstream %s failed: %v", live.Name, err))
 	default:
 		if answer.Status == http.StatusOK {
 			if parsed, ok := ParseTopOne(answer.Body); ok {
@@ -367,21 +397,19 @@ func (rt *Router) predict(w http.ResponseWriter, r *http.Request, model string, 
 		if answer.Status == http.StatusServiceUnavailable { // e.g. TorchServe's job queue is full
 			h.Set("Retry-After", rt.retryAfter)
 		}
+		ctx.SetStatusCode(answer.Status)
 		if answerType != "" {
-			h.Set("Content-Type", answerType)
+			ctx.SetContentType(answerType)
 		}
-		h.Set("Content-Length", strconv.Itoa(len(payload)))
-		w.WriteHeader(answer.Status)
-		_, _ = w.Write(payload)
+		ctx.SetBody(payload)
 	}
 	rt.admission.Release(client)
 	if liveTop != nil {
 		liveTop.Resolve(top)
 	}
 	// The paired copy leaves once the live answer is in: it never competes with the request it copies. A stable
-	// answer without a top-1 has nothing to be compared with, and a request the client abandoned says nothing about
-	// the candidate, so neither is copied.
-	if paired := route.Paired; paired != nil && concluded && (top != nil || paired.Name == Stable) {
+	// answer without a top-1 has nothing to be compared with, so it is not copied.
+	if paired := route.Paired; paired != nil && (top != nil || paired.Name == Stable) {
 		rt.copies.Offer(rt.copyJob(config, live, paired, PairedCopy, body, contentType, Resolved(top)))
 	}
 }
@@ -394,18 +422,17 @@ func (rt *Router) copyJob(c *Config, live, to *Variant, traffic string, body []b
 	if copyIsStable {
 		comparisons = rt.metrics.Series(c, live, traffic)
 	}
-	return &CopyJob{URL: to.Upstream + predictions + c.Model + "/" + to.Version, Body: body,
+	return &CopyJob{Upstream: to.Upstream, Path: predictions + c.Model + "/" + to.Version, Body: body,
 		ContentType: contentType, Live: liveTop, Series: series, Comparisons: comparisons, CopyIsStable: copyIsStable}
 }
 
 func (rt *Router) sendCopy(job *CopyJob) *TopOne {
 	started := time.Now()
-	answer, err := rt.upstreams.Post(context.Background(), job.URL, job.Body, job.ContentType, nil,
-		rt.settings.CopyTimeout)
+	answer, err := rt.upstreams.Post(job.Upstream, job.Path, job.Body, job.ContentType, rt.settings.CopyTimeout)
 	elapsed := time.Since(started).Seconds()
 	if err != nil {
 		job.Series.Observe(Unreachable, elapsed, nil)
-		slog.Debug("copy failed", "url", job.URL, "error", err)
+		slog.Debug("copy failed", "upstream", job.Upstream, "error", err)
 		return nil
 	}
 	var top *TopOne
@@ -426,24 +453,24 @@ type feedbackAnswer struct {
 }
 
 // feedback: POST /feedback, a true label for an answered request id (feedback.go, docs/contracts.md).
-func (rt *Router) feedback(w http.ResponseWriter, body []byte) {
+func (rt *Router) feedback(ctx *fasthttp.RequestCtx, body []byte) {
 	picker := rt.picker.Load()
 	if picker == nil {
-		w.Header().Set("Retry-After", rt.retryAfter)
-		writeError(w, http.StatusServiceUnavailable, "no valid routing config loaded yet")
+		ctx.Response.Header.Set("Retry-After", rt.retryAfter)
+		writeError(ctx, http.StatusServiceUnavailable, "no valid routing config loaded yet")
 		return
 	}
 	config, m := picker.Config(), rt.metrics
 	if len(body) > MaxFeedbackBytes {
 		m.FeedbackRequest(config, "malformed")
-		writeError(w, http.StatusRequestEntityTooLarge,
+		writeError(ctx, http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("feedback body of %d bytes exceeds %d bytes", len(body), MaxFeedbackBytes))
 		return
 	}
 	feedback, err := ParseFeedback(body)
 	if err != nil {
 		m.FeedbackRequest(config, "malformed")
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(ctx, http.StatusBadRequest, err.Error())
 		return
 	}
 	m.FeedbackClassesMu.Lock()
@@ -451,7 +478,7 @@ func (rt *Router) feedback(w http.ResponseWriter, body []byte) {
 	known, limit := m.HasFeedbackClass(feedback.Label), rt.settings.FeedbackClasses
 	if !known && m.FeedbackClassCount() >= limit {
 		m.FeedbackRequest(config, "malformed")
-		writeError(w, http.StatusBadRequest, fmt.Sprintf(
+		writeError(ctx, http.StatusBadRequest, fmt.Sprintf(
 			"label %s would be a new class beyond the %d this router counts", pyRepr(feedback.Label), limit))
 		return
 	}
@@ -462,13 +489,13 @@ func (rt *Router) feedback(w http.ResponseWriter, body []byte) {
 	switch {
 	case !found:
 		m.FeedbackRequest(config, "unknown")
-		writeError(w, http.StatusNotFound, fmt.Sprintf("request id %s is unknown or expired: this router remembers "+
+		writeError(ctx, http.StatusNotFound, fmt.Sprintf("request id %s is unknown or expired: this router remembers "+
 			"the requests it answered with a prediction for %ss, at most %d of them", pyRepr(feedback.RequestID),
 			strconv.FormatFloat(ttl.Seconds(), 'g', -1, 64), entries))
 		return
 	case labelled:
 		m.FeedbackRequest(config, "duplicate")
-		writeError(w, http.StatusConflict, fmt.Sprintf("request id %s was labelled already; a label counts once",
+		writeError(ctx, http.StatusConflict, fmt.Sprintf("request id %s was labelled already; a label counts once",
 			pyRepr(feedback.RequestID)))
 		return
 	}
@@ -482,7 +509,7 @@ func (rt *Router) feedback(w http.ResponseWriter, body []byte) {
 	series.Labelled(feedback.Label, outcome)
 	m.FeedbackRequest(config, "counted")
 	labels := series.Labels()
-	writeJSON(w, http.StatusOK, feedbackAnswer{feedback.RequestID, labels[2], labels[3], outcome})
+	writeJSON(ctx, http.StatusOK, feedbackAnswer{feedback.RequestID, labels[2], labels[3], outcome})
 }
 
 type readiness struct {
@@ -492,20 +519,20 @@ type readiness struct {
 	Variants []string `json:"variants,omitempty"`
 }
 
-func (rt *Router) readyz(w http.ResponseWriter) {
+func (rt *Router) readyz(ctx *fasthttp.RequestCtx) {
 	picker := rt.picker.Load()
 	switch {
 	case rt.draining.Load():
-		writeJSON(w, http.StatusServiceUnavailable, readiness{Reason: "shutting down"})
+		writeJSON(ctx, http.StatusServiceUnavailable, readiness{Reason: "shutting down"})
 	case picker == nil:
-		w.Header().Set("Retry-After", rt.retryAfter)
-		writeJSON(w, http.StatusServiceUnavailable, readiness{Reason: "no valid routing config loaded"})
+		ctx.Response.Header.Set("Retry-After", rt.retryAfter)
+		writeJSON(ctx, http.StatusServiceUnavailable, readiness{Reason: "no valid routing config loaded"})
 	default:
 		names := []string{}
 		for _, v := range picker.Config().Variants {
 			names = append(names, v.Name)
 		}
-		writeJSON(w, http.StatusOK, readiness{Ready: true, Origin: *rt.origin.Load(), Variants: names})
+		writeJSON(ctx, http.StatusOK, readiness{Ready: true, Origin: *rt.origin.Load(), Variants: names})
 	}
 }
 
