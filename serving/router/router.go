@@ -280,14 +280,22 @@ func (rt *Router) refuseBody(ctx *fasthttp.RequestCtx, status int, message strin
 	rt.linger(ctx)
 }
 
-// linger: once the answer is out, the connection is taken over, read and dropped for at most LingeringClose, and
-// closed.
+// linger: the answer is written by the connection's new owner (fasthttp closes a connection marked to close before
+// it would hand it over), which then stops sending, reads and drops what still comes for at most LingeringClose, and
+// closes. Closing with unread bytes would reset the connection and lose the answer with them.
 func (rt *Router) linger(ctx *fasthttp.RequestCtx) {
+	answer := []byte(ctx.Response.String())
+	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(conn net.Conn) {
-		if tcp, ok := conn.(*net.TCPConn); ok {
-			_ = tcp.CloseWrite()
+		_ = conn.SetDeadline(time.Now().Add(LingeringClose))
+		if _, err := conn.Write(answer); err != nil {
+			return
 		}
-		_ = conn.SetReadDeadline(time.Now().Add(LingeringClose))
+		if inner, ok := conn.(interface{ UnsafeConn() net.Conn }); ok {
+			if tcp, ok := inner.UnsafeConn().(*net.TCPConn); ok {
+				_ = tcp.CloseWrite()
+			}
+		}
 		_, _ = io.Copy(io.Discard, conn)
 	})
 }
