@@ -233,8 +233,8 @@ func (rt *Router) readBody(ctx *fasthttp.RequestCtx, declared int64) ([]byte, bo
 		return nil, true
 	}
 	stream := ctx.RequestBodyStream()
-	if stream == nil { // the whole body came with the head
-		body := ctx.Request.Body()
+	if stream == nil { // the whole body came with the head, in fasthttp's buffer (reused after the handler: copied)
+		body := append([]byte(nil), ctx.Request.Body()...)
 		if int64(len(body)) > limit {
 			rt.refuseBody(ctx, http.StatusRequestEntityTooLarge,
 				fmt.Sprintf("request body exceeds the limit of %d bytes", limit))

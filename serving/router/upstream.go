@@ -73,9 +73,11 @@ func (u *Upstreams) client(upstream string) *fasthttp.HostClient {
 			}
 			return conn, nil
 		},
-		MaxConns:                      4096,
-		MaxConnDuration:               u.maxAge, // closed once they are this old, when their answer is in
-		MaxIdleConnDuration:           u.maxAge / 2,
+		MaxConns: 4096,
+		// fasthttp sends one last request (with Connection: close) on a connection older than MaxConnDuration, and
+		// closes an idle one within two MaxIdleConnDuration. So no request starts on a connection older than maxAge.
+		MaxConnDuration:               u.maxAge / 2,
+		MaxIdleConnDuration:           u.maxAge / 4,
 		MaxResponseBodySize:           maxAnswerBytes,
 		DisableHeaderNamesNormalizing: true,
 		NoDefaultUserAgentHeader:      true,

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,6 +45,41 @@ func TestAYoungConnectionIsReused(t *testing.T) {
 func TestAConnectionPastItsAgeIsReplaced(t *testing.T) {
 	if got := posts(t, 100*time.Millisecond, 250*time.Millisecond); got != 3 {
 		t.Fatalf("%d connections, want 3", got)
+	}
+}
+
+func TestNoRequestStartsOnAConnectionPastItsAge(t *testing.T) {
+	const maxAge = 200 * time.Millisecond
+	var mu sync.Mutex
+	opened := map[string]time.Time{}
+	var oldest time.Duration
+	server := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		oldest = max(oldest, time.Since(opened[r.RemoteAddr]))
+		mu.Unlock()
+		_, _ = w.Write([]byte("{}"))
+	}))
+	server.Config.ConnState = func(conn net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			mu.Lock()
+			opened[conn.RemoteAddr().String()] = time.Now()
+			mu.Unlock()
+		}
+	}
+	server.Start()
+	defer server.Close()
+	pool := newUpstreams(2*time.Second, maxAge)
+	defer pool.Close()
+	for i := range 60 { // busy, then idle pauses of up to 3 maxAge
+		if _, err := pool.Post(server.URL, "/p", []byte("x"), "image/png", 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(i%20) * maxAge / 40)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if oldest >= maxAge {
+		t.Fatalf("a request started on a connection %v old (max age %v)", oldest, maxAge)
 	}
 }
 
