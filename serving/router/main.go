@@ -212,7 +212,7 @@ func serve(o *options) error {
 		},
 		StreamRequestBody:             true,
 		MaxRequestBodySize:            1,
-		ReadBufferSize:                64 << 10, // the largest request head
+		ReadBufferSize:                MaxHeadBytes,
 		DisableHeaderNamesNormalizing: false,
 		NoDefaultServerHeader:         true,
 		NoDefaultContentType:          true,

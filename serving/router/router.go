@@ -214,10 +214,15 @@ func (rt *Router) ServerError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	var small *fasthttp.ErrSmallBuffer
 	if errors.As(err, &small) {
-		writeError(ctx, http.StatusRequestHeaderFieldsTooLarge, "request head larger than 64 KiB")
-		return
+		writeError(ctx, http.StatusRequestHeaderFieldsTooLarge,
+			fmt.Sprintf("request head larger than %d KiB", MaxHeadBytes>>10))
+	} else {
+		writeError(ctx, http.StatusBadRequest, "malformed request: "+err.Error())
 	}
-	writeError(ctx, http.StatusBadRequest, "malformed request: "+err.Error())
+	// The rest of the request is unread: the answer goes out here, with a lingering close (fasthttp then closes).
+	ctx.SetConnectionClose()
+	lingeringClose(ctx.Conn(), []byte(ctx.Response.String()))
+	ctx.Response.Reset()
 }
 
 // readBody reads the whole body within the body timeout (the server's read deadline from the head's end) and the
@@ -267,6 +272,10 @@ func (rt *Router) readBody(ctx *fasthttp.RequestCtx, declared int64) ([]byte, bo
 	return nil, false
 }
 
+// MaxHeadBytes is the largest request head (then 431), and the read buffer each client connection holds while a
+// request comes in: 16 KiB (nginx's default head line is 8 KiB), so 2,000 connections opened at once hold 32 MiB.
+const MaxHeadBytes = 16 << 10
+
 // LingeringClose: after an answer that refuses a body, what the client still sends is read and dropped for at most
 // this long before the connection is closed, so that a client still sending gets to read the answer (closing with
 // unread data would reset the connection and lose it).
@@ -281,23 +290,27 @@ func (rt *Router) refuseBody(ctx *fasthttp.RequestCtx, status int, message strin
 }
 
 // linger: the answer is written by the connection's new owner (fasthttp closes a connection marked to close before
-// it would hand it over), which then stops sending, reads and drops what still comes for at most LingeringClose, and
-// closes. Closing with unread bytes would reset the connection and lose the answer with them.
+// it would hand it over), then a lingering close.
 func (rt *Router) linger(ctx *fasthttp.RequestCtx) {
 	answer := []byte(ctx.Response.String())
 	ctx.HijackSetNoResponse(true)
-	ctx.Hijack(func(conn net.Conn) {
-		_ = conn.SetDeadline(time.Now().Add(LingeringClose))
-		if _, err := conn.Write(answer); err != nil {
-			return
-		}
-		if inner, ok := conn.(interface{ UnsafeConn() net.Conn }); ok {
-			if tcp, ok := inner.UnsafeConn().(*net.TCPConn); ok {
-				_ = tcp.CloseWrite()
-			}
-		}
-		_, _ = io.Copy(io.Discard, conn)
-	})
+	ctx.Hijack(func(conn net.Conn) { lingeringClose(conn, answer) })
+}
+
+// lingeringClose writes the answer, stops sending, and reads and drops what still comes for at most LingeringClose
+// (the caller then closes). Closing with the client's bytes unread would reset the connection and lose the answer.
+func lingeringClose(conn net.Conn, answer []byte) {
+	_ = conn.SetDeadline(time.Now().Add(LingeringClose))
+	if _, err := conn.Write(answer); err != nil {
+		return
+	}
+	if inner, ok := conn.(interface{ UnsafeConn() net.Conn }); ok {
+		conn = inner.UnsafeConn()
+	}
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		_ = tcp.CloseWrite()
+	}
+	_, _ = io.Copy(io.Discard, conn)
 }
 
 var errTooLarge = errors.New("request body too large")

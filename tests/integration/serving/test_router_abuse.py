@@ -133,6 +133,19 @@ def test_a_slowloris_body_gets_408_with_a_reason(router: local.Router) -> None:
     assert seconds < 4  # the deadline, and a short lingering close
 
 
+def test_a_request_head_past_16_kib_is_refused_with_431(router: local.Router) -> None:
+    """The head's bound is the read buffer each connection holds while a request comes in (16 KiB)."""
+    big = HEAD + b"X-Padding: " + b"a" * (16 << 10) + b"\r\nContent-Length: 0\r\n\r\n"
+    with socket.create_connection(address(router.url)) as sock:
+        sock.settimeout(5)
+        sock.sendall(big)
+        answer, _ = until_closed(sock, send=lambda: b"", every=0.2, limit=5)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert b"request head larger than 16 KiB" in answer
+    ok = requests.post(f"{router.url}/predictions/digits", data=PNG, headers={"X-Padding": "a" * (8 << 10)}, timeout=10)
+    assert ok.status_code == 200, ok.text
+
+
 def test_a_chunked_body_of_100_mb_is_refused_at_the_limit(router: local.Router) -> None:
     chunk = b"\0" * (1 << 20)
     framed = b"%x\r\n%s\r\n" % (len(chunk), chunk)
