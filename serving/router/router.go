@@ -221,7 +221,7 @@ func (rt *Router) ServerError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	// The rest of the request is unread: the answer goes out here, with a lingering close (fasthttp then closes).
 	ctx.SetConnectionClose()
-	lingeringClose(ctx.Conn(), []byte(ctx.Response.String()))
+	lingeringClose(ctx.Conn(), wire(&ctx.Response))
 	ctx.Response.Reset()
 }
 
@@ -292,9 +292,16 @@ func (rt *Router) refuseBody(ctx *fasthttp.RequestCtx, status int, message strin
 // linger: the answer is written by the connection's new owner (fasthttp closes a connection marked to close before
 // it would hand it over), then a lingering close.
 func (rt *Router) linger(ctx *fasthttp.RequestCtx) {
-	answer := []byte(ctx.Response.String())
+	answer := wire(&ctx.Response)
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(conn net.Conn) { lingeringClose(conn, answer) })
+}
+
+// wire is the answer as it goes on the connection (Response.String would allocate a 4 KiB writer per refusal).
+func wire(response *fasthttp.Response) []byte {
+	body := response.Body()
+	response.Header.SetContentLength(len(body))
+	return append(response.Header.AppendBytes(nil), body...)
 }
 
 // lingeringClose writes the answer, stops sending, and reads and drops what still comes for at most LingeringClose
