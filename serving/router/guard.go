@@ -2,7 +2,7 @@
 // slow or greedy client costs a bounded share of the router and well-behaved clients keep their latency.
 //
 //   - The head: the server closes a connection that has not sent a whole request head within the header timeout
-//     (net/http's ReadHeaderTimeout, and IdleTimeout between requests); an incomplete head gets no answer.
+//     (fasthttp's ReadTimeout, and IdleTimeout between requests); an incomplete head gets no answer.
 //   - The body: read under the body timeout and the size limit; late is a 408, too large a 413, both with a reason
 //     and the connection closed.
 //   - In progress: Admission bounds the bytes of bodies that requests in progress hold or may still receive (each
