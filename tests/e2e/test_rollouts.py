@@ -43,7 +43,9 @@ def stack(node_clusters: testing.NodeClusters, tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(scope="module")
 def traffic(stack: Stack) -> Iterator[TrafficDriver]:
-    driver = TrafficDriver(stack.predictions_url, rate_per_second=40, max_seconds=600).start()
+    # Bounded (50,000 requests at most), and long enough for the whole module: a CI run whose rollouts waited out
+    # their timeouts outlived a 600 s driver, and the modules' last rollouts then had no traffic and no data.
+    driver = TrafficDriver(stack.predictions_url, rate_per_second=40, max_seconds=1200).start()
     yield driver
     driver.stop()
 
