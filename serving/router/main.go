@@ -210,15 +210,14 @@ func serve(o *options) error {
 		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
 			return fasthttp.RequestConfig{ReadTimeout: s.BodyTimeout, MaxRequestBodySize: 1}
 		},
-		StreamRequestBody:             true,
-		MaxRequestBodySize:            1,
-		ReadBufferSize:                MaxHeadBytes,
-		DisableHeaderNamesNormalizing: false,
-		NoDefaultServerHeader:         true,
-		NoDefaultContentType:          true,
-		DisablePreParseMultipartForm:  true,
-		CloseOnShutdown:               true,
-		Logger:                        quiet,
+		StreamRequestBody:            true,
+		MaxRequestBodySize:           1,
+		ReadBufferSize:               MaxHeadBytes,
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		DisablePreParseMultipartForm: true,
+		CloseOnShutdown:              true,
+		Logger:                       quiet,
 	}
 	metricsMux := http.NewServeMux()
 	metricsMux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))

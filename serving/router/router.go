@@ -284,14 +284,14 @@ const LingeringClose = time.Second
 // refuseBody answers a request whose body is not taken (413, 408, 400), then closes the connection after a
 // lingering close.
 func (rt *Router) refuseBody(ctx *fasthttp.RequestCtx, status int, message string) {
-	ctx.SetConnectionClose()
 	writeError(ctx, status, message)
 	rt.linger(ctx)
 }
 
-// linger: the answer is written by the connection's new owner (fasthttp closes a connection marked to close before
-// it would hand it over), then a lingering close.
+// linger: the answer, marked as the connection's last, is written by the connection's new owner (fasthttp closes a
+// connection marked to close before it would hand it over), then a lingering close.
 func (rt *Router) linger(ctx *fasthttp.RequestCtx) {
+	ctx.SetConnectionClose()
 	answer := wire(&ctx.Response)
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(conn net.Conn) { lingeringClose(conn, answer) })
