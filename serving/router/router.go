@@ -116,9 +116,12 @@ func (rt *Router) Apply(c *Config, origin string) {
 	rt.picker.Store(NewPicker(c))
 	rt.origin.Store(&origin)
 	weights := make([]string, len(c.Variants))
+	upstreams := make([]string, len(c.Variants))
 	for i, v := range c.Variants {
 		weights[i] = fmt.Sprintf("%s=%d%%@%s", v.Name, v.Weight, v.Upstream)
+		upstreams[i] = v.Upstream
 	}
+	rt.upstreams.Keep(upstreams) // every rollout names new upstreams: the pools of old ones go
 	slog.Info("routing config applied", "origin", origin, "weights", strings.Join(weights, ", "),
 		"shadow", c.Shadow, "paired", c.Paired)
 }

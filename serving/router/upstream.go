@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -85,6 +86,19 @@ func (u *Upstreams) client(upstream string) *fasthttp.HostClient {
 	}
 	u.clients[upstream] = client
 	return client
+}
+
+// Keep forgets the pools of every upstream but these, and closes their idle connections. A request still in flight
+// to a forgotten upstream ends on its connection; a later one (a queued copy) makes a new pool, forgotten in turn.
+func (u *Upstreams) Keep(upstreams []string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for upstream, client := range u.clients {
+		if !slices.Contains(upstreams, upstream) {
+			client.CloseIdleConnections()
+			delete(u.clients, upstream)
+		}
+	}
 }
 
 // Close closes the idle connections.

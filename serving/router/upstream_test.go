@@ -143,3 +143,39 @@ func TestATimeoutIsTold(t *testing.T) {
 		t.Fatalf("error %v, want a timeout", err)
 	}
 }
+
+func TestTheUpstreamsAConfigNoLongerNamesAreForgottenAndTheirConnectionsClosed(t *testing.T) {
+	var closed atomic.Int64
+	servers := make([]*httptest.Server, 2)
+	for i := range servers {
+		servers[i] = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte("{}"))
+		}))
+		servers[i].Config.ConnState = func(_ net.Conn, state http.ConnState) {
+			if state == http.StateClosed {
+				closed.Add(1)
+			}
+		}
+		servers[i].Start()
+		defer servers[i].Close()
+	}
+	kept, gone := servers[0].URL, servers[1].URL
+	pool := NewUpstreams(time.Second)
+	defer pool.Close()
+	for _, upstream := range []string{kept, gone} {
+		if _, err := pool.Post(upstream, "/p", nil, "image/png", 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool.Keep([]string{kept})
+	if _, ok := pool.clients[gone]; ok || len(pool.clients) != 1 {
+		t.Fatalf("pools of %d upstreams kept, want only %s's", len(pool.clients), kept)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for closed.Load() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := closed.Load(); got != 1 {
+		t.Fatalf("%d connections closed, want the forgotten upstream's one", got)
+	}
+}
