@@ -126,6 +126,27 @@ def _v1_cgroup_dirs() -> list[Path]:
     return sorted(p for p in base.iterdir() if p.is_dir() and p.name != "unified" and not p.is_symlink())
 
 
+# On a machine of its own a node's pods share its CPUs only with one another. Here they share them with the host's
+# processes (the control plane, Prometheus, tests and their load), and in cgroup v1 every runnable thread of the root
+# cgroup weighs as much (1024) as the node's cgroup as a whole: under a test run's load, a few busy host threads left
+# all the pods together a fifth of the machine, and a new TorchServe pod answered in 5-10 s for tens of seconds. The
+# node's cgroup weighs as much as this many busy host threads per CPU: pods get most of the CPUs when they want them,
+# and the host's threads still run beside them.
+POD_CPU_WEIGHT_THREADS_PER_CPU = 4
+
+
+def pods_cpu_shares() -> int:
+    """cpu.shares of the node's cgroup (cgroup v1): POD_CPU_WEIGHT_THREADS_PER_CPU busy host threads per CPU."""
+    return 1024 * POD_CPU_WEIGHT_THREADS_PER_CPU * (os.cpu_count() or 1)
+
+
+def _weigh_pods_cpu() -> None:
+    """Give the node's cgroup its CPU weight (above) where this host has the cgroup v1 cpu controller."""
+    shares = Path("/sys/fs/cgroup/cpu") / CGROUP_ROOT / "cpu.shares"
+    if shares.exists():
+        shares.write_text(str(pods_cpu_shares()))
+
+
 def _containerd_config(dirs: NodeDirs, bins: build.BinPaths, pause_image: str) -> str:
     root = containerd_root() / "root"
     return f"""version = 3
@@ -420,6 +441,7 @@ def start(
     for d in _v1_cgroup_dirs():
         with contextlib.suppress(OSError):
             (d / CGROUP_ROOT).mkdir(exist_ok=True)
+    _weigh_pods_cpu()
 
     # kubelet: client cert system:node:<name> (Node authorizer), serving cert signed by the cluster CA.
     kubelet_kc = dirs.base / "kubelet.kubeconfig"

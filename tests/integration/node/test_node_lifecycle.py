@@ -79,6 +79,7 @@ def test_up_runs_pods_and_down_leaves_nothing_behind(node_clusters: NodeClusters
             timeout=120,
             interval=1,
         )
+        _pods_weigh_more_than_a_host_thread()
         running = node.leftovers(run_dir)
         # The probe sees a running node: what it reports after `down` is therefore meaningful.
         assert any(x.startswith("interface") for x in running), running
@@ -101,6 +102,17 @@ def test_up_runs_pods_and_down_leaves_nothing_behind(node_clusters: NodeClusters
     assert [pid for pid, exe in recorded if _pid_alive(pid, exe)] == []
     state = json.loads((run_dir / "state.json").read_text())
     assert state["mode"] == "node"
+
+
+def _pods_weigh_more_than_a_host_thread() -> None:
+    """The node's cgroup has its CPU weight, and the pod's processes are under it (where cgroup v1's cpu controller
+    is mounted; this machine has it)."""
+    cpu = Path("/sys/fs/cgroup/cpu")
+    if not (cpu / "cpu.shares").exists():
+        pytest.skip("no cgroup v1 cpu controller on this host")
+    assert int((cpu / node.CGROUP_ROOT / "cpu.shares").read_text()) == node.pods_cpu_shares() >= 4096
+    pods = [f.read_text().split() for f in (cpu / node.CGROUP_ROOT).glob("kubepods*/**/pod*/*/cgroup.procs")]
+    assert any(pods), "no process of a pod under the node's cgroup"
 
 
 def _only_current_images_stay(dirs: node.NodeDirs) -> None:
