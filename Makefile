@@ -63,8 +63,8 @@ test: venv system-deps bins lint typecheck
 demo: venv system-deps bins
 	$(PY) -m visionroll_demo $(if $(KEEP),--keep,)
 
-# The demo's rollouts on the real node under faults (operator SIGKILLed 21 times, API server restart, Prometheus
-# stopped, pods killed): outcomes as undisturbed, client errors per fault, nothing left behind.
+# A split and the demo's three rollouts on the real node under faults (operator SIGKILLed 21 times, API server
+# restart, Prometheus stopped, pods killed): outcomes as undisturbed, client errors per fault, nothing left behind.
 chaos: venv system-deps bins
 	$(PY) -m visionroll_demo.chaos
 

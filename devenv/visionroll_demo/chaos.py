@@ -1,5 +1,5 @@
-"""The chaos run (`make chaos`): the demo's rollouts on the real node while faults strike at random moments, and what
-they cost.
+"""The chaos run (`make chaos`): a split and the demo's three rollouts (canary, shadow, failing canary) on the real
+node while faults strike at random moments, and what they cost.
 
 Faults (each one what a user's cluster meets):
 - `operator-kill`: SIGKILL to the operator's process in its pod (the kubelet restarts the container in place, so
@@ -37,7 +37,7 @@ from localkube.build import cache_root
 from localkube.cluster import LocalCluster
 from localkube.procs import stop_on_signals
 from visionroll import vocabulary
-from visionroll_demo.scenarios import SCENARIOS, Recorder, Scenario, play
+from visionroll_demo.scenarios import SCENARIOS, Recorder, Scenario, play, split_of_the_same_weights
 from visionroll_demo.stack import NAME, RELEASE, RELEASE_NAMESPACE, Log, Stack, running_stack
 from visionroll_demo.traffic import TrafficDriver
 
@@ -390,16 +390,19 @@ def report(run: Run) -> str:
 
 
 def full_plan(rng: random.Random, operator_kills: int) -> list[tuple[Scenario, list[str]]]:
-    """The demo's three rollouts; the operator kills spread over them at random, the other faults once each in the
-    canary (pod kills mid-canary) and the shadow (Prometheus mid-analysis)."""
-    per = [operator_kills // len(SCENARIOS) + (1 if i < operator_kills % len(SCENARIOS) else 0) for i in range(3)]
+    """A 50/50 split of 5.0 (1.0 re-exported) against the stable 1.0, then the demo's three rollouts; the operator
+    kills spread over the four at random, the other faults once each in the canary (pod kills mid-canary) and the
+    shadow (Prometheus mid-analysis)."""
+    scenarios = (split_of_the_same_weights("5.0", stable="1.0"), *SCENARIOS)
+    per = [operator_kills // len(scenarios) + (1 if i < operator_kills % len(scenarios) else 0) for i in range(4)]
     extra: list[list[str]] = [
+        [],
         ["apiserver-restart", "candidate-pod-kill", "stable-pod-kill", "router-pod-delete"],
         ["prometheus-stop"],
         [],
     ]
     plans = []
-    for scenario, n, more in zip(SCENARIOS, per, extra, strict=True):
+    for scenario, n, more in zip(scenarios, per, extra, strict=True):
         plan = ["operator-kill"] * n + more
         rng.shuffle(plan)
         # Undisturbed, each ends within a minute; with the operator down half of the time it takes a few.

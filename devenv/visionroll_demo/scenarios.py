@@ -1,4 +1,5 @@
-"""The three rollouts the demo plays and the e2e suite asserts, written as data, and the player that runs them.
+"""The three rollouts the demo plays and the e2e suite asserts (and the split the e2e suite and the chaos run add),
+written as data, and the player that runs them.
 
 A scenario applies a new version with a rollout strategy, then watches the VisionModel until the rollout ends; the
 recorder samples the status every second (phase, weights, gate values) for the live progress line, the timeline PNG
@@ -75,6 +76,25 @@ SCENARIOS = (
         expect="rolled-back",
     ),
 )
+
+# An A/B split judged by the default gates (the spec sets none): errors, latency next to stable at equal load, drift.
+SPLIT_ROLLOUT: dict[str, Any] = {
+    "strategy": "split",
+    "split": {"weights": [50, 50], "duration": "30s", "decide": "auto"},
+    "analysis": {"interval": "5s", "minSamples": 100},
+}
+
+
+def split_of_the_same_weights(version: str, stable: str) -> Scenario:
+    """A 50/50 split of `version` against a stable with the same weights (1.0 and 5.0, its re-export): no worse on
+    any default gate, so the split promotes it."""
+    return Scenario(
+        title=f"split of {version} against {stable} (the same weights)",
+        short=f"split {version} vs {stable}",
+        version=version,
+        rollout=SPLIT_ROLLOUT,
+        expect="promoted",
+    )
 
 
 @dataclass

@@ -14,6 +14,7 @@ The scenarios run in order against one stack (each starts from the stable the pr
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from localkube import testing
 from localkube.cluster import LocalCluster
 from visionroll_build.dashboards.boards import DASHBOARDS
 from visionroll_build.dashboards.grafana import expressions
-from visionroll_demo.scenarios import SCENARIOS, Recorder, Scenario, play
+from visionroll_demo.scenarios import SCENARIOS, Recorder, Scenario, play, split_of_the_same_weights
 from visionroll_demo.stack import REPO, Stack, running_stack
 from visionroll_demo.traffic import TrafficDriver
 
@@ -181,21 +182,14 @@ def test_a_re_export_of_the_stable_weights_is_promoted(stack: Stack, recorder: R
     assert seen and max(seen) >= 0.97, seen
 
 
-# An A/B split judged by the default gates (the spec sets none): errors, latency next to stable at equal load, drift.
-SPLIT = {
-    "strategy": "split",
-    "split": {"weights": [50, 50], "duration": "30s", "decide": "auto"},
-    "analysis": {"interval": "5s", "minSamples": 100},
-}
-
-
 def test_a_split_against_the_same_weights_is_won_by_the_candidate_on_the_default_gates(
     stack: Stack, recorder: Recorder, traffic: TrafficDriver
 ) -> None:
     """1.0 against the stable 5.0 (1.0's weights re-exported), half the clients each: the candidate is no worse on
     any default gate, so the split promotes it; clients see no error while both serve."""
     errors_before = sum(n for code, n in traffic.codes.items() if code != "200")
-    result = play(stack, _scenario("split 1.0 against 5.0", "1.0", SPLIT, "promoted"), recorder, print)
+    scenario = dataclasses.replace(split_of_the_same_weights("1.0", stable="5.0"), timeout=420)
+    result = play(stack, scenario, recorder, print)
     assert result.outcome == "promoted", result.reason
     status = stack.get()["status"]
     assert status["stable"]["version"] == "1.0" and status["weights"] == {"stable": 100, "candidate": 0}
