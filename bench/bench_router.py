@@ -32,8 +32,11 @@ Targets:
 
 Every path is measured once per round, in a rotating order, and the tables give each figure's median over the
 rounds (and the spread of the p99s), because one 2,000-request p99 on a shared 2-core machine moves by a
-millisecond from run to run. Every process is stopped by its PID, and the cluster's objects deleted, also when the
-run is interrupted by SIGINT or SIGTERM.
+millisecond from run to run. A request that failed counts as the slowest answer (infinite): a path that sheds load
+with quick 503s gets no better p99 for them, a p99 is infinite when more than 1% of a row failed, and the
+throughput counts answers only. In the cluster the router pods' CPU at rest is measured first and reported. Every
+process is stopped by its PID, and the cluster's objects deleted, also when the run is interrupted by SIGINT or
+SIGTERM.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import shutil
 import socket
@@ -102,7 +106,7 @@ async def load(url: str, bodies: list[bytes], *, requests: int, concurrency: int
                 await r.read()
                 ok = r.status == 200
             if record:
-                latencies.append(time.perf_counter() - started)
+                latencies.append(time.perf_counter() - started if ok else math.inf)  # as in fixed_rate
                 errors += not ok
 
         async def worker(indices: range, record: bool) -> None:
@@ -117,8 +121,8 @@ async def load(url: str, bodies: list[bytes], *, requests: int, concurrency: int
 
         await run(warmup, False)
         elapsed = await run(requests, True)
-    quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
-    return Result("", len(latencies) / elapsed, quantiles[49] * 1000, quantiles[98] * 1000, errors)
+    answered = len(latencies) - errors  # throughput counts answers, not refusals
+    return Result("", answered / elapsed, percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000, errors)
 
 
 async def fixed_rate(url: str, bodies: list[bytes], *, requests: int, rate: float) -> Result:
@@ -132,8 +136,11 @@ async def fixed_rate(url: str, bodies: list[bytes], *, requests: int, rate: floa
             started = time.perf_counter()
             async with session.post(url, data=bodies[i % len(bodies)], headers={"Content-Type": "image/png"}) as r:
                 await r.read()
-                errors += r.status != 200
-            latencies.append(time.perf_counter() - started)
+                ok = r.status == 200
+            errors += not ok
+            # An error is an answer the client never got: the slowest of all, whatever its own speed (a router that
+            # sheds load with quick 503s must not look faster for it).
+            latencies.append(time.perf_counter() - started if ok else math.inf)
 
         tasks = []
         begin = time.perf_counter()
@@ -144,8 +151,15 @@ async def fixed_rate(url: str, bodies: list[bytes], *, requests: int, rate: floa
             tasks.append(asyncio.create_task(one(i)))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - begin
-    quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
-    return Result("", len(latencies) / elapsed, quantiles[49] * 1000, quantiles[98] * 1000, errors)
+    return Result("", len(latencies) / elapsed, percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000,
+                  errors)  # fmt: skip
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank percentile: the smallest value with at least q% of the values at or below it (inf when more
+    than 100 - q% of them are errors)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 NGINX_CONF = """
@@ -261,6 +275,13 @@ def cpu_seconds(pids: list[int] | int | None) -> float:
     if not pids:
         return float("nan")
     return float(sum(t.user + t.system for t in (p.cpu_times() for p in _processes(pids))))
+
+
+def cpu_at_rest(pids: list[int], *, seconds: float) -> float:
+    """Milliseconds of CPU per second the processes use while no request comes."""
+    before = cpu_seconds(pids)
+    time.sleep(seconds)
+    return (cpu_seconds(pids) - before) / seconds * 1000
 
 
 def resident_mb(pids: list[int]) -> float:
@@ -437,6 +458,7 @@ def in_cluster(args: argparse.Namespace, bodies: list[bytes]) -> tuple[list[Resu
                 if p["metadata"]["name"].startswith(vocabulary.router_name(NAME) + "-")
             ]
             router_pids = [pid for uid in router_uids for pid in pod_pids(uid)]
+            at_rest = cpu_at_rest(router_pids, seconds=20.0)
             targets = [Target(ROUTER, stack.predictions_url, lambda: router_pids)]
             if reachable(torchserve, seconds=30):
                 nginx_port, _ = start_nginx(sup, torchserve, tmp)
@@ -451,7 +473,9 @@ def in_cluster(args: argparse.Namespace, bodies: list[bytes]) -> tuple[list[Resu
             saturation, latency = measure(targets, bodies, args, lambda: 0)
             where = (
                 f"the router Deployment ({len(router_uids)} pods) and TorchServe (digits 1.0) in pods on the real node,"
-                " load from the host; nginx on the host in front of the same TorchServe Service"
+                " load from the host; nginx on the host in front of the same TorchServe Service. With no traffic the"
+                f" router's pods use {at_rest:.1f} ms of CPU per second (probes, scrapes, the ConfigMap watch):"
+                f" {at_rest * 1000 / args.rate:.0f} ms of their CPU per 1,000 requests at {args.rate:.0f} req/s"
             )
     finally:
         sup.stop_all()
@@ -552,17 +576,14 @@ def report(
              f" {spread(relative_p99(PAIRED_ON, PAIRED_OFF), '%')}; router CPU {f[PAIRED_OFF].cpu_ms_per_1k:.0f} ->"
              f" {f[PAIRED_ON].cpu_ms_per_1k:.0f} ms per 1,000"),
         ]  # fmt: skip
-    # A row with errors at the fixed rate was overloaded: the router's 503s (it sheds load beyond --max-in-flight)
-    # and TorchServe's own make its p99 say nothing about added latency, so a latency goal on it is not judged.
-    overloaded = sorted(name for name, r in f.items() if r.errors)
+    # At the fixed rate an error counts as the slowest answer (fixed_rate): a p99 is judged with the errors in it, and
+    # is infinite when more than 1% of a row's requests failed.
+    overloaded = sorted(f"{name} ({r.errors})" for name, r in f.items() if r.errors)
     print()
     for goal, met, value in goals:
-        latency_goal = "p99" in goal
-        verdict = "MET " if met else "MISS"
-        if latency_goal and overloaded:
-            verdict = "N/A "
-            value += f" [not judged: errors at {args.rate:.0f} req/s in {', '.join(overloaded)}]"
-        print(f"{verdict} {goal}: {value}")
+        if "p99" in goal and overloaded:
+            value += f" [errors at {args.rate:.0f} req/s, counted as the slowest answers: {', '.join(overloaded)}]"
+        print(f"{'MET ' if met else 'MISS'} {goal}: {value}")
 
 
 if __name__ == "__main__":
