@@ -394,7 +394,8 @@ def full_plan(rng: random.Random, operator_kills: int) -> list[tuple[Scenario, l
     kills spread over the four at random, the other faults once each in the canary (pod kills mid-canary) and the
     shadow (Prometheus mid-analysis)."""
     scenarios = (split_of_the_same_weights("5.0", stable="1.0"), *SCENARIOS)
-    per = [operator_kills // len(scenarios) + (1 if i < operator_kills % len(scenarios) else 0) for i in range(4)]
+    each, more_for_the_first = divmod(operator_kills, len(scenarios))
+    per = [each + (i < more_for_the_first) for i in range(len(scenarios))]
     extra: list[list[str]] = [
         [],
         ["apiserver-restart", "candidate-pod-kill", "stable-pod-kill", "router-pod-delete"],
