@@ -99,10 +99,26 @@ func NewMetrics() *Metrics {
 	})
 	r.MustRegister(m.copyQueueLimit)
 	// process_resident_memory_bytes and friends, plus the peak, for the abuse run and the dashboard.
-	r.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.GaugeFunc("visionroll_router_resident_memory_peak_bytes", "Resident memory high-water mark (VmHWM)",
-		residentPeakBytes)
+	r.MustRegister(memoryCollector{collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})})
 	return m
+}
+
+var residentPeakDesc = prometheus.NewDesc("visionroll_router_resident_memory_peak_bytes",
+	"Resident memory high-water mark (VmHWM)", nil, nil)
+
+// memoryCollector sends the process collector's series and then the resident-memory peak, read after them: the
+// kernel's VmHWM is never below the resident memory of any moment before it is read, so within one scrape the peak is
+// never below process_resident_memory_bytes (two collectors gathered concurrently could read them in either order).
+type memoryCollector struct{ process prometheus.Collector }
+
+func (c memoryCollector) Describe(ch chan<- *prometheus.Desc) {
+	c.process.Describe(ch)
+	ch <- residentPeakDesc
+}
+
+func (c memoryCollector) Collect(ch chan<- prometheus.Metric) {
+	c.process.Collect(ch)
+	ch <- prometheus.MustNewConstMetric(residentPeakDesc, prometheus.GaugeValue, residentPeakBytes())
 }
 
 func counterVec(r *prometheus.Registry, name, help string, labels []string) *prometheus.CounterVec {

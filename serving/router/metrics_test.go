@@ -94,3 +94,44 @@ func TestAnUpstreamAnswerIsCountedByCodeAndClass(t *testing.T) {
 		t.Fatalf("drops = %v", got)
 	}
 }
+
+func TestTheResidentPeakIsNeverBelowTheResidentMemoryOfTheSameScrapeWhileMemoryGrows(t *testing.T) {
+	m := NewMetrics()
+	done, grown := make(chan struct{}), make(chan [][]byte)
+	go func() { // memory grows while the scrapes run, as under a flood of bodies
+		var held [][]byte
+		for len(held) < 400 {
+			select {
+			case <-done:
+				grown <- held
+				return
+			default:
+			}
+			block := make([]byte, 256<<10)
+			for j := 0; j < len(block); j += 4096 {
+				block[j] = 1 // touched, so resident
+			}
+			held = append(held, block)
+		}
+		<-done
+		grown <- held
+	}()
+	defer func() { close(done); <-grown }()
+	for i := 0; i < 300; i++ {
+		families, err := m.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		values := map[string]float64{}
+		for _, family := range families {
+			if n := family.GetName(); n == "process_resident_memory_bytes" ||
+				n == "visionroll_router_resident_memory_peak_bytes" {
+				values[n] = family.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		resident, peak := values["process_resident_memory_bytes"], values["visionroll_router_resident_memory_peak_bytes"]
+		if resident <= 0 || peak < resident {
+			t.Fatalf("scrape %d: resident %.0f, peak %.0f", i, resident, peak)
+		}
+	}
+}
