@@ -62,7 +62,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import psutil  # type: ignore[import-untyped]
 import requests
-from verdicts import Goal, Verdict, difference, judge, percentile, relative_change
+from verdicts import Goal, difference, judge, percentile, relative_change
 
 from localkube import local
 from localkube.procs import Proc, Supervisor, free_port, stop_on_signals, wait_until
@@ -489,9 +489,9 @@ def by_path(results: list[Result]) -> dict[str, dict[int, Result]]:
     return paths
 
 
-def pooled_p99(rounds_of: dict[int, Result], rounds: Sequence[int]) -> float:
-    """The p99 in ms of every request of the rounds drawn (a round drawn twice counts twice)."""
-    return percentile([t for r in rounds for t in rounds_of[r].latencies], 99) * 1000
+def pooled(rounds_of: dict[int, Result], rounds: Sequence[int], q: float) -> float:
+    """The q-th percentile in ms of every request of the rounds drawn (a round drawn twice counts twice)."""
+    return percentile([t for r in rounds for t in rounds_of[r].latencies], q) * 1000
 
 
 def summary(results: list[Result]) -> list[tuple[Result, float, float]]:
@@ -500,12 +500,11 @@ def summary(results: list[Result]) -> list[tuple[Result, float, float]]:
     rows = []
     for name, rounds_of in by_path(results).items():
         rounds = list(rounds_of.values())
-        everything = [t for r in rounds for t in r.latencies]
         med = Result(
             name,
             statistics.median(r.rps for r in rounds),
-            percentile(everything, 50) * 1000,
-            percentile(everything, 99) * 1000,
+            pooled(rounds_of, list(rounds_of), 50),
+            pooled(rounds_of, list(rounds_of), 99),
             sum(r.errors for r in rounds),
             sum(r.shadow_answers for r in rounds),
             statistics.median(r.cpu_ms_per_1k for r in rounds),
@@ -520,7 +519,7 @@ def goals(saturation: list[Result], latency: list[Result]) -> list[Goal]:
     sat, paced = by_path(saturation), by_path(latency)
 
     def p99(path: str) -> Callable[[Sequence[int]], float]:
-        return lambda rounds: pooled_p99(paced[path], rounds)
+        return lambda rounds: pooled(paced[path], rounds, 99)
 
     def added(path: str, base: str) -> Callable[[Sequence[int]], float]:
         return lambda rounds: difference(p99(path)(rounds), p99(base)(rounds))
@@ -553,7 +552,7 @@ def goals(saturation: list[Result], latency: list[Result]) -> list[Goal]:
 
 def report(
     args: argparse.Namespace, saturation: list[Result], latency: list[Result], seconds: float, where: str
-) -> list[Verdict]:
+) -> None:
     print(f"\n{os.cpu_count()} CPUs, load avg {' / '.join(f'{x:.1f}' for x in os.getloadavg())} (1/5/15 min, shared"
           f" machine); {where}; {args.rounds} interleaved rounds; {seconds:.0f}s")  # fmt: skip
     print("p50 and p99 over the requests of all rounds pooled; req/s, CPU and RSS: medians over the rounds")
@@ -574,7 +573,7 @@ def report(
               f" {r.cpu_ms_per_1k:9.0f} {r.rss_mb:7.0f}")  # fmt: skip
     names = {r.name for r, _, _ in paced}
     if DIRECT not in names or NGINX not in names:
-        return []  # the goals compare with both
+        return  # the goals compare with both
     rounds = sorted({r.round for r in latency})
     verdicts = [judge(goal, rounds) for goal in goals(saturation, latency)]
     # At the fixed rate an error counts as the slowest answer (fixed_rate): a p99 is judged with the errors in it, and
@@ -588,7 +587,6 @@ def report(
         print(f"{v.word:6} {v.goal.text}: {v.value:+.2f}, interval {v.low:+.2f} to {v.high:+.2f}")
     if overloaded:
         print(f"errors at {args.rate:.0f} req/s, counted as the slowest answers: {', '.join(overloaded)}")
-    return verdicts
 
 
 if __name__ == "__main__":
