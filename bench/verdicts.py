@@ -28,13 +28,18 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def difference(value: float, base: float) -> float:
-    """value - base, NaN when either is infinite (a p99 with more than 1% errors): no difference can be told."""
-    return value - base if math.isfinite(value) and math.isfinite(base) else math.nan
+    """value - base. A p99 is infinite when more than 1% of its requests failed: against a base that failed nothing
+    can be told (NaN), and a value that failed against a base that did not is worse than any finite one (inf)."""
+    if not math.isfinite(base):
+        return math.nan
+    return value - base
 
 
 def relative_change(value: float, base: float) -> float:
-    """(value / base - 1) in %, NaN when either is infinite."""
-    return (value / base - 1) * 100 if math.isfinite(value) and math.isfinite(base) and base else math.nan
+    """(value / base - 1) in %; NaN when the base is infinite or zero, inf when only the value is infinite."""
+    if not math.isfinite(base) or not base:
+        return math.nan
+    return (value / base - 1) * 100
 
 
 @dataclass(frozen=True)

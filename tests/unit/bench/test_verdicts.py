@@ -33,7 +33,15 @@ def test_the_same_results_give_the_same_interval() -> None:
 
 
 def test_a_difference_with_a_base_that_failed_is_never_judged_met() -> None:
-    assert math.isnan(difference(3.0, math.inf)) and math.isnan(relative_change(math.inf, 4.0))
+    assert math.isnan(difference(3.0, math.inf)) and math.isnan(relative_change(4.0, math.inf))
+    assert math.isnan(difference(math.inf, math.inf)) and math.isnan(relative_change(4.0, 0.0))
     assert difference(3.0, 1.0) == 2.0 and relative_change(11.0, 10.0) == pytest.approx(10.0)
     goal = Goal("added p99", lambda rounds: difference(1.0, math.inf if 0 in rounds else 2.0), 1.0)
     assert judge(goal, [0, 1, 2]).word == OPEN
+
+
+def test_a_value_that_failed_against_a_base_that_did_not_is_worse_than_any() -> None:
+    assert difference(math.inf, 3.0) == math.inf and relative_change(math.inf, 4.0) == math.inf
+    failing = [5.0, math.inf, 5.0, math.inf, 5.0, math.inf, 5.0]
+    goal = Goal("added p99", lambda rounds: max(difference(failing[r], 4.0) for r in rounds), 1.0)
+    assert judge(goal, list(range(7))).word == MISSED
