@@ -58,9 +58,21 @@ func TestTopOneReadsTheHandlerAnswer(t *testing.T) {
 		{"{\"top_k\": [{\"label\": \"\xc3\xa9\", \"score\": 0}]}", TopOne{"é", 0.0}, true},
 		{"{\"top_k\": [{\"label\": \"x\", \"score\": 1}]", TopOne{}, false},
 		{"", TopOne{}, false},
+		{"{\"TOP_K\": [{\"label\": \"x\", \"score\": 1}]}", TopOne{}, false},
+		{"{\"top_k\": [{\"Label\": \"x\", \"score\": 1}]}", TopOne{}, false},
+		{"{\"top_k\": [{\"label\": \"x\", \"score\": 1}], \"top_k\": [{\"label\": \"y\", \"score\": 0.5}]}", TopOne{"y", 0.5}, true},
+		{"{\"top_k\": [{\"label\": \"x\", \"score\": 1, \"score\": 0.25}]}", TopOne{"x", 0.25}, true},
+		{"{\"top_k\": [{\"label\": \"\\u0037\", \"score\": 0.5}]}", TopOne{"7", 0.5}, true},
+		{"{\"top_k\": [{\"lab\\u0065l\": \"7\", \"score\": 0.5}]}", TopOne{"7", 0.5}, true},
+		{"{\"top_k\": [{\"label\": \"7\", \"score\": 0.5, \"x\": \"\\q\"}]}", TopOne{}, false},
+		{"{\"top_k\": [{\"label\": \"7\", \"score\": 0.5}], \"x\": \"\x01\"}", TopOne{}, false},
+		{"{\"top_k\": [{\"label\": \"7\", \"score\": 12345678901234567891}]}", TopOne{"7", 12345678901234567891.0}, true},
+		{"{\"top_k\": [{\"label\": \"7\", \"score\": 0.98765432123456789}, {\"label\": \"1\", \"score\": 0.01}]}", TopOne{"7", 0.98765432123456789}, true},
+		{"{\"top_k\": [{\"label\": \"\xff\", \"score\": 0.5}]}", TopOne{}, false},
 	} {
 		got, ok := ParseTopOne([]byte(tc.body))
-		sameScore := got.Score == tc.want.Score || math.IsNaN(got.Score) && math.IsNaN(tc.want.Score)
+		sameScore := got.Score == tc.want.Score && math.Signbit(got.Score) == math.Signbit(tc.want.Score) ||
+			math.IsNaN(got.Score) && math.IsNaN(tc.want.Score)
 		if ok != tc.ok || got.Label != tc.want.Label || !sameScore {
 			t.Errorf("%q: got %+v %v, want %+v %v", tc.body, got, ok, tc.want, tc.ok)
 		}
