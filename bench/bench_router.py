@@ -3,8 +3,8 @@
   1. directly to TorchServe,
   2. through the router (90/10 split, both to digits 1.0),
   3. through the router with 100% mirroring to digits 2.0,
-  4. through the router with 100% mirroring to a no-op model that answers at once (the router's own share of the
-     mirroring cost, apart from the shadow's inference competing for the CPUs),
+  4. through the router with 100% mirroring to a no-op model that answers at once (nginx's `return`: the router's
+     own share of the mirroring cost, apart from the shadow's inference competing for the CPUs),
   5. through nginx (split_clients, the peer),
   6. through nginx with 100% `mirror` to digits 2.0, and
   7. through the router, 90/10 split of digits 1.0 (stable) and 2.0 (candidate), with 0% and with 100% paired copies
@@ -35,10 +35,10 @@ rounds pooled (one 2,000-request p99 on a shared 2-core machine moves by tens of
 other figures are medians over the rounds, and each goal is judged with its 90% interval from resampling whole
 rounds (verdicts.py): MET or MISSED only when the whole interval says so, else OPEN. A request that failed counts
 as the slowest answer (infinite): a path that sheds load with quick 503s gets no better p99 for them, a p99 is
-infinite when more than 1% of the requests failed (and a difference with it cannot be told), and the throughput
-counts answers only. In the cluster the router pods' CPU at rest is measured first and reported. Every
-process is stopped by its PID, and the cluster's objects deleted, also when the run is interrupted by SIGINT or
-SIGTERM.
+infinite when more than 1% of the requests failed (a difference with a base that failed cannot be told, and a path
+that failed where its base did not misses its goal), and the throughput counts answers only. In the cluster the
+router pods' CPU at rest is measured first and reported. Every process is stopped by its PID, and the cluster's
+objects deleted, also when the run is interrupted by SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ import os
 import shutil
 import socket
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -160,17 +159,23 @@ async def fixed_rate(url: str, bodies: list[bytes], *, requests: int, rate: floa
                   errors, latencies=tuple(latencies))  # fmt: skip
 
 
+# One nginx process (one worker, its files under `home`) with the given `http` directives and servers.
 NGINX_CONF = """
 worker_processes 1;
 daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
+pid {home}/nginx.pid;
+error_log {home}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
   access_log off;
-  client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy; fastcgi_temp_path {tmp}/fcgi;
-  uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+  client_body_temp_path {home}/body; proxy_temp_path {home}/proxy; fastcgi_temp_path {home}/fcgi;
+  uwsgi_temp_path {home}/uwsgi; scgi_temp_path {home}/scgi;
   client_max_body_size 1m;
+{http}
+}}
+"""
+
+PEER = """
   client_body_buffer_size 64k;
   upstream stable {{ server {ts}; keepalive 32; }}
   upstream candidate {{ server {ts}; keepalive 32; }}
@@ -190,8 +195,23 @@ http {{
     }}
     location = /shadow {{ internal; proxy_pass http://candidate/predictions/digits/2.0; }}
   }}
-}}
 """
+
+NOOP_ANSWER = '{"top_k": [{"label": "0", "score": 1.0}]}'
+
+NOOP = """
+  server {{
+    listen 127.0.0.1:{port};
+    default_type application/json;
+    location / {{ return 200 '{answer}'; }}
+  }}
+"""
+
+
+def start_nginx_with(sup: Supervisor, name: str, home: Path, http: str, port: int) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "nginx.conf").write_text(NGINX_CONF.format(home=home, http=http))
+    start_listener(sup, name, ["nginx", "-p", str(home), "-c", str(home / "nginx.conf")], port)
 
 
 def settled_shadow_inferences(ts: local.TorchServe, *, quiet: float = 0.5, timeout: float = 30.0) -> int:
@@ -230,32 +250,17 @@ def start_listener(sup: Supervisor, name: str, command: list[str], port: int) ->
 def start_nginx(sup: Supervisor, torchserve: str, tmp: Path) -> tuple[int, int]:
     """nginx with two servers: split_clients only, and split_clients plus a 100% `mirror`."""
     port, mirror_port = free_port(), free_port()
-    conf = NGINX_CONF.format(tmp=tmp, ts=torchserve, port=port, mirror_port=mirror_port)
-    (tmp / "nginx.conf").write_text(conf)
-    start_listener(sup, "nginx", ["nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf")], port)
+    start_nginx_with(sup, "nginx", tmp / "nginx", PEER.format(ts=torchserve, port=port, mirror_port=mirror_port), port)
     return port, mirror_port
 
 
-NOOP_ANSWER = b'{"top_k": [{"label": "0", "score": 1.0}]}'
-
-
-def start_noop_model(sup: Supervisor) -> int:
-    """An upstream that answers every POST at once without inference: mirroring to it shows the router's own cost."""
+def start_noop_model(sup: Supervisor, tmp: Path) -> int:
+    """An upstream that answers every request at once with a fixed top-1, without inference: nginx's `return`, whose
+    own CPU per request is a fraction of any Python server's, so that mirroring to it shows the router's cost and
+    not the no-op's."""
     port = free_port()
-    start_listener(sup, "noop-model", [sys.executable, __file__, "--serve-noop-model", str(port)], port)
+    start_nginx_with(sup, "noop-model", tmp / "noop-model", NOOP.format(port=port, answer=NOOP_ANSWER), port)
     return port
-
-
-def serve_noop_model(port: int) -> None:
-    from aiohttp import web
-
-    async def answer(request: web.Request) -> web.Response:
-        await request.read()
-        return web.Response(body=NOOP_ANSWER, content_type="application/json")
-
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", answer)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
 def _processes(pids: list[int]) -> list[psutil.Process]:
@@ -326,12 +331,7 @@ def main() -> None:
     parser.add_argument("--paced-requests", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=1, help="TorchServe workers per model version")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds; goals judged over them")
-    parser.add_argument("--serve-noop-model", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_noop_model:
-        serve_noop_model(args.serve_noop_model)
-        return
-
     stop_on_signals()
     bodies = [png for png, _ in held_out_pngs(200)]
     started = time.perf_counter()
@@ -371,7 +371,7 @@ def on_loopback(args: argparse.Namespace, bodies: list[bytes]) -> tuple[list[Res
         )
         sup = Supervisor(tmp, die_with_parent=True)
         try:
-            noop_port = start_noop_model(sup)
+            noop_port = start_noop_model(sup, tmp)
             noop_cfg = local.write_router_config(
                 tmp / "noop.json",
                 local.router_config(

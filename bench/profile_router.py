@@ -1,6 +1,6 @@
 """Where the router spends its CPU per request: Go's CPU profile of the router (`--pprof`, on its metrics port) while
-a fixed-rate load goes through it to a no-op upstream (an aiohttp server that answers at once, so nothing but the
-router's own work is profiled), once per mode: plain forwarding, 100% shadow mirroring, 100% paired copies. Prints,
+a fixed-rate load goes through it to a no-op upstream (nginx answering at once, so nothing but the router's own
+work is profiled), once per mode: plain forwarding, 100% shadow mirroring, 100% paired copies. Prints,
 per mode, the router's CPU per request and `go tool pprof -top`, by self time and by inclusive time.
 
     .venv/bin/python bench/profile_router.py [--seconds 20] [--rate 400] [--top 15]
@@ -64,7 +64,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="visionroll-profile-"))
     sup = Supervisor(tmp, die_with_parent=True)
     try:
-        upstream = f"http://127.0.0.1:{start_noop_model(sup)}"
+        upstream = f"http://127.0.0.1:{start_noop_model(sup, tmp)}"
         for mode in args.modes:
             path = local.write_router_config(tmp / "router.json", router_config(mode, upstream))
             with local.Router(config_file=path, log_level="WARNING", extra_args=["--pprof"]) as router:
