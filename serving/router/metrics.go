@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Traffic kinds: a client's own request is live; copies are shadow (mirrors) or paired.
@@ -106,9 +107,10 @@ func NewMetrics() *Metrics {
 var residentPeakDesc = prometheus.NewDesc("visionroll_router_resident_memory_peak_bytes",
 	"Resident memory high-water mark (VmHWM)", nil, nil)
 
-// memoryCollector sends the process collector's series and then the resident-memory peak, read after them: the
-// kernel's VmHWM is never below the resident memory of any moment before it is read, so within one scrape the peak is
-// never below process_resident_memory_bytes (two collectors gathered concurrently could read them in either order).
+// memoryCollector sends the process collector's series and then the resident-memory peak: the larger of VmHWM and
+// the process_resident_memory_bytes it has just sent. The kernel keeps resident memory in per-CPU counters and their
+// high-water mark lazily, so a VmHWM read after the resident memory can still be a few pages below it (seen: 12 KiB);
+// within one scrape the peak is never below the resident memory.
 type memoryCollector struct{ process prometheus.Collector }
 
 func (c memoryCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -117,8 +119,22 @@ func (c memoryCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c memoryCollector) Collect(ch chan<- prometheus.Metric) {
-	c.process.Collect(ch)
-	ch <- prometheus.MustNewConstMetric(residentPeakDesc, prometheus.GaugeValue, residentPeakBytes())
+	process := make(chan prometheus.Metric)
+	go func() {
+		c.process.Collect(process)
+		close(process)
+	}()
+	resident := 0.0
+	for metric := range process {
+		if strings.Contains(metric.Desc().String(), `"process_resident_memory_bytes"`) {
+			var read dto.Metric
+			if metric.Write(&read) == nil {
+				resident = read.GetGauge().GetValue()
+			}
+		}
+		ch <- metric
+	}
+	ch <- prometheus.MustNewConstMetric(residentPeakDesc, prometheus.GaugeValue, max(residentPeakBytes(), resident))
 }
 
 func counterVec(r *prometheus.Registry, name, help string, labels []string) *prometheus.CounterVec {
