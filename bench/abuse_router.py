@@ -32,8 +32,10 @@ The abusive client runs at the lowest CPU priority (nice 19), as if it were anot
 this shared one is not counted against the router. The flood (`flood.py`) comes from another client address than
 the well-behaved clients', as another machine's would (the router shares its forwarding slots fairly between client
 addresses): on loopback from 127.0.0.2; in the cluster from a pod of its own, whose address kube-proxy keeps (it
-masquerades the host's clients to the node's address). Everything started is stopped (processes by PID, the
-cluster's objects; stopped processes are continued), also on SIGINT, SIGTERM or an exception.
+masquerades the host's clients to the node's address), started and made ready before the window it is measured
+in, so that a pod's start and stop on this shared node are not counted as the flood's. Everything started is
+stopped (processes by PID, the cluster's objects; stopped processes are continued), also on SIGINT, SIGTERM or an
+exception.
 """
 
 from __future__ import annotations
@@ -425,7 +427,8 @@ class Target(Protocol):
     def slow_shadow(self) -> AbstractContextManager[str]: ...  # (inside healthy_shadow) yields how it was made slow
     def hanging_shadow(self) -> AbstractContextManager[str]: ...  # (inside healthy_shadow) ... made to hang
     def mirroring(self) -> str: ...  # the routers' mirror percentage now, as their config says
-    def flood(self, connections: int, body: bytes) -> str: ...  # `connections` at once from another client address
+    # `connections` at once from another client address: made ready outside the windows, fired by what it yields
+    def flooder(self, connections: int, body: bytes) -> AbstractContextManager[Callable[[], str]]: ...
 
 
 @dataclass
@@ -443,11 +446,12 @@ class Loopback:
         shadow = json.loads(self.config_path.read_text()).get("shadow") or {}
         return f"{shadow.get('percent', 0):g}%"
 
-    def flood(self, connections: int, body: bytes) -> str:
+    @contextmanager
+    def flooder(self, connections: int, body: bytes) -> Iterator[Callable[[], str]]:
         """From 127.0.0.2, another address than the well-behaved clients', as another machine's would be: the router
         shares its forwarding slots fairly between the addresses clients come from."""
         open_files_for(connections)
-        return asyncio.run(connection_flood(self.predictions_url, connections, body, "127.0.0.2"))
+        yield lambda: asyncio.run(connection_flood(self.predictions_url, connections, body, "127.0.0.2"))
 
     def mirror_to(self, shadow_url: str | None) -> None:
         variants = [local.variant("stable", "1.0", self.upstream, weight=100)]
@@ -515,24 +519,44 @@ class InCluster:
         time.sleep(3)  # the routers' ConfigMap watch
         yield "digits 2.0's TorchServe pod"
 
-    def flood(self, connections: int, body: bytes) -> str:
+    @contextmanager
+    def flooder(self, connections: int, body: bytes) -> Iterator[Callable[[], str]]:
         """From a pod of its own (the serving image's Python running `flood.py`, at nice 19: an abuser's CPU is
         someone else's machine's), through the routers' Service as the well-behaved clients go. kube-proxy keeps a
         pod's address where it masquerades the host's clients to the node's, so the routers see the flood as another
         client, as they would another workload of the cluster. Clients behind one address (an ingress, a NAT)
-        share one client's share of the slots."""
+        share one client's share of the slots. The pod is started, its Python run and made ready (`--on-go`), before
+        the window, and deleted after it: a pod's start and stop are this shared node's CPU, not the flood's."""
         cluster, namespace = self.stack.cluster, self.stack.namespace
         cluster.apply(abuser_pod(), namespace=namespace)
+        flood: subprocess.Popen[str] | None = None
         try:
             cluster.kubectl("wait", "--for=condition=Ready", f"pod/{ABUSER_POD}", "-n", namespace,
                             "--timeout=120s", timeout=130)  # fmt: skip
-            command = ["nice", "-n", str(ABUSER_NICE), "python", "-", self.predictions_url, str(connections),
-                       base64.b64encode(body).decode()]  # fmt: skip
             script = (Path(__file__).parent / "flood.py").read_text()
-            done = cluster.kubectl("exec", "-i", ABUSER_POD, "-n", namespace, "--", *command, input=script, timeout=180)
-            return f"from a pod: {done.stdout.strip()}"
+            flood = cluster.kubectl_process("exec", "-i", ABUSER_POD, "-n", namespace, "--", "nice", "-n",
+                                            str(ABUSER_NICE), "python", "-c", script, self.predictions_url,
+                                            str(connections), base64.b64encode(body).decode(), "--on-go")  # fmt: skip
+            assert flood.stdin is not None and flood.stdout is not None
+            if flood.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"the flood in pod {ABUSER_POD} did not start: {flood.communicate(timeout=10)}")
+
+            def fire() -> str:
+                assert flood is not None and flood.stdin is not None
+                flood.stdin.write("go\n")
+                flood.stdin.flush()
+                out, err = flood.communicate(timeout=180)
+                if flood.returncode != 0:
+                    raise RuntimeError(f"the flood in pod {ABUSER_POD} exited {flood.returncode}: {err.strip()}")
+                return f"from a pod: {out.strip()}"
+
+            yield fire
         finally:
-            cluster.kubectl("delete", "pod", ABUSER_POD, "-n", namespace, "--wait=false", "--ignore-not-found")
+            if flood is not None and flood.poll() is None:
+                flood.kill()
+                flood.wait(timeout=10)
+            cluster.kubectl("delete", "pod", ABUSER_POD, "-n", namespace, "--ignore-not-found", "--timeout=60s",
+                            timeout=70)  # fmt: skip
 
     def mirroring(self) -> str:
         configmap = vocabulary.routing_configmap_name(stack_module.NAME)
@@ -712,16 +736,18 @@ def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, 
         name: str,
         expected: str,
         seconds: float,
-        abuse: Callable[[], Awaitable[str] | str],
+        abuse: Callable[[], Awaitable[str] | str] | None,
         *,
+        armed: Callable[[], AbstractContextManager[Callable[[], str]]] | None = None,
         condition: Callable[[], AbstractContextManager[str]] | None = None,
         before: list[Row] | None = None,
     ) -> None:
         """`--rounds` times, a window without the fault, then one with it, interleaved (on a shared machine one
         window's p99 swings more than the 10% judged); the fault's windows are pooled, and so are the windows
-        before it. `condition` is the fault when it is a state of the system (a shadow made slow): entered between
-        the two windows. `before`: the windows to compare with, measured earlier (with load that goes with the fault
-        but is not it); they stay out of the pooled baseline."""
+        before it. `armed`, in place of `abuse`: the abuse made ready between the two windows (an abuser's pod
+        started) and fired in the window by what it yields. `condition` is the fault when it is a state of the
+        system (a shadow made slow): entered between the two windows. `before`: the windows to compare with,
+        measured earlier (with load that goes with the fault but is not it); they stay out of the pooled baseline."""
         if not wanted(name):
             return
         quiets, during = [], []
@@ -731,8 +757,11 @@ def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, 
                                                    args.quiet_seconds, rate, None)  # fmt: skip
             if before is None:
                 baseline_windows.append(quiet)
-            with condition() if condition is not None else nullcontext("") as how:
-                window = phase(target, Row(name + label, expected), seconds, rate, abuse)
+            with (
+                condition() if condition is not None else nullcontext("") as how,
+                armed() if armed is not None else nullcontext(abuse) as fire,
+            ):
+                window = phase(target, Row(name + label, expected), seconds, rate, fire)
             if how:
                 window.observed = f"{how}; {window.observed}"
             quiets.append(quiet)
@@ -750,7 +779,7 @@ def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, 
     fault("JSON without an image", "400 + reason", 6,
           lambda: junk(url, json.dumps({"instances": [[0, 1, 2]]}).encode(), "application/json"))  # fmt: skip
     fault("2,000 concurrent connections", "200, or 503 + Retry-After at once; no hang", 20,
-          lambda: target.flood(args.connections, pngs[0]))  # fmt: skip
+          None, armed=lambda: target.flooder(args.connections, pngs[0]))  # fmt: skip
 
     def copies(abuse: Callable[[], Coroutine[Any, Any, str]] | None) -> Callable[[], str]:
         """The abuse (if any), then what the copy queue did meanwhile and whether the routers still mirror."""

@@ -3,6 +3,9 @@ one prediction request. Standard library only, so that the same code runs on thi
 inside a pod (the cluster target pipes this file to the pod's Python):
 
     python flood.py URL CONNECTIONS BODY_BASE64 [SOURCE_ADDRESS]     (prints one line: what the router answered)
+
+With `--on-go` it first prints "ready" and waits for a line on stdin: the caller starts it (a pod's `kubectl exec`,
+whose own CPU is the cluster's and not the abuse's) before the window it measures, and fires it inside.
 """
 
 from __future__ import annotations
@@ -62,6 +65,11 @@ def open_files_for(connections: int) -> None:
 
 
 if __name__ == "__main__":
-    url, count, body64 = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    on_go = "--on-go" in sys.argv
+    argv = [a for a in sys.argv if a != "--on-go"]
+    url, count, body64 = argv[1], int(argv[2]), argv[3]
     open_files_for(count)
-    print(asyncio.run(connection_flood(url, count, base64.b64decode(body64), sys.argv[4] if sys.argv[4:] else None)))
+    if on_go:
+        print("ready", flush=True)
+        sys.stdin.readline()
+    print(asyncio.run(connection_flood(url, count, base64.b64decode(body64), argv[4] if argv[4:] else None)))

@@ -147,6 +147,13 @@ class Cluster:
             raise CommandFailed(proc.returncode, cmd, proc.stdout, proc.stderr)
         return proc
 
+    def kubectl_process(self, *args: str) -> subprocess.Popen[str]:
+        """kubectl against this cluster started and left running, its stdin, stdout and stderr pipes (text): for a
+        command driven while it runs (an `exec -i`). The caller waits for it, or kills it."""
+        cmd = [self.kubectl_path(), f"--kubeconfig={self.kubeconfig}", *args]
+        return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=_child_env())  # fmt: skip
+
     def kubectl_json(self, *args: str) -> Any:
         """``kubectl <args> -o json``, parsed."""
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
