@@ -3,7 +3,12 @@ a fixed-rate load goes through it to a no-op upstream (nginx answering at once, 
 work is profiled), once per mode: plain forwarding, 100% shadow mirroring, 100% paired copies. Prints,
 per mode, the router's CPU per request and `go tool pprof -top`, by self time and by inclusive time.
 
-    .venv/bin/python bench/profile_router.py [--seconds 20] [--rate 400] [--top 15]
+Then, side by side in the same run, what the router and nginx (the peer, `split_clients` to the same no-op) cost
+per request at the same rate, all of their threads counted: CPU, context switches (from /proc), and system calls
+by name (`strace -c -f`, in a second pass of the same load, since tracing slows what it traces; skipped without
+strace). Interleaved over `--rounds`; medians.
+
+    .venv/bin/python bench/profile_router.py [--seconds 20] [--rate 400] [--top 15] [--rounds 3]
 
 Every process started is stopped by its PID, also on SIGINT or SIGTERM.
 """
@@ -13,13 +18,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import signal
+import statistics
 import subprocess
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
-from bench_router import cpu_seconds, fixed_rate, start_noop_model
+from bench_router import cpu_seconds, fixed_rate, start_nginx, start_noop_model
 
 from localkube import images, local
 from localkube.build import go_executable
@@ -52,12 +61,100 @@ def top(profile: Path, limit: int, *, cumulative: bool) -> str:
     return "\n".join("  " + line for line in lines[start - 1 :])
 
 
+def threads(pids: list[int]) -> list[Path]:
+    """/proc/PID/task/TID of every thread of the processes and of their children (nginx's worker)."""
+    found = []
+    for pid in pids:
+        found += [pid, *(int(c) for t in Path(f"/proc/{pid}/task").iterdir()
+                        for c in (t / "children").read_text().split())]  # fmt: skip
+    return [task for pid in found for task in Path(f"/proc/{pid}/task").iterdir()]
+
+
+def context_switches(pids: list[int]) -> int:
+    """Voluntary and involuntary context switches of all the threads (/proc/PID/status counts one thread only)."""
+    total = 0
+    for task in threads(pids):
+        for line in (task / "status").read_text().splitlines():
+            if line.endswith(tuple("0123456789")) and "ctxt_switches:" in line:
+                total += int(line.split()[-1])
+    return total
+
+
+def traced_calls(pids: list[int], load: Callable[[], None], out: Path) -> dict[str, int]:
+    """System calls by name of the processes (every thread, children too) while `load` runs: `strace -c -f`."""
+    targets = [a for task in threads(pids) for a in ("-p", task.name)]
+    tracer = subprocess.Popen(["strace", "-c", "-f", "-o", str(out), *targets], stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)  # attached
+        load()
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(timeout=30)
+    calls: dict[str, int] = {}
+    for line in out.read_text().splitlines():
+        parts = line.split()
+        if len(parts) in (5, 6) and parts[0][0].isdigit() and parts[-1] != "total":
+            calls[parts[-1]] = calls.get(parts[-1], 0) + int(parts[3])
+    return calls
+
+
+def costs_beside_nginx(
+    sup: Supervisor, tmp: Path, upstream: str, bodies: list[bytes], args: argparse.Namespace
+) -> None:
+    """The router and nginx before the same no-op at the same rate: CPU, context switches and system calls per
+    request, medians over interleaved rounds, and the router's over nginx's."""
+    nginx_port, _ = start_nginx(sup, upstream.removeprefix("http://"), tmp)
+    nginx_pid = sup.procs[-1].pid  # the master; its worker is a child
+    path = local.write_router_config(tmp / "router.json", router_config("plain", upstream))
+    n = int(args.seconds * args.rate)
+    figures: dict[str, dict[str, list[float]]] = {"router": {}, "nginx": {}}
+    with local.Router(config_file=path, log_level="WARNING") as router:
+        router.start()
+        assert router.pid is not None
+        paths: dict[str, tuple[str, list[int]]] = {
+            "router": (f"{router.url}/predictions/digits", [router.pid]),
+            "nginx": (f"http://127.0.0.1:{nginx_port}/predictions/digits", [nginx_pid]),
+        }
+        for round_ in range(args.rounds):
+            for name, (url, pids) in paths.items() if round_ % 2 == 0 else reversed(paths.items()):
+
+                def load(to: str = url) -> None:
+                    asyncio.run(fixed_rate(to, bodies, requests=n, rate=args.rate))
+
+                asyncio.run(fixed_rate(url, bodies, requests=200, rate=args.rate))  # warm-up
+                cpu, switches = cpu_seconds(pids), context_switches(pids)
+                load()
+                row = figures[name]
+                row.setdefault("CPU ms per 1,000", []).append((cpu_seconds(pids) - cpu) / n * 1e6)
+                row.setdefault("context switches", []).append((context_switches(pids) - switches) / n)
+                if shutil.which("strace"):
+                    calls = traced_calls(pids, load, tmp / f"strace-{name}.txt")
+                    row.setdefault("system calls", []).append(sum(calls.values()) / n)
+                    for call, count in calls.items():
+                        row.setdefault(f"  {call}", []).append(count / n)
+    medians = {name: {k: statistics.median(v) for k, v in row.items()} for name, row in figures.items()}
+    keys = sorted(
+        {*medians["router"], *medians["nginx"]}, key=lambda k: (k.startswith(" "), -medians["router"].get(k, 0))
+    )
+    print(f"\n== per request at {args.rate:.0f} req/s, {n} requests x {args.rounds} rounds (medians), all threads")
+    print(f"  {'':24} {'router':>9} {'nginx':>9} {'ratio':>7}")
+    for key in keys:
+        ours, peer = medians["router"].get(key, 0.0), medians["nginx"].get(key, 0.0)
+        if key.startswith(" ") and ours < 0.05 and peer < 0.05:
+            continue
+        ratio = f"{ours / peer:.2f}x" if peer else "-"
+        print(f"  {key:24} {ours:9.2f} {peer:9.2f} {ratio:>7}")
+    if not shutil.which("strace"):
+        print("  (system calls not counted: strace is not installed)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=20, help="profiled per mode")
     parser.add_argument("--rate", type=float, default=400.0, help="requests/s through the router")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the router beside nginx")
     args = parser.parse_args()
     stop_on_signals()
     bodies = [png for png, _ in held_out_pngs(200)]
@@ -91,6 +188,7 @@ def main() -> None:
             print(top(profile, args.top, cumulative=False))
             print("  inclusive time:")
             print(top(profile, args.top, cumulative=True))
+        costs_beside_nginx(sup, tmp, upstream, bodies, args)
     finally:
         sup.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
