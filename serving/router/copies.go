@@ -2,7 +2,10 @@
 // queue and a fixed number of senders, so a slow or dead variant costs the client nothing but a non-blocking send.
 // The queue is bounded twice: by copies, and by the bytes of the bodies it holds (queued and being sent), which is
 // what bounds the router's memory when a shadow hangs and 1 MiB bodies pile up. A copy that would pass either bound
-// is dropped and counted (reason="queue_full"); the most bytes ever held is kept as a high-water mark.
+// is dropped and counted (reason="queue_full"); the most bytes ever held is kept as a high-water mark. A copy that
+// waited in the queue longer than its round trip may take (the copy timeout) is dropped and counted when a sender
+// takes it (reason="expired"): when a variant that hung answers again, it gets the copies of now, not a burst of the
+// whole queue (up to --copy-queue-bytes of old bodies at once, on the cores the live requests need).
 //
 // Two kinds, told apart by the `traffic` label of their series:
 //   - shadow: a mirror to the shadow variant, queued before the live request is sent, so the shadow's inference
@@ -66,6 +69,7 @@ type CopyJob struct {
 	Series       *Series // the copy's own request is recorded here: its variant, traffic shadow|paired
 	Comparisons  *Series // the candidate's series of the same traffic: the comparison is recorded here
 	CopyIsStable bool    // a paired copy of a candidate answer goes to stable
+	queued       time.Time
 }
 
 // CopyQueue holds copies until one of its senders is free.
@@ -73,15 +77,17 @@ type CopyQueue struct {
 	send      func(*CopyJob) *TopOne
 	queue     chan *CopyJob
 	maxBytes  int64
-	bytes     atomic.Int64 // bodies held by copies: queued, and being sent
-	highWater atomic.Int64 // the most bytes has been since start
+	maxWait   time.Duration // in the queue; longer, and the copy is dropped as expired
+	bytes     atomic.Int64  // bodies held by copies: queued, and being sent
+	highWater atomic.Int64  // the most bytes has been since start
 	senders   sync.WaitGroup
 	closing   chan struct{}
 }
 
-// NewCopyQueue starts `concurrency` senders.
-func NewCopyQueue(send func(*CopyJob) *TopOne, queueSize int, queueBytes int64, concurrency int) *CopyQueue {
-	q := &CopyQueue{send: send, queue: make(chan *CopyJob, queueSize), maxBytes: queueBytes,
+// NewCopyQueue starts `concurrency` senders; a copy queued longer than maxWait is dropped, not sent.
+func NewCopyQueue(send func(*CopyJob) *TopOne, queueSize int, queueBytes int64, concurrency int,
+	maxWait time.Duration) *CopyQueue {
+	q := &CopyQueue{send: send, queue: make(chan *CopyJob, queueSize), maxBytes: queueBytes, maxWait: maxWait,
 		closing: make(chan struct{})}
 	for range concurrency {
 		q.senders.Add(1)
@@ -93,6 +99,7 @@ func NewCopyQueue(send func(*CopyJob) *TopOne, queueSize int, queueBytes int64, 
 // Offer queues a copy without waiting; false (and counted as dropped) when the queue is full, by copies or bytes.
 func (q *CopyQueue) Offer(job *CopyJob) bool {
 	size := int64(len(job.Body))
+	job.queued = time.Now()
 	held := q.bytes.Add(size)
 	if held > q.maxBytes {
 		q.bytes.Add(-size)
@@ -127,6 +134,11 @@ func (q *CopyQueue) work() {
 		case <-q.closing:
 			return
 		case job := <-q.queue:
+			if time.Since(job.queued) > q.maxWait {
+				q.bytes.Add(-int64(len(job.Body)))
+				job.Series.Dropped("expired")
+				continue
+			}
 			copy := q.send(job)
 			q.bytes.Add(-int64(len(job.Body)))
 			// Compared once the live answer is known too; the sender does not wait for it.

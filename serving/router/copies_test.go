@@ -41,7 +41,7 @@ func TestAFullQueueDropsAndAnswersAreCompared(t *testing.T) {
 		}
 		return &TopOne{label, 0.9}
 	}
-	queue := NewCopyQueue(send, 2, 64<<20, 1)
+	queue := NewCopyQueue(send, 2, 64<<20, 1, time.Minute)
 	series := m.Series(testConfig, &testCandidate, ShadowCopy)
 	live := Resolved(&TopOne{"7", 0.99})
 	job := func(body string) *CopyJob {
@@ -68,7 +68,7 @@ func TestAFullQueueDropsAndAnswersAreCompared(t *testing.T) {
 func TestTheQueueIsBoundedInBytesAndKeepsItsHighWater(t *testing.T) {
 	m := NewMetrics()
 	release := make(chan struct{})
-	queue := NewCopyQueue(func(*CopyJob) *TopOne { <-release; return nil }, 100, 1000, 1)
+	queue := NewCopyQueue(func(*CopyJob) *TopOne { <-release; return nil }, 100, 1000, 1, time.Minute)
 	series := m.Series(testConfig, &testCandidate, ShadowCopy)
 	offer := func(size int) bool {
 		return queue.Offer(&CopyJob{Body: make([]byte, size), Live: Resolved(nil), Series: series,
@@ -89,7 +89,7 @@ func TestTheQueueIsBoundedInBytesAndKeepsItsHighWater(t *testing.T) {
 
 func TestAPairedCopyOfACandidateAnswerIsComparedOnTheCandidatesLabels(t *testing.T) {
 	m := NewMetrics()
-	queue := NewCopyQueue(func(*CopyJob) *TopOne { return &TopOne{"3", 0.8} }, 10, 1<<20, 1)
+	queue := NewCopyQueue(func(*CopyJob) *TopOne { return &TopOne{"3", 0.8} }, 10, 1<<20, 1, time.Minute)
 	stableSeries := m.Series(testConfig, &testStable, PairedCopy)
 	candidateSeries := m.Series(testConfig, &testCandidate, PairedCopy)
 	queue.Offer(&CopyJob{Body: []byte("x"), Live: Resolved(&TopOne{"5", 0.9}), Series: stableSeries,
@@ -119,5 +119,43 @@ func TestTheLiveAnswerReachesWhatWaitedForIt(t *testing.T) {
 	live.Resolve(&TopOne{"4", 0.5})
 	if top := <-got; top.Label != "4" {
 		t.Fatalf("got %v", top)
+	}
+}
+
+func TestACopyThatWaitedLongerThanItsTimeoutIsDroppedNotSent(t *testing.T) {
+	m := NewMetrics()
+	release := make(chan struct{})
+	taken := make(chan string, 10)
+	send := func(job *CopyJob) *TopOne {
+		taken <- string(job.Body)
+		<-release
+		return &TopOne{"7", 0.9}
+	}
+	queue := NewCopyQueue(send, 10, 64<<20, 1, 50*time.Millisecond)
+	series := m.Series(testConfig, &testCandidate, ShadowCopy)
+	job := func(body string) *CopyJob {
+		return &CopyJob{Upstream: "u", Body: []byte(body), ContentType: "image/png",
+			Live: Resolved(&TopOne{"7", 0.99}), Series: series, Comparisons: series}
+	}
+	queue.Offer(job("first"))
+	if got := <-taken; got != "first" {
+		t.Fatalf("sent %q first", got)
+	}
+	queue.Offer(job("stale")) // waits behind the first, longer than 50 ms
+	time.Sleep(120 * time.Millisecond)
+	close(release)
+	queue.Offer(job("fresh")) // queued after the wait: sent
+	if got := <-taken; got != "fresh" {
+		t.Fatalf("sent %q after the wait, want the fresh copy (the stale one dropped)", got)
+	}
+	queue.Close(2 * time.Second)
+	if got := sample(t, m, "dropped", &testCandidate, ShadowCopy, "reason", "expired"); got != 1 {
+		t.Fatalf("expired drops %v, want 1", got)
+	}
+	if got := sample(t, m, "comparisons", &testCandidate, ShadowCopy, "result", "agree"); got != 2 {
+		t.Fatalf("agree %v, want 2 (first and fresh)", got)
+	}
+	if queue.Bytes() != 0 {
+		t.Fatalf("bytes held %v after all copies", queue.Bytes())
 	}
 }

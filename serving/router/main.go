@@ -62,7 +62,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&s.ShadowQueue, "shadow-queue", 1000, "copies (shadow, paired) queued")
 	fs.Int64Var(&s.CopyQueueBytes, "copy-queue-bytes", 64<<20,
 		"bytes of bodies held by copies (queued and being sent); beyond, copies are dropped and counted")
-	copyTimeout := fs.Float64("copy-timeout", 5, "seconds for a copy's round trip")
+	copyTimeout := fs.Float64("copy-timeout", 5, "seconds for a copy's round trip; a copy that waited in the "+
+		"queue longer is dropped and counted (reason expired), not sent")
 	headerTimeout := fs.Float64("header-timeout", 10,
 		"seconds to send a request head, from a connection's start or its previous answer; then it is closed")
 	bodyTimeout := fs.Float64("body-timeout", 10, "seconds to send a body; then 408")

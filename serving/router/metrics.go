@@ -183,7 +183,7 @@ func (m *Metrics) Series(c *Config, v *Variant, traffic string) *Series {
 		duration: m.duration.WithLabelValues(labels...), confidence: m.confidence.WithLabelValues(labels...)}
 	switch traffic {
 	case ShadowCopy, PairedCopy:
-		for _, reason := range []string{"queue_full", "shutdown"} {
+		for _, reason := range []string{"queue_full", "expired", "shutdown"} {
 			m.dropped.WithLabelValues(with(labels, reason)...)
 		}
 	case Live:
@@ -266,7 +266,7 @@ func (s *Series) Observe(code string, seconds float64, top *TopOne) {
 // Compared records one comparison's result: agree, disagree or error.
 func (s *Series) Compared(result string) { s.child(s.results, s.metrics.comparisons, result).Inc() }
 
-// Dropped counts a copy not sent: queue_full or shutdown.
+// Dropped counts a copy not sent: queue_full, expired or shutdown.
 func (s *Series) Dropped(reason string) {
 	s.metrics.dropped.WithLabelValues(with(s.labels, reason)...).Inc()
 }

@@ -84,7 +84,7 @@ func NewRouter(s Settings, m *Metrics) (*Router, error) {
 	rt := &Router{settings: s, metrics: m, upstreams: NewUpstreams(s.ConnectTimeout),
 		admission: NewAdmission(s.BodyBytes, s.MaxBodyBytes, s.MaxInFlight), retryAfter: strconv.Itoa(s.RetryAfter),
 		answers: answers}
-	rt.copies = NewCopyQueue(rt.sendCopy, s.ShadowQueue, s.CopyQueueBytes, s.ShadowConcurrency)
+	rt.copies = NewCopyQueue(rt.sendCopy, s.ShadowQueue, s.CopyQueueBytes, s.ShadowConcurrency, s.CopyTimeout)
 	locked := func(read func() float64) func() float64 {
 		return func() float64 {
 			rt.answersMu.Lock()
