@@ -534,20 +534,18 @@ class InCluster:
             cluster.kubectl("wait", "--for=condition=Ready", f"pod/{ABUSER_POD}", "-n", namespace,
                             "--timeout=120s", timeout=130)  # fmt: skip
             script = (Path(__file__).parent / "flood.py").read_text()
-            flood = cluster.kubectl_process("exec", "-i", ABUSER_POD, "-n", namespace, "--", "nice", "-n",
-                                            str(ABUSER_NICE), "python", "-c", script, self.predictions_url,
-                                            str(connections), base64.b64encode(body).decode(), "--on-go")  # fmt: skip
-            assert flood.stdin is not None and flood.stdout is not None
-            if flood.stdout.readline().strip() != "ready":
-                raise RuntimeError(f"the flood in pod {ABUSER_POD} did not start: {flood.communicate(timeout=10)}")
+            flood = process = cluster.kubectl_process("exec", "-i", ABUSER_POD, "-n", namespace, "--", "nice", "-n",
+                                                      str(ABUSER_NICE), "python", "-c", script, self.predictions_url,
+                                                      str(connections), base64.b64encode(body).decode(),
+                                                      "--on-go")  # fmt: skip
+            assert process.stdin is not None and process.stdout is not None
+            if process.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"the flood in pod {ABUSER_POD} did not start: {process.communicate(timeout=10)}")
 
             def fire() -> str:
-                assert flood is not None and flood.stdin is not None
-                flood.stdin.write("go\n")
-                flood.stdin.flush()
-                out, err = flood.communicate(timeout=180)
-                if flood.returncode != 0:
-                    raise RuntimeError(f"the flood in pod {ABUSER_POD} exited {flood.returncode}: {err.strip()}")
+                out, err = process.communicate("go\n", timeout=180)
+                if process.returncode != 0:
+                    raise RuntimeError(f"the flood in pod {ABUSER_POD} exited {process.returncode}: {err.strip()}")
                 return f"from a pod: {out.strip()}"
 
             yield fire

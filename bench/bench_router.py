@@ -263,7 +263,7 @@ def start_noop_model(sup: Supervisor, tmp: Path) -> int:
     return port
 
 
-def _processes(pids: list[int]) -> list[psutil.Process]:
+def processes(pids: list[int]) -> list[psutil.Process]:
     """The processes and their children (nginx's worker)."""
     found = []
     for pid in pids:
@@ -277,7 +277,7 @@ def cpu_seconds(pids: list[int] | int | None) -> float:
     pids = [pids] if isinstance(pids, int) else pids or []
     if not pids:
         return float("nan")
-    return float(sum(t.user + t.system for t in (p.cpu_times() for p in _processes(pids))))
+    return float(sum(t.user + t.system for t in (p.cpu_times() for p in processes(pids))))
 
 
 def cpu_at_rest(pids: list[int], *, seconds: float) -> float:
@@ -290,7 +290,7 @@ def cpu_at_rest(pids: list[int], *, seconds: float) -> float:
 def resident_mb(pids: list[int]) -> float:
     if not pids:
         return float("nan")
-    return float(sum(p.memory_info().rss for p in _processes(pids))) / 1e6
+    return float(sum(p.memory_info().rss for p in processes(pids))) / 1e6
 
 
 def measure(

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import requests
-from bench_router import cpu_seconds, fixed_rate, start_nginx, start_noop_model
+from bench_router import cpu_seconds, fixed_rate, processes, start_nginx, start_noop_model
 
 from localkube import images, local
 from localkube.build import go_executable
@@ -63,11 +63,7 @@ def top(profile: Path, limit: int, *, cumulative: bool) -> str:
 
 def threads(pids: list[int]) -> list[Path]:
     """/proc/PID/task/TID of every thread of the processes and of their children (nginx's worker)."""
-    found = []
-    for pid in pids:
-        found += [pid, *(int(c) for t in Path(f"/proc/{pid}/task").iterdir()
-                        for c in (t / "children").read_text().split())]  # fmt: skip
-    return [task for pid in found for task in Path(f"/proc/{pid}/task").iterdir()]
+    return [task for process in processes(pids) for task in Path(f"/proc/{process.pid}/task").iterdir()]
 
 
 def context_switches(pids: list[int]) -> int:
@@ -75,7 +71,7 @@ def context_switches(pids: list[int]) -> int:
     total = 0
     for task in threads(pids):
         for line in (task / "status").read_text().splitlines():
-            if line.endswith(tuple("0123456789")) and "ctxt_switches:" in line:
+            if "ctxt_switches:" in line:
                 total += int(line.split()[-1])
     return total
 
