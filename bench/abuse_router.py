@@ -17,7 +17,8 @@ Targets:
   servers inside this process.
 
 Faults: slowloris heads and bodies, a 100 MB chunked body, non-image bytes, JSON without an image, 2,000 concurrent
-connections, and 100% mirroring to the slow and to the hanging shadow (with digits padded to 680 KiB, so the copy
+connections (to the predictions, and to a path with no route: the router's own share of the flood, nothing
+forwarded), and 100% mirroring to the slow and to the hanging shadow (with digits padded to 680 KiB, so the copy
 queue reaches its byte bound). Each fault runs `--rounds` times (3), each round a window without it and then one
 with it, interleaved; the fault's windows are pooled and judged against the pooled windows just before them (goal:
 p99 within 10%; one 8 s window's p99 alone swings by more than that on a shared machine), with a 90% interval from
@@ -427,8 +428,9 @@ class Target(Protocol):
     def slow_shadow(self) -> AbstractContextManager[str]: ...  # (inside healthy_shadow) yields how it was made slow
     def hanging_shadow(self) -> AbstractContextManager[str]: ...  # (inside healthy_shadow) ... made to hang
     def mirroring(self) -> str: ...  # the routers' mirror percentage now, as their config says
-    # `connections` at once from another client address: made ready outside the windows, fired by what it yields
-    def flooder(self, connections: int, body: bytes) -> AbstractContextManager[Callable[[], str]]: ...
+    # `connections` at once to `url` from another client address: made ready outside the windows, fired by what it
+    # yields
+    def flooder(self, connections: int, body: bytes, url: str) -> AbstractContextManager[Callable[[], str]]: ...
 
 
 @dataclass
@@ -447,11 +449,11 @@ class Loopback:
         return f"{shadow.get('percent', 0):g}%"
 
     @contextmanager
-    def flooder(self, connections: int, body: bytes) -> Iterator[Callable[[], str]]:
+    def flooder(self, connections: int, body: bytes, url: str) -> Iterator[Callable[[], str]]:
         """From 127.0.0.2, another address than the well-behaved clients', as another machine's would be: the router
         shares its forwarding slots fairly between the addresses clients come from."""
         open_files_for(connections)
-        yield lambda: asyncio.run(connection_flood(self.predictions_url, connections, body, "127.0.0.2"))
+        yield lambda: asyncio.run(connection_flood(url, connections, body, "127.0.0.2"))
 
     def mirror_to(self, shadow_url: str | None) -> None:
         variants = [local.variant("stable", "1.0", self.upstream, weight=100)]
@@ -520,7 +522,7 @@ class InCluster:
         yield "digits 2.0's TorchServe pod"
 
     @contextmanager
-    def flooder(self, connections: int, body: bytes) -> Iterator[Callable[[], str]]:
+    def flooder(self, connections: int, body: bytes, url: str) -> Iterator[Callable[[], str]]:
         """From a pod of its own (the serving image's Python running `flood.py`, at nice 19: an abuser's CPU is
         someone else's machine's), through the routers' Service as the well-behaved clients go. kube-proxy keeps a
         pod's address where it masquerades the host's clients to the node's, so the routers see the flood as another
@@ -535,7 +537,7 @@ class InCluster:
                             "--timeout=120s", timeout=130)  # fmt: skip
             script = (Path(__file__).parent / "flood.py").read_text()
             flood = process = cluster.kubectl_process("exec", "-i", ABUSER_POD, "-n", namespace, "--", "nice", "-n",
-                                                      str(ABUSER_NICE), "python", "-c", script, self.predictions_url,
+                                                      str(ABUSER_NICE), "python", "-c", script, url,
                                                       str(connections), base64.b64encode(body).decode(),
                                                       "--on-go")  # fmt: skip
             assert process.stdin is not None and process.stdout is not None
@@ -776,8 +778,15 @@ def run(target: Target, args: argparse.Namespace) -> tuple[list[Row], dict[str, 
     fault("non-image bytes", "400 + reason", 6, lambda: junk(url, b"MZ\x90\x00\x03 an executable", "image/png"))
     fault("JSON without an image", "400 + reason", 6,
           lambda: junk(url, json.dumps({"instances": [[0, 1, 2]]}).encode(), "application/json"))  # fmt: skip
-    fault("2,000 concurrent connections", "200, or 503 + Retry-After at once; no hang", 20,
-          None, armed=lambda: target.flooder(args.connections, pngs[0]))  # fmt: skip
+    fault(f"{args.connections:,} concurrent connections", "200, or 503 + Retry-After at once; no hang", 20,
+          None, armed=lambda: target.flooder(args.connections, pngs[0], url))  # fmt: skip
+    # The same flood to a path with no route: the router reads and answers every request itself (404 + reason) and
+    # forwards none. This is the router's own share of the flood; the rest of the flood's cost above is the admitted
+    # predictions' inference, which the well-behaved clients wait behind at the same model server.
+    no_route = url.split("/predictions/")[0] + "/no-such-route"
+    fault(f"{args.connections:,} concurrent connections to a path with no route (the router's own share)",
+          "404 + reason at once; no hang", 20, None,
+          armed=lambda: target.flooder(args.connections, pngs[0], no_route))  # fmt: skip
 
     def copies(abuse: Callable[[], Coroutine[Any, Any, str]] | None) -> Callable[[], str]:
         """The abuse (if any), then what the copy queue did meanwhile and whether the routers still mirror."""
