@@ -43,7 +43,7 @@ crds: venv
 lint: venv
 	$(VENV)/bin/ruff check operator serving devenv tests bench
 	$(VENV)/bin/ruff format --check operator serving devenv tests bench
-	@unformatted=$$(gofmt -l serving/router); [ -z "$$unformatted" ] || { echo "gofmt: $$unformatted"; exit 1; }
+	@unformatted=$$(gofmt -l serving/router bench/floor/go); [ -z "$$unformatted" ] || { echo "gofmt: $$unformatted"; exit 1; }
 
 typecheck: venv
 	$(VENV)/bin/mypy -p visionroll -p visionroll_serving -p visionroll_build -p localkube -p visionroll_demo

@@ -3,10 +3,13 @@ a fixed-rate load goes through it to a no-op upstream (nginx answering at once, 
 work is profiled), once per mode: plain forwarding, 100% shadow mirroring, 100% paired copies. Prints,
 per mode, the router's CPU per request and `go tool pprof -top`, by self time and by inclusive time.
 
-Then, side by side in the same run, what the router and nginx (the peer, `split_clients` to the same no-op) cost
-per request at the same rate, all of their threads counted: CPU, context switches (from /proc), and system calls
-by name (`strace -c -f`, in a second pass of the same load, since tracing slows what it traces; skipped without
-strace). Interleaved over `--rounds`; medians.
+Then, side by side in the same run, what the router, nginx (the peer, `split_clients` to the same no-op) and two
+bare proxies with no routing at all (bench/floor: Go on fasthttp, the router's HTTP stack, and Rust on tokio's
+current-thread runtime with hyper; each built here, skipped without its toolchain) cost per request at the same
+rate, all of their threads counted: CPU, context switches (from /proc), and system calls by name (`strace -c -f`,
+in a second pass of the same load, since tracing slows what it traces; skipped without strace). Interleaved over
+`--rounds`; medians. The router over the Go floor is the router's own work; the Go floor over the Rust floor is
+what the Go runtime costs at this rate. `--modes` with no mode runs only this part.
 
     .venv/bin/python bench/profile_router.py [--seconds 20] [--rate 400] [--top 15] [--rounds 3]
 
@@ -28,11 +31,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import requests
-from bench_router import cpu_seconds, fixed_rate, processes, start_nginx, start_noop_model
+from bench_router import cpu_seconds, fixed_rate, processes, start_listener, start_nginx, start_noop_model
 
 from localkube import images, local
-from localkube.build import go_executable
-from localkube.procs import Supervisor, stop_on_signals
+from localkube.build import BuildError, cache_root, go_executable
+from localkube.procs import Supervisor, free_port, stop_on_signals
 from visionroll_serving.samples import held_out_pngs
 
 MODES: dict[str, dict[str, object]] = {
@@ -94,25 +97,61 @@ def traced_calls(pids: list[int], load: Callable[[], None], out: Path) -> dict[s
     return calls
 
 
-def costs_beside_nginx(
+FLOOR = Path(__file__).parent / "floor"
+
+
+def floor_proxies(sup: Supervisor, upstream: str) -> dict[str, tuple[str, list[int]]]:
+    """The bare proxies of bench/floor, built (into the cache) and started before the same upstream: Go's on
+    fasthttp, as the router's HTTP stack, and Rust's on tokio's current-thread runtime and hyper. Each is skipped,
+    and said so, when its toolchain is missing."""
+    built = cache_root() / "floor"
+    try:
+        go: list[str] | None = [go_executable(), "build", "-o", str(built / "floor-go"), "."]
+    except BuildError:
+        go = None
+    cargo = shutil.which("cargo") or next((str(c) for c in [Path.home() / ".cargo/bin/cargo"] if c.exists()), None)
+    rust = [cargo, "build", "--release", "--locked", "--target-dir", str(built / "rust")] if cargo else None
+    floors = {  # name: (the build command, where it runs, the binary it makes)
+        "Go floor": (go, FLOOR / "go", built / "floor-go"),
+        "Rust floor": (rust, FLOOR / "rust", built / "rust" / "release" / "floor-rust"),
+    }
+    started: dict[str, tuple[str, list[int]]] = {}
+    for name, (command, where, binary) in floors.items():
+        if command is None:
+            print(f"  ({name} skipped: its toolchain is not installed)")
+            continue
+        done = subprocess.run(command, cwd=where, timeout=900, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} (in {where}) exited {done.returncode}: {done.stderr[-2000:]}")
+        port = free_port()
+        proc = start_listener(sup, name, [str(binary), f"127.0.0.1:{port}", upstream], port)
+        started[name] = (f"http://127.0.0.1:{port}/predictions/digits", [proc.pid])
+    return started
+
+
+def costs_side_by_side(
     sup: Supervisor, tmp: Path, upstream: str, bodies: list[bytes], args: argparse.Namespace
 ) -> None:
-    """The router and nginx before the same no-op at the same rate: CPU, context switches and system calls per
-    request, medians over interleaved rounds, and the router's over nginx's."""
+    """The router, nginx and the bare proxies before the same no-op at the same rate: CPU, context switches and
+    system calls per request, medians over interleaved rounds (each round in another order), and each over nginx's."""
     nginx_port, _ = start_nginx(sup, upstream.removeprefix("http://"), tmp)
     nginx_pid = sup.procs[-1].pid  # the master; its worker is a child
     path = local.write_router_config(tmp / "router.json", router_config("plain", upstream))
     n = int(args.seconds * args.rate)
-    figures: dict[str, dict[str, list[float]]] = {"router": {}, "nginx": {}}
     with local.Router(config_file=path, log_level="WARNING") as router:
         router.start()
         assert router.pid is not None
         paths: dict[str, tuple[str, list[int]]] = {
             "router": (f"{router.url}/predictions/digits", [router.pid]),
             "nginx": (f"http://127.0.0.1:{nginx_port}/predictions/digits", [nginx_pid]),
+            **floor_proxies(sup, upstream),
         }
+        names = list(paths)
+        figures: dict[str, dict[str, list[float]]] = {name: {} for name in names}
         for round_ in range(args.rounds):
-            for name, (url, pids) in paths.items() if round_ % 2 == 0 else reversed(paths.items()):
+            shift = round_ % len(names)
+            for name in names[shift:] + names[:shift]:
+                url, pids = paths[name]
 
                 def load(to: str = url) -> None:
                     asyncio.run(fixed_rate(to, bodies, requests=n, rate=args.rate))
@@ -130,16 +169,23 @@ def costs_beside_nginx(
                         row.setdefault(f"  {call}", []).append(count / n)
     medians = {name: {k: statistics.median(v) for k, v in row.items()} for name, row in figures.items()}
     keys = sorted(
-        {*medians["router"], *medians["nginx"]}, key=lambda k: (k.startswith(" "), -medians["router"].get(k, 0))
+        {k for m in medians.values() for k in m}, key=lambda k: (k.startswith(" "), -medians["router"].get(k, 0))
     )
-    print(f"\n== per request at {args.rate:.0f} req/s, {n} requests x {args.rounds} rounds (medians), all threads")
-    print(f"  {'':24} {'router':>9} {'nginx':>9} {'ratio':>7}")
+    print(f"\n== per request at {args.rate:.0f} req/s, {n} requests x {args.rounds} rounds (medians), all threads;"
+          " in brackets: over nginx's")  # fmt: skip
+    print(f"  {'':24}" + "".join(f" {name:>18}" for name in names))
     for key in keys:
-        ours, peer = medians["router"].get(key, 0.0), medians["nginx"].get(key, 0.0)
-        if key.startswith(" ") and ours < 0.05 and peer < 0.05:
+        values = [medians[name].get(key, 0.0) for name in names]
+        peer = medians["nginx"].get(key, 0.0)
+        if key.startswith(" ") and max(values) < 0.05:
             continue
-        ratio = f"{ours / peer:.2f}x" if peer else "-"
-        print(f"  {key:24} {ours:9.2f} {peer:9.2f} {ratio:>7}")
+        cells = (f"{v:9.2f} ({v / peer:5.2f}x)" if peer and name != "nginx" else f"{v:18.2f}" for v, name in
+                 zip(values, names, strict=True))  # fmt: skip
+        print(f"  {key:24}" + "".join(f" {cell:>18}" for cell in cells))
+    ratios = {name: [a / b for a, b in zip(figures[name]["CPU ms per 1,000"], figures["nginx"]["CPU ms per 1,000"],
+                                             strict=True)] for name in names if name != "nginx"}  # fmt: skip
+    for name, per_round in ratios.items():
+        print(f"  {name} CPU over nginx's, per round: " + ", ".join(f"{r:.2f}x" for r in per_round))
     if not shutil.which("strace"):
         print("  (system calls not counted: strace is not installed)")
 
@@ -150,7 +196,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=400.0, help="requests/s through the router")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES))
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the router beside nginx")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds of the router beside nginx and the floors"
+    )
     args = parser.parse_args()
     stop_on_signals()
     bodies = [png for png, _ in held_out_pngs(200)]
@@ -184,7 +232,7 @@ def main() -> None:
             print(top(profile, args.top, cumulative=False))
             print("  inclusive time:")
             print(top(profile, args.top, cumulative=True))
-        costs_beside_nginx(sup, tmp, upstream, bodies, args)
+        costs_side_by_side(sup, tmp, upstream, bodies, args)
     finally:
         sup.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
