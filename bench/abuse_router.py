@@ -373,7 +373,7 @@ async def chunked_100mb(url: str) -> str:
         answer = await asyncio.wait_for(answering, 10)
     writer.close()
     status = answer.split(b"\r\n", 1)[0].decode(errors="replace")
-    reason = answer.partition(b"\r\n\r\n")[2][:90].decode(errors="replace")
+    reason = answer.partition(b"\r\n\r\n")[2][:90].decode(errors="replace").strip()
     return f"{status[9:] or 'no answer'} {reason} ({sent // MI} MiB sent, {time.monotonic() - started:.1f}s)"
 
 
@@ -859,7 +859,8 @@ def report(rows: list[Row], queue: dict[str, float], started: float, where: str,
             within = f"{verdict.word} {verdict.value:+.0f}% ({verdict.low:+.0f}% to {verdict.high:+.0f}%)"
         per_round = ", ".join(f"{b.p99_ms:.0f} → {d.p99_ms:.0f}" for b, d in row.rounds) or "-"
         before, during, after = row.rss_mb
-        print(f"| {row.fault} | {row.expected} | {row.observed or '-'} | {row.p50_ms:.1f} / {row.p99_ms:.1f} "
+        observed = " ".join((row.observed or "-").split())  # one table row, whatever an answer's body held
+        print(f"| {row.fault} | {row.expected} | {observed} | {row.p50_ms:.1f} / {row.p99_ms:.1f} "
               f"({ratio:.2f}x) | {before_ms:.0f} | {within} | {per_round} | {row.not_ok} of {row.ok + row.not_ok} | "
               f"{before:.0f} / {during:.0f} / {after:.0f} | {row.router_cpu_s:.1f} |")  # fmt: skip
     print(f"\nrouter resident high-water (VmHWM) at the end{summed}: {rows[-1].peak_mb:.0f} MB")
