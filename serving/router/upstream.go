@@ -8,6 +8,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -25,6 +26,13 @@ const (
 	ConnectRetryDelay = 50 * time.Millisecond // before the second attempt, twice that before the third
 	maxAnswerBytes    = 16 << 20              // an upstream answer larger than this is the variant's error
 )
+
+// ConnectStagger: while a connection to a variant is not yet made, another one is tried beside it this often, within
+// the connect timeout, and the first made is used. Each goes through the Service again, and kube-proxy sends each new
+// connection to an endpoint of its choosing: a pod that died but is still an endpoint (its address answers nothing
+// until the endpoint is removed, which takes as long as the API server does) costs a request a few staggers, where
+// one connection at a time waited out the whole connect timeout on it, once per attempt (the chaos run's 502s).
+const ConnectStagger = 250 * time.Millisecond
 
 var (
 	// errConnect: the connection could not be made (refused, or not established within the connect timeout).
@@ -68,7 +76,9 @@ func (u *Upstreams) client(upstream string) *fasthttp.HostClient {
 		Addr:  address,
 		IsTLS: scheme == "https",
 		Dial: func(address string) (net.Conn, error) {
-			conn, err := (&net.Dialer{Timeout: timeout}).Dial("tcp", address)
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			conn, err := staggeredDial(ctx, address, ConnectStagger, (&net.Dialer{}).DialContext)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %w", errConnect, err)
 			}
@@ -148,5 +158,56 @@ func (u *Upstreams) Post(upstream, path string, body []byte, contentType string,
 			return Answer{}, errTimeout
 		}
 		time.Sleep(pause)
+	}
+}
+
+type dialed struct {
+	conn net.Conn
+	err  error
+}
+
+// staggeredDial connects to address: one attempt at once, and one more every stagger while none has been made, until
+// ctx ends. The first connection made is returned and the attempts still under way are cancelled (a connection one of
+// them makes after that is closed). An attempt that fails while none other is under way ends the dial with its error
+// (a refused connection is not tried again here: Post does that, after a pause).
+func staggeredDial(ctx context.Context, address string, stagger time.Duration,
+	dial func(context.Context, string, string) (net.Conn, error)) (net.Conn, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	results := make(chan dialed)
+	underWay := 0
+	try := func() {
+		underWay++
+		go func() {
+			conn, err := dial(ctx, "tcp", address)
+			select {
+			case results <- dialed{conn, err}:
+			case <-done:
+				if conn != nil {
+					_ = conn.Close()
+				}
+			}
+		}()
+	}
+	next := time.NewTicker(stagger)
+	defer next.Stop()
+	try()
+	for {
+		select {
+		case r := <-results:
+			underWay--
+			if r.err == nil {
+				return r.conn, nil
+			}
+			if underWay == 0 {
+				return nil, r.err
+			}
+		case <-next.C:
+			try()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -177,5 +178,105 @@ func TestTheUpstreamsAConfigNoLongerNamesAreForgottenAndTheirConnectionsClosed(t
 	}
 	if got := closed.Load(); got != 1 {
 		t.Fatalf("%d connections closed, want the forgotten upstream's one", got)
+	}
+}
+
+// stubConn is a connection that says whether it was closed.
+type stubConn struct {
+	net.Conn
+	closed atomic.Bool
+}
+
+func (c *stubConn) Close() error {
+	c.closed.Store(true)
+	return nil
+}
+
+func TestAConnectionThatHangsGetsAnotherTriedBesideItAndTheFirstMadeIsUsed(t *testing.T) {
+	// The first attempt reaches a dead pod (nothing answers until the deadline); the second reaches a live one.
+	made := &stubConn{}
+	var attempts atomic.Int32
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		if attempts.Add(1) == 1 {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return made, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := staggeredDial(ctx, "upstream:8080", 10*time.Millisecond, dial)
+	if err != nil || conn != made {
+		t.Fatalf("connection %v, error %v: want the second attempt's", conn, err)
+	}
+	if made.closed.Load() {
+		t.Fatal("the connection returned was closed")
+	}
+}
+
+func TestAConnectionMadeAfterAnotherWasUsedIsClosed(t *testing.T) {
+	first, late := &stubConn{}, &stubConn{}
+	release := make(chan struct{})
+	lateClosed := make(chan struct{})
+	var attempts atomic.Int32
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		if attempts.Add(1) == 1 {
+			<-release // made only after the second attempt's connection was returned
+			return &closeSignal{late, lateClosed}, nil
+		}
+		return first, nil
+	}
+	conn, err := staggeredDial(context.Background(), "upstream:8080", time.Millisecond, dial)
+	if err != nil || conn != first {
+		t.Fatalf("connection %v, error %v", conn, err)
+	}
+	close(release)
+	select {
+	case <-lateClosed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection made after the dial returned was never closed")
+	}
+}
+
+// closeSignal closes done when it is closed.
+type closeSignal struct {
+	*stubConn
+	done chan struct{}
+}
+
+func (c *closeSignal) Close() error {
+	close(c.done)
+	return c.stubConn.Close()
+}
+
+func TestWhenNoAttemptIsMadeBeforeTheDeadlineTheDialFailsAfterSeveral(t *testing.T) {
+	var attempts atomic.Int32
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		attempts.Add(1)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := staggeredDial(ctx, "upstream:8080", 10*time.Millisecond, dial); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error %v, want the deadline", err)
+	}
+	if n := attempts.Load(); n < 2 {
+		t.Fatalf("%d attempts: none was tried beside the first", n)
+	}
+}
+
+func TestARefusedAttemptWithNoneOtherUnderWayEndsTheDialWithItsError(t *testing.T) {
+	refused := errors.New("connection refused")
+	var attempts atomic.Int32
+	dial := func(context.Context, string, string) (net.Conn, error) {
+		attempts.Add(1)
+		return nil, refused
+	}
+	if _, err := staggeredDial(context.Background(), "upstream:8080", time.Hour, dial); !errors.Is(err, refused) {
+		t.Fatalf("error %v, want the refusal", err)
+	}
+	if n := attempts.Load(); n != 1 {
+		t.Fatalf("%d attempts, want 1 (Post tries a refused connection again, after a pause)", n)
 	}
 }
