@@ -73,6 +73,8 @@ type Router struct {
 	retryAfter string
 	answersMu  sync.Mutex
 	answers    *AnswerLog[*Series]
+	// variants that could not be reached a moment ago: stable answers their live requests (standin.go)
+	reachability *Reachability
 }
 
 // NewRouter wires the router's parts and the gauges read at scrape time.
@@ -83,7 +85,7 @@ func NewRouter(s Settings, m *Metrics) (*Router, error) {
 	}
 	rt := &Router{settings: s, metrics: m, upstreams: NewUpstreams(s.ConnectTimeout),
 		admission: NewAdmission(s.BodyBytes, s.MaxBodyBytes, s.MaxInFlight), retryAfter: strconv.Itoa(s.RetryAfter),
-		answers: answers}
+		answers: answers, reachability: NewReachability(time.Now)}
 	rt.copies = NewCopyQueue(rt.sendCopy, s.ShadowQueue, s.CopyQueueBytes, s.ShadowConcurrency, s.CopyTimeout)
 	locked := func(read func() float64) func() float64 {
 		return func() float64 {
@@ -386,7 +388,10 @@ func (rt *Router) predict(ctx *fasthttp.RequestCtx, model string, body []byte, c
 		sticky = string(ctx.Request.Header.Peek(config.StickyHeader))
 	}
 	route := picker.Route(rand.Float64(), rand.Float64(), rand.Float64(), sticky)
-	live := route.Live
+	live, stable := route.Live, standIn(config, route.Live)
+	if stable != nil && rt.reachability.Down(live.Upstream) { // could not be reached a moment ago (standin.go)
+		live, stable, route.Paired = stable, nil, nil
+	}
 	series := rt.metrics.Series(config, live, Live)
 	h.Set(variantHeader, live.Name)
 	h.Set(revisionHeader, live.Revision)
@@ -396,10 +401,22 @@ func (rt *Router) predict(ctx *fasthttp.RequestCtx, model string, body []byte, c
 		rt.copies.Offer(rt.copyJob(config, live, route.Shadow, ShadowCopy, body, contentType, liveTop))
 	}
 	var top *TopOne
-	started := time.Now()
-	answer, err := rt.upstreams.Post(live.Upstream, predictions+config.Model+"/"+live.Version, body, contentType,
-		rt.settings.UpstreamTimeout)
-	elapsed := time.Since(started).Seconds()
+	forward := func() (Answer, float64, error) {
+		started := time.Now()
+		answer, err := rt.upstreams.Post(live.Upstream, predictions+config.Model+"/"+live.Version, body,
+			contentType, rt.settings.UpstreamTimeout)
+		return answer, time.Since(started).Seconds(), err
+	}
+	answer, elapsed, err := forward()
+	if stable != nil && errors.Is(err, errConnect) { // it never reached a pod: stable answers (standin.go)
+		series.Observe(Unreachable, elapsed, nil)
+		rt.reachability.Lost(live.Upstream)
+		live, route.Paired = stable, nil
+		series = rt.metrics.Series(config, live, Live)
+		h.Set(variantHeader, live.Name)
+		h.Set(revisionHeader, live.Revision)
+		answer, elapsed, err = forward()
+	}
 	switch {
 	case errors.Is(err, errTimeout):
 		series.Observe(Unreachable, elapsed, nil)

@@ -171,6 +171,27 @@ def test_bad_requests_and_failing_upstreams_get_json_reasons(torchserve: local.T
     assert timed_out.status_code == 504 and timed_out.json()["error"]
 
 
+def test_stable_answers_for_a_candidate_that_cannot_be_reached(torchserve: local.TorchServe,
+                                                               start_router: StartRouter,
+                                                               pngs: list[tuple[bytes, int]]) -> None:  # fmt: skip
+    """A candidate whose only pod died but is still its Service's endpoint (here: a port nothing listens on) gets no
+    connection: its live requests never reached a pod, so stable answers them; the candidate's failure is counted
+    against it once per UnreachableFor (5 s, standin.go), not once per request. Stable itself has no stand-in (the
+    502 of test_bad_requests_and_failing_upstreams_get_json_reasons)."""
+    dead = f"http://127.0.0.1:{local.free_port()}"
+    router = start_router([local.variant("stable", "1.0", torchserve.inference_url, weight=0),
+                           local.variant("candidate", "1.0", dead, weight=100)])  # fmt: skip
+    answers = [
+        requests.post(router.url + "/predictions/digits", data=png, headers={"Content-Type": "image/png"}, timeout=10)
+        for png, _ in pngs[:10]
+    ]
+    assert [a.status_code for a in answers] == [200] * 10
+    assert {a.headers["X-Visionroll-Variant"] for a in answers} == {"stable"}
+    samples = metric_samples(router.metrics_text(), "visionroll_router_requests_total")
+    counted = {(labels["variant"], labels["code"]): value for labels, value in samples}
+    assert counted == {("candidate", "error"): 1, ("stable", "200"): 10}
+
+
 def test_faulty_model_fails_a_share_of_requests(torchserve: local.TorchServe, start_router: StartRouter,
                                                 pngs: list[tuple[bytes, int]]) -> None:  # fmt: skip
     router = start_router([local.variant("stable", "4.0", torchserve.inference_url, weight=100)])
