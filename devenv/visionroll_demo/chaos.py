@@ -184,19 +184,20 @@ def strike_during(
     log: Log,
     done: threading.Event,
     gap: tuple[float, float],
-) -> None:
+) -> list[str]:
     """Strike the planned faults in order at random gaps while the rollout is in flight (pod kills wait for a
-    canary step with traffic); returns when the plan is done or `done` is set. Call it from the main thread: a
+    canary step with traffic); returns the faults not struck (none when the plan is done) once the plan is done or
+    `done` is set (the rollout ended first). Call it from the main thread: a
     process it restarts (the API server, Prometheus) is told to die with the thread that started it
     (PR_SET_PDEATHSIG), and the main thread outlives the run."""
     injector = Injector(stack, log)
-    for kind in plan:
+    for i, kind in enumerate(plan):
         if done.wait(rng.uniform(*gap)):
-            return
+            return plan[i:]
         if kind in ("candidate-pod-kill", "stable-pod-kill"):
             while not _in_canary(stack):
                 if done.wait(1.0):
-                    return
+                    return plan[i:]
         fault = Fault(kind, scenario.short, time.monotonic() - t0)
         try:
             fault.detail, fault.wall = injector.strike(kind)
@@ -204,6 +205,7 @@ def strike_during(
             fault.detail = f"could not strike: {exc}"
         log(f"  !! {kind}: {fault.detail}")
         run.faults.append(fault)
+    return []
 
 
 def _advances_while_prometheus_was_down(recorder: Recorder, run: Run) -> list[str]:
@@ -263,7 +265,12 @@ def play_under_faults(
     rng = random.Random(seed)
     run = Run()
     t0 = time.monotonic()
-    for scenario, plan in plans:
+    unstruck: list[str] = []  # operator kills a rollout ended before: carried into the next rollout's plan
+    for scenario, planned in plans:
+        plan = list(planned)
+        if unstruck:
+            plan += unstruck
+            rng.shuffle(plan)
         done = threading.Event()
         box: dict[str, Any] = {}
 
@@ -277,7 +284,8 @@ def play_under_faults(
 
         player = threading.Thread(target=rollout, name="rollout", daemon=True)
         player.start()
-        strike_during(stack, scenario, plan, rng, traffic, run, t0, log, done, gap)
+        unstruck = [k for k in strike_during(stack, scenario, plan, rng, traffic, run, t0, log, done, gap)
+                    if k == "operator-kill"]  # fmt: skip
         player.join()
         if "error" in box:
             raise box["error"]
