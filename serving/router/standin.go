@@ -53,10 +53,5 @@ func standIn(c *Config, live *Variant) *Variant {
 	if live.Name == Stable {
 		return nil
 	}
-	for i := range c.Variants {
-		if c.Variants[i].Name == Stable {
-			return &c.Variants[i]
-		}
-	}
-	return nil
+	return c.VariantNamed(Stable)
 }
